@@ -1,0 +1,3 @@
+"""Voice Studio: record, transcribe, clone, caption, and look inside the models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Command line over the same engine as the app."""

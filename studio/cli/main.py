@@ -1,0 +1,136 @@
+"""`studio` command: no arguments opens the window; subcommands work headless for scripts and batch work."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from studio import __version__
+from studio.errors import StudioError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="studio", description="Voice Studio: record, transcribe, clone, caption, "
+                                "and look inside the models. Run without a command to open the window.")
+    p.add_argument("--version", action="version", version=f"Voice Studio {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("gui", help="open the window (the default)")
+    sub.add_parser("devices", help="list input devices, monitors of outputs included")
+    rec = sub.add_parser("record", help="record from an input device to a WAV file")
+    rec.add_argument("output", type=Path)
+    rec.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl+C)")
+    rec.add_argument("--device", default=None, help="device key or label from `studio devices` (default: system)")
+    rec.add_argument("--samplerate", type=int, default=None, help="Hz (default: the device's own rate)")
+    mel = sub.add_parser("mel", help="render a spectrogram of an audio file to PNG")
+    mel.add_argument("input", type=Path)
+    mel.add_argument("--png", type=Path, required=True, help="output image")
+    mel.add_argument("--kind", choices=["mel80", "mel128", "linear"], default="mel80")
+    mel.add_argument("--width", type=int, default=1600, help="at most this many columns")
+    mel.add_argument("--colormap", default="magma")
+    return p
+
+
+def _progress_bar(fraction: float, message: str) -> None:
+    width = 30
+    filled = int(fraction * width)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {message[:40]:<40}")
+    sys.stderr.flush()
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+
+
+def cmd_devices() -> int:
+    from studio.audio.devices import describe_missing_portaudio, list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        try:
+            import sounddevice  # noqa: F401
+        except OSError:
+            print(describe_missing_portaudio(), file=sys.stderr)
+            return 1
+        print("No input devices found.")
+        return 0
+    print(f"{'kind':<11} {'rate':>6}  {'key':<40} label")
+    for d in devices:
+        print(f"{d.kind:<11} {d.default_samplerate:>6}  {d.key:<40} {d.label}")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from studio.audio.devices import list_input_devices
+    from studio.audio.recorder import Recorder
+
+    device = None
+    if args.device:
+        devices = list_input_devices()
+        device = next((d for d in devices if args.device in (d.key, d.label)), None)
+        if device is None:
+            raise StudioError(f"No input device '{args.device}'.", "Run `studio devices` to list them.")
+    rec = Recorder(args.output, device, args.samplerate)
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    rec.start()
+    print(f"Recording to {args.output} at {rec.samplerate} Hz (Ctrl+C stops)", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    while not stop and (args.seconds is None or time.monotonic() - t0 < args.seconds) and rec.error is None:
+        time.sleep(0.05)
+        sys.stderr.write(f"\r{rec.duration:6.1f} s  level {rec.level:4.2f}")
+    rec.stop()
+    sys.stderr.write("\n")
+    if rec.error:
+        raise StudioError(rec.error, "The audio recorded before the problem is kept in the file.")
+    print(f"Saved {args.output} ({rec.duration:.1f} s)")
+    return 0
+
+
+def cmd_mel(args: argparse.Namespace) -> int:
+    from studio.engine.render import colorize, write_png
+    from studio.engine.spectrogram import compute_spectrogram
+
+    spec = compute_spectrogram(str(args.input), args.kind, max_columns=args.width, progress=_progress_bar)
+    rgb = colorize(spec.image, spec.vmin, spec.vmax, args.colormap)
+    if spec.kind == "linear" and rgb.shape[0] > 512:  # keep the image a sensible height
+        rgb = rgb[:: -(-rgb.shape[0] // 512)]
+    elif rgb.shape[0] < 240:  # stretch mel rows so the image is readable
+        rgb = rgb.repeat(-(-240 // rgb.shape[0]), axis=0)
+    write_png(args.png, rgb)
+    print(f"Wrote {args.png} ({rgb.shape[1]}x{rgb.shape[0]}, {spec.t1 - spec.t0:.1f} s, {spec.kind})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in (None, "gui"):
+            from studio.ui.app import main as gui_main
+
+            return gui_main()
+        if args.command == "devices":
+            return cmd_devices()
+        if args.command == "record":
+            return cmd_record(args)
+        if args.command == "mel":
+            return cmd_mel(args)
+    except StudioError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.remedy:
+            print(f"  {e.remedy}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""The main window: a sidebar of panels, an error banner, the job bar, menus and shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio import __version__
+from studio.ui.record_panel import RecordPanel
+from studio.ui.settings import AppSettings
+from studio.ui.spectrogram_panel import AUDIO_FILTER, SpectrogramPanel
+from studio.ui.theme import THEMES, apply_theme
+from studio.ui.widgets import ErrorBanner, FileDropMixin, JobBar
+from studio.worker.qt import QtWorker
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        form = QFormLayout(self)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(settings.compute_device)
+        self.theme = QComboBox()
+        self.theme.addItems(THEMES)
+        self.theme.setCurrentText(settings.theme)
+        self.cache = QLineEdit(settings.cache_folder)
+        self.cache.setPlaceholderText("Hugging Face default (HF_HOME)")
+        self.recordings = QLineEdit(str(settings.recordings_folder))
+        form.addRow("Compute device", self.device)
+        form.addRow("Theme", self.theme)
+        form.addRow("Model cache folder", self._with_browse(self.cache))
+        form.addRow("Recordings folder", self._with_browse(self.recordings))
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _with_browse(self, edit: QLineEdit) -> QWidget:
+        w = QWidget()
+        lay = QHBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        b = QPushButton("Browse…")
+        b.clicked.connect(lambda: (d := QFileDialog.getExistingDirectory(self, "Choose folder")) and edit.setText(d))
+        lay.addWidget(b)
+        return w
+
+    def save(self) -> None:
+        self.settings.compute_device = self.device.currentText()
+        self.settings.theme = self.theme.currentText()
+        self.settings.cache_folder = self.cache.text().strip()
+        self.settings.recordings_folder = self.recordings.text().strip()
+
+
+class MainWindow(FileDropMixin, QMainWindow):
+    PANELS = ("Record", "Spectrogram")
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.setWindowTitle("Voice Studio")
+        self.setWindowIcon(QIcon(str(RESOURCES / "voice-studio.svg")))
+        self.resize(1200, 780)
+        self.setAcceptDrops(True)
+        self.worker = QtWorker(self.settings.compute_device, self)
+        self.undo = QUndoStack(self)
+
+        self.banner = ErrorBanner()
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(150)
+        self.nav.setIconSize(QSize(20, 20))
+        self.stack = QStackedWidget()
+        self.record = RecordPanel(self.worker, self.settings, self.undo)
+        self.spectrogram = SpectrogramPanel(self.worker, self.settings)
+        for name, panel in zip(self.PANELS, (self.record, self.spectrogram), strict=True):
+            QListWidgetItem(name, self.nav)
+            self.stack.addWidget(panel)
+            panel.error.connect(self.banner.show_error)
+            panel.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+        self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
+
+        body = QWidget()
+        row = QHBoxLayout(body)
+        row.setContentsMargins(6, 6, 6, 6)
+        row.addWidget(self.nav)
+        col = QVBoxLayout()
+        col.addWidget(self.banner)
+        col.addWidget(self.stack, 1)
+        row.addLayout(col, 1)
+        self.setCentralWidget(body)
+
+        self.job_bar = JobBar()
+        self.statusBar().addPermanentWidget(self.job_bar)
+        self.job_bar.cancel_requested.connect(self.worker.cancel)
+        self.worker.started.connect(self.job_bar.begin)
+        self.worker.progress.connect(self.job_bar.update_progress)
+        for sig in (self.worker.finished, self.worker.failed):
+            sig.connect(lambda jid, _r: self.job_bar.end(jid))
+        self.worker.cancelled.connect(self.job_bar.end)
+        self._menus()
+        self._shortcuts()
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Open…", QKeySequence.Open, self.open_dialog)
+        self._action(file, "&Import recordings…", "Ctrl+I", self.import_dialog)
+        file.addSeparator()
+        self._action(file, "&Settings…", "Ctrl+,", self.open_settings)
+        self._action(file, "&Quit", QKeySequence.Quit, self.close)
+        edit = self.menuBar().addMenu("&Edit")
+        undo = self.undo.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        edit.addAction(undo)
+        redo = self.undo.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.Redo)
+        edit.addAction(redo)
+        self._action(edit, "&Rename recording", "F2", self.record.rename_selected)
+        self._action(edit, "&Delete recording", QKeySequence.Delete, self.record.delete_selected)
+        view = self.menuBar().addMenu("&View")
+        for i, name in enumerate(self.PANELS):
+            self._action(view, name, f"Ctrl+{i + 1}", lambda i=i: self.nav.setCurrentRow(i))
+        view.addSeparator()
+        for theme in THEMES:
+            self._action(view, f"{theme.title()} theme", None, lambda t=theme: self.set_theme(t))
+        help_ = self.menuBar().addMenu("&Help")
+        self._action(help_, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+        self._action(help_, "&About Voice Studio", None, lambda: QMessageBox.about(
+            self, "Voice Studio", f"Voice Studio {__version__}\nRecord, transcribe, clone, caption — and look "
+            "inside the models that do it."))
+
+    def _action(self, menu: object, text: str, shortcut: object, slot: object) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)  # type: ignore[attr-defined]
+        self.addAction(act)
+        return act
+
+    def _shortcuts(self) -> None:
+        QShortcut(QKeySequence("R"), self, activated=self.record.toggle_record)
+        QShortcut(QKeySequence("S"), self, activated=self.record.stop_recording)
+        QShortcut(QKeySequence(Qt.Key_Space), self, activated=self.play_pause)
+
+    def play_pause(self) -> None:
+        (self.spectrogram if self.stack.currentWidget() is self.spectrogram else self.record).toggle_play()
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
+            "R  Record / pause", "S  Stop recording", "Space  Play / pause", "Ctrl+O  Open a file",
+            "Ctrl+I  Import recordings", "F2  Rename recording", "Delete  Delete recording",
+            "Ctrl+Z  Undo delete", "Ctrl+1 / Ctrl+2  Switch panel", "Ctrl+,  Settings"]))
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
+        if path:
+            self.show_in_spectrogram(path)
+
+    def import_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import recordings", "", AUDIO_FILTER)
+        if paths:
+            self.record.import_files([Path(p) for p in paths])
+
+    def show_in_spectrogram(self, path: str) -> None:
+        self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
+        self.spectrogram.open_file(path)
+
+    def on_files_dropped(self, paths: list[Path]) -> None:
+        """Dropped on the window outside a panel that takes files: open in the panel on screen."""
+        if self.stack.currentWidget() is self.record:
+            self.record.import_files(paths)
+        else:
+            self.spectrogram.open_file(str(paths[0]))
+
+    def open_settings(self) -> None:
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec() == QDialog.Accepted:
+            dlg.save()
+            self.set_theme(self.settings.theme)
+            self.worker.set_device(self.settings.compute_device)
+
+    def set_theme(self, theme: str) -> None:
+        self.settings.theme = theme
+        apply_theme(QApplication.instance(), theme)
+        for plot in (self.spectrogram.plot, self.record.live_wave, self.record.live_spec, self.record.waveform):
+            plot.setBackground(QApplication.instance().palette().base().color())
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.record.shutdown()
+        self.spectrogram.shutdown()
+        self.worker.shutdown()
+        super().closeEvent(event)

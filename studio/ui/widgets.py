@@ -1,0 +1,259 @@
+"""Small reusable widgets: level meter, error banner, job bar, plots for spectrograms and waveforms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QLinearGradient, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from studio.engine.render import colormap_table
+
+
+def fmt_time(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    tenth = int((seconds - int(seconds)) * 10)
+    return f"{h}:{m:02d}:{s:02d}.{tenth}" if h else f"{m}:{s:02d}.{tenth}"
+
+
+def dropped_files(event: QDropEvent | QDragEnterEvent) -> list[Path]:
+    urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+    return [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+
+
+class FileDropMixin:
+    """Accept dropped local files and pass them to `on_files_dropped`."""
+
+    def on_files_dropped(self, paths: list[Path]) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if dropped_files(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = dropped_files(event)
+        if paths:
+            event.acceptProposedAction()
+            self.on_files_dropped(paths)
+
+
+class LevelMeter(QWidget):
+    """Peak meter in dBFS with a hold line; green, then amber, then red near clipping."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(160, 14)
+        self.setMaximumHeight(18)
+        self.level_db = -90.0
+        self._hold = -90.0
+
+    def set_level(self, peak: float) -> None:
+        self.level_db = 20 * np.log10(max(peak, 1e-5))
+        self._hold = max(self.level_db, self._hold - 0.5)
+        self.setToolTip(f"Peak {self.level_db:.1f} dBFS")
+        self.update()
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        p = QPainter(self)
+        r = self.rect()
+        p.fillRect(r, self.palette().base())
+        p.setPen(self.palette().mid().color())
+        p.drawRect(r.adjusted(0, 0, -1, -1))
+        frac = min(1.0, max(0.0, (self.level_db + 60) / 60))
+        grad = QLinearGradient(0, 0, r.width(), 0)
+        grad.setColorAt(0.0, QColor("#2e7d32"))
+        grad.setColorAt(0.75, QColor("#f9a825"))
+        grad.setColorAt(1.0, QColor("#c62828"))
+        p.fillRect(QRectF(0, 0, r.width() * frac, r.height()), grad)
+        hold = min(1.0, max(0.0, (self._hold + 60) / 60)) * r.width()
+        p.setPen(self.palette().text().color())
+        p.drawLine(int(hold), 0, int(hold), r.height())
+        p.end()
+
+
+class ErrorBanner(QWidget):
+    """A dismissable message at the top of the window: what went wrong and what to do."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setStyleSheet("#errorBanner { background: #8e2424; border-radius: 4px; } "
+                           "QLabel { color: white; } QPushButton { color: white; }")
+        self.setAttribute(Qt.WA_StyledBackground, True)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        close = QPushButton("Dismiss")
+        close.setFlat(True)
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_error(self, message: str, remedy: str = "") -> None:
+        self.label.setText(f"<b>{message}</b>" + (f"<br>{remedy}" if remedy else ""))
+        self.show()
+
+    @property
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+
+class JobBar(QWidget):
+    """Progress of the running job, with a cancel button; lives in the status bar."""
+
+    cancel_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setMaximumWidth(220)
+        self.bar.setTextVisible(False)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.clicked.connect(lambda: self.cancel_requested.emit(self.job_id))
+        for w in (self.label, self.bar, self.cancel):
+            lay.addWidget(w)
+        self.job_id = 0
+        self.hide()
+
+    def begin(self, job_id: int, name: str) -> None:
+        self.job_id = job_id
+        self.label.setText(name)
+        self.bar.setValue(0)
+        self.show()
+
+    def update_progress(self, job_id: int, fraction: float, message: str) -> None:
+        if job_id == self.job_id:
+            self.bar.setValue(int(fraction * 1000))
+            if message:
+                self.label.setText(message)
+
+    def end(self, job_id: int) -> None:
+        if job_id == self.job_id:
+            self.hide()
+
+
+class MelAxis(pg.AxisItem):
+    """Left axis for a mel image: rows are bands; labels show each band's centre frequency in Hz."""
+
+    def __init__(self) -> None:
+        super().__init__("left")
+        self.freqs: np.ndarray | None = None
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        if self.freqs is None:
+            return super().tickStrings(values, scale, spacing)
+        out = []
+        for v in values:
+            i = int(np.clip(round(v - 0.5), 0, len(self.freqs) - 1))
+            f = self.freqs[i]
+            out.append(f"{f / 1000:.1f}k" if f >= 1000 else f"{f:.0f}")
+        return out
+
+
+class SpectrogramPlot(pg.PlotWidget):
+    """Time (s) on x, frequency on y; an image per spectrogram result, a playhead, x-only zoom and pan."""
+
+    clicked_time = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self.mel_axis = MelAxis()
+        super().__init__(parent, axisItems={"left": self.mel_axis})
+        self.setMenuEnabled(False)
+        self.setLabel("bottom", "Time", units="s")
+        self.setLabel("left", "Frequency (Hz)")
+        self.plotItem.setMouseEnabled(x=True, y=False)
+        self.plotItem.vb.setLimits(xMin=0)
+        self.image = pg.ImageItem()
+        self.addItem(self.image)
+        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#4fc3f7", width=2))
+        self.addItem(self.playhead)
+        self.playhead.hide()
+        self.cmap = "magma"
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def set_colormap(self, name: str) -> None:
+        self.cmap = name
+        self.image.setLookupTable(colormap_table(name))
+
+    def show_spectrogram(self, image: np.ndarray, t0: float, t1: float, freqs: np.ndarray, vmin: float,
+                         vmax: float, mel: bool) -> None:
+        self.image.setImage(image, levels=(vmin, vmax), autoLevels=False)
+        self.image.setLookupTable(colormap_table(self.cmap))
+        if mel:
+            self.mel_axis.freqs = freqs
+            height = float(len(freqs))
+        else:
+            self.mel_axis.freqs = None
+            height = float(freqs[-1]) if len(freqs) else 1.0
+        self.image.setRect(QRectF(t0, 0, max(t1 - t0, 1e-6), height))
+        self.plotItem.vb.setLimits(yMin=0, yMax=height)
+        self.setYRange(0, height, padding=0)
+        self.mel_axis.picture = None
+        self.mel_axis.update()
+
+    def set_playhead(self, seconds: float | None) -> None:
+        if seconds is None:
+            self.playhead.hide()
+        else:
+            self.playhead.setValue(seconds)
+            self.playhead.show()
+
+    def _clicked(self, ev: object) -> None:
+        pos = self.plotItem.vb.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        if self.plotItem.vb.sceneBoundingRect().contains(ev.scenePos()):  # type: ignore[attr-defined]
+            self.clicked_time.emit(max(0.0, pos.x()))
+
+
+class WaveformPlot(pg.PlotWidget):
+    """Min/max envelope of a recording with a playhead; click to seek."""
+
+    clicked_time = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMenuEnabled(False)
+        self.setLabel("bottom", "Time", units="s")
+        self.plotItem.setMouseEnabled(x=True, y=False)
+        self.plotItem.hideAxis("left")
+        self.setYRange(-1, 1, padding=0.05)
+        self.upper = self.plot(pen=pg.mkPen("#26a69a"))
+        self.lower = self.plot(pen=pg.mkPen("#26a69a"))
+        self.fill = pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush("#26a69a80"))
+        self.addItem(self.fill)
+        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ff7043", width=2))
+        self.addItem(self.playhead)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def show_envelope(self, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.upper.setData(t, hi)
+        self.lower.setData(t, lo)
+        if len(t):
+            self.setXRange(0, float(t[-1]), padding=0)
+
+    def clear_envelope(self) -> None:
+        self.show_envelope(np.zeros(0), np.zeros(0), np.zeros(0))
+
+    def _clicked(self, ev: object) -> None:
+        pos = self.plotItem.vb.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        self.clicked_time.emit(max(0.0, pos.x()))
+
+
+def button(text: str, tip: str, slot: Callable[[], None], parent: QWidget | None = None) -> QPushButton:
+    b = QPushButton(text, parent)
+    b.setToolTip(tip)
+    b.clicked.connect(slot)
+    return b

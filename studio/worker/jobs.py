@@ -1,0 +1,38 @@
+"""What a job sees while it runs: progress reporting, cooperative cancel, the device, the model registry."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from studio.errors import JobCancelled
+
+if TYPE_CHECKING:
+    from studio.worker.registry import ModelRegistry
+
+
+@dataclass
+class JobContext:
+    job_id: int
+    device: str
+    models: ModelRegistry
+    _report: Callable[[int, float, str], None]
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise JobCancelled if the user cancelled; call between units of work."""
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.check()
+        self._report(self.job_id, max(0.0, min(1.0, fraction)), message)
+
+
+JobFn = Callable[..., Any]  # called as fn(ctx, *args, **kwargs)

@@ -1,0 +1,92 @@
+"""The worker as seen from Qt: signals delivered on the UI thread, and awaitables for qasync code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.errors import JobCancelled, StudioError
+from studio.worker.errors import ErrorReport
+from studio.worker.jobs import JobFn
+from studio.worker.thread import Worker
+
+
+class JobFailed(StudioError):
+    def __init__(self, report: ErrorReport) -> None:
+        super().__init__(report.message, report.remedy)
+        self.report = report
+
+
+class QtWorker(QObject):
+    """Signals are emitted from the worker thread; Qt queues them to this object's (the UI) thread."""
+
+    started = Signal(int, str)
+    progress = Signal(int, float, str)
+    finished = Signal(int, object)
+    failed = Signal(int, object)      # ErrorReport
+    cancelled = Signal(int)
+
+    def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = Worker(device)
+        self.worker.on_started = self.started.emit
+        self.worker.on_progress = self.progress.emit
+        self.worker.on_result = self.finished.emit
+        self.worker.on_error = self.failed.emit
+        self.worker.on_cancelled = self.cancelled.emit
+        self._futures: dict[int, asyncio.Future] = {}
+        self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
+        self.finished.connect(self._resolve)
+        self.failed.connect(self._fail)
+        self.cancelled.connect(self._cancelled)
+
+    def submit(self, fn: JobFn, *args: Any, name: str = "", on_result: Callable[[Any], None] | None = None,
+               on_error: Callable[[ErrorReport], None] | None = None, **kwargs: Any) -> int:
+        """Queue `fn(ctx, *args)`; `on_result` / `on_error` are called on the UI thread (not after a cancel)."""
+        job_id = self.worker.submit(fn, *args, name=name, **kwargs)
+        if on_result is not None or on_error is not None:
+            self._callbacks[job_id] = (on_result, on_error)
+        return job_id
+
+    def run(self, fn: JobFn, *args: Any, name: str = "", **kwargs: Any) -> tuple[int, asyncio.Future]:
+        """Submit and return (job id, future) for `await` in qasync code; the future raises JobFailed or
+        JobCancelled."""
+        job_id = self.submit(fn, *args, name=name, **kwargs)
+        fut = asyncio.get_event_loop().create_future()
+        self._futures[job_id] = fut
+        return job_id, fut
+
+    def cancel(self, job_id: int) -> None:
+        self.worker.cancel(job_id)
+
+    def set_device(self, choice: str) -> None:
+        self.worker.set_device(choice)
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
+
+    def _fail(self, job_id: int, report: ErrorReport) -> None:
+        on_error = self._callbacks.pop(job_id, (None, None))[1]
+        if on_error is not None:
+            on_error(report)
+        self._reject(job_id, JobFailed(report))
+
+    def _cancelled(self, job_id: int) -> None:
+        self._callbacks.pop(job_id, None)
+        self._reject(job_id, JobCancelled())
+
+    def _resolve(self, job_id: int, result: object) -> None:
+        on_result = self._callbacks.pop(job_id, (None, None))[0]
+        if on_result is not None:
+            on_result(result)
+        fut = self._futures.pop(job_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+
+    def _reject(self, job_id: int, exc: BaseException) -> None:
+        fut = self._futures.pop(job_id, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)

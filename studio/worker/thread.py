@@ -1,0 +1,134 @@
+"""One thread that owns the models and runs jobs in order, reporting through plain callbacks."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from studio.errors import JobCancelled
+from studio.worker.errors import ErrorReport, describe_error
+from studio.worker.jobs import JobContext, JobFn
+from studio.worker.registry import ModelRegistry
+
+log = logging.getLogger("studio.worker")
+
+
+def resolve_device(choice: str) -> str:
+    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'. Imports torch, so call it on the worker."""
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {choice!r}")
+    if choice == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if choice == "cuda":
+        log.warning("CUDA requested but not available; using the CPU")
+    return "cpu"
+
+
+@dataclass
+class _Job:
+    ctx: JobContext
+    fn: JobFn
+    args: tuple
+    kwargs: dict
+    name: str
+
+
+class Worker:
+    """Submit callables `fn(ctx, *args)`; results, errors, progress and cancels arrive through the callbacks,
+    called on the worker thread (the Qt adapter re-emits them as queued signals)."""
+
+    def __init__(self, device: str = "auto", registry: ModelRegistry | None = None) -> None:
+        self.device_choice = device
+        self.models = registry or ModelRegistry()
+        self.on_progress: Callable[[int, float, str], None] = lambda *a: None
+        self.on_started: Callable[[int, str], None] = lambda *a: None
+        self.on_result: Callable[[int, Any], None] = lambda *a: None
+        self.on_error: Callable[[int, ErrorReport], None] = lambda *a: None
+        self.on_cancelled: Callable[[int], None] = lambda *a: None
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._ids = itertools.count(1)
+        self._jobs: dict[int, _Job] = {}
+        self._lock = threading.Lock()
+        self._device: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="studio-worker", daemon=True)
+        self._thread.start()
+
+    def set_device(self, choice: str) -> None:
+        """Takes effect for the next job; loaded models are dropped since they live on the old device."""
+        if choice != self.device_choice:
+            self.device_choice = choice
+            self.submit(lambda ctx: self._reset_device(), name="switch device")
+
+    def _reset_device(self) -> None:
+        self._device = None
+        self.models.clear()
+
+    def submit(self, fn: JobFn, *args: Any, name: str = "", **kwargs: Any) -> int:
+        job_id = next(self._ids)
+        ctx = JobContext(job_id, "", self.models, self._report)
+        job = _Job(ctx, fn, args, kwargs, name or getattr(fn, "__name__", "job"))
+        with self._lock:
+            self._jobs[job_id] = job
+        self._queue.put(job)
+        return job_id
+
+    def cancel(self, job_id: int) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            job.ctx._cancel.set()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.ctx._cancel.set()
+
+    def pending(self) -> list[int]:
+        with self._lock:
+            return list(self._jobs)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.cancel_all()
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _report(self, job_id: int, fraction: float, message: str) -> None:
+        self.on_progress(job_id, fraction, message)
+
+    def _loop(self) -> None:
+        while (job := self._queue.get()) is not None:
+            job_id = job.ctx.job_id
+            try:
+                if job.ctx.cancelled:
+                    raise JobCancelled()
+                if self._device is None:
+                    self._device = resolve_device(self.device_choice)
+                job.ctx.device = self._device
+                self.on_started(job_id, job.name)
+                result = job.fn(job.ctx, *job.args, **job.kwargs)
+            except JobCancelled:
+                self._safe(self.on_cancelled, job_id)
+            except BaseException as e:  # a job must never take the worker down
+                self._safe(self.on_error, job_id, describe_error(e))
+            else:
+                self._safe(self.on_result, job_id, result)
+            finally:
+                with self._lock:
+                    self._jobs.pop(job_id, None)
+
+    @staticmethod
+    def _safe(callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("worker callback failed")
