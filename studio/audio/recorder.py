@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from studio.audio.devices import InputDevice, describe_missing_portaudio
+from studio.audio.devices import InputDevice, default_pulse_source, describe_missing_portaudio
 from studio.errors import StudioError
 
 _SFC_UPDATE_HEADER_NOW = 0x1060
@@ -67,9 +67,10 @@ class Recorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = sf.SoundFile(str(self.path), "w", self.samplerate, 1, "PCM_16", format="WAV")
         env_before = os.environ.get("PULSE_SOURCE")
-        if self.device is not None and self.device.pulse_source:
-            # read by the ALSA pulse plugin when the stream opens
-            os.environ["PULSE_SOURCE"] = self.device.pulse_source
+        source = self.device.pulse_source if self.device is not None else None
+        if source and source != default_pulse_source():
+            # read by the ALSA pulse plugin when the stream opens (the default source opens faster without it)
+            os.environ["PULSE_SOURCE"] = source
         try:
             self._stream = sd.InputStream(
                 samplerate=self.samplerate, channels=1, dtype="float32",
@@ -84,7 +85,7 @@ class Recorder:
             raise RecorderError(f"Cannot open {name} for recording: {e}.",
                                 "Pick another device in the Record panel, or check that it is not in use.") from None
         finally:
-            if self.device is not None and self.device.pulse_source:
+            if source:
                 if env_before is None:
                     os.environ.pop("PULSE_SOURCE", None)
                 else:

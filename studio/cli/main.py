@@ -85,7 +85,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     while not stop and (args.seconds is None or time.monotonic() - t0 < args.seconds) and rec.error is None:
         time.sleep(0.05)
-        sys.stderr.write(f"\r{rec.duration:6.1f} s  level {rec.level:4.2f}")
+        sys.stderr.write(f"\r{rec.duration:8.2f} s  level {rec.level:4.2f}   ")
+        sys.stderr.flush()
     rec.stop()
     sys.stderr.write("\n")
     if rec.error:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from studio.errors import JobCancelled, StudioError
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # fine enough for smooth progress and a prompt cancel
 
 
 class WeightsMissingError(StudioError):
