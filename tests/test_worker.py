@@ -114,8 +114,8 @@ def test_ui_start_does_not_import_torch():
 
 @pytest.mark.parametrize("choice", ["cpu", "auto"])
 def test_device_resolves_to_an_available_device(choice: str):
-    from studio.worker.thread import resolve_device
-
     import torch
+
+    from studio.worker.thread import resolve_device
 
     assert resolve_device(choice) == ("cuda" if choice == "auto" and torch.cuda.is_available() else "cpu")

@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list input devices, monitors of outputs included")
     rec = sub.add_parser("record", help="record from an input device to a WAV file")
     rec.add_argument("output", type=Path)
-    rec.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until Ctrl+C)")
+    rec.add_argument("--seconds", type=float, default=None, help="stop after this much audio (default: Ctrl+C)")
     rec.add_argument("--device", default=None, help="device key or label from `studio devices` (default: system)")
     rec.add_argument("--samplerate", type=int, default=None, help="Hz (default: the device's own rate)")
     mel = sub.add_parser("mel", help="render a spectrogram of an audio file to PNG")
@@ -83,8 +83,13 @@ def cmd_record(args: argparse.Namespace) -> int:
     rec.start()
     print(f"Recording to {args.output} at {rec.samplerate} Hz (Ctrl+C stops)", file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    while not stop and (args.seconds is None or time.monotonic() - t0 < args.seconds) and rec.error is None:
-        time.sleep(0.05)
+    # --seconds counts recorded audio, not wall time: some audio servers take a moment to deliver the first block
+    while not stop and (args.seconds is None or rec.duration < args.seconds) and rec.error is None:
+        time.sleep(0.02)
+        if rec.frames_written == 0 and time.monotonic() - t0 > 10:
+            rec.stop()
+            raise StudioError("No audio arrived from the input device in 10 seconds.",
+                              "Check that the device is connected and not muted, or pick another with --device.")
         sys.stderr.write(f"\r{rec.duration:8.2f} s  level {rec.level:4.2f}   ")
         sys.stderr.flush()
     rec.stop()

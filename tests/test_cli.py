@@ -1,0 +1,52 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+
+def _studio(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    out = _studio("--help")
+    assert out.returncode == 0
+    for cmd in ("devices", "record", "mel"):
+        assert cmd in out.stdout
+
+
+def test_mel_writes_a_png_of_the_whole_file(tmp_path: Path, data: Path):
+    out = _studio("mel", str(data / "jfk.flac"), "--png", str(tmp_path / "jfk.png"))
+    assert out.returncode == 0, out.stderr
+    raw = (tmp_path / "jfk.png").read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(raw[16:20], "big") == 1100  # one column per 10 ms frame
+    assert "11.0 s" in out.stdout
+
+
+def test_bad_input_is_a_message_and_exit_code_not_a_traceback(tmp_path: Path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    out = _studio("mel", str(tmp_path / "empty.wav"), "--png", str(tmp_path / "x.png"))
+    assert out.returncode == 2
+    assert "empty (0 bytes)" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.audio
+def test_devices_lists_the_monitor():
+    out = _studio("devices")
+    assert out.returncode == 0 and "pulse:vsink.monitor" in out.stdout and "monitor" in out.stdout
+
+
+@pytest.mark.audio
+def test_record_for_n_seconds(tmp_path: Path):
+    out = _studio("record", str(tmp_path / "r.wav"), "--seconds", "1.5", "--samplerate", "16000")
+    assert out.returncode == 0, out.stderr
+    info = sf.info(str(tmp_path / "r.wav"))
+    assert info.samplerate == 16000 and 1.5 <= info.duration <= 1.7
+
+
+def test_record_to_an_unknown_device_says_how_to_list_them(tmp_path: Path):
+    out = _studio("record", str(tmp_path / "r.wav"), "--device", "no such mic")
+    assert out.returncode == 2 and "studio devices" in out.stderr

@@ -1,0 +1,22 @@
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_pyinstaller_builds_a_one_folder_app_that_starts():
+    subprocess.run([str(ROOT / "packaging" / "build.sh")], check=True, timeout=3000)
+    exe = ROOT / "dist" / "voice-studio" / "voice-studio"
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0 and "Voice Studio" in out.stdout
+
+
+def test_desktop_entry_names_the_installed_commands():
+    entry = (ROOT / "resources" / "voice-studio.desktop").read_text()
+    assert "Exec=voice-studio" in entry and "Icon=voice-studio" in entry
+    assert 'voice-studio = "studio.ui.app:main"' in (ROOT / "pyproject.toml").read_text()
