@@ -69,9 +69,18 @@ def log_mel_spectrogram(audio: np.ndarray | torch.Tensor, n_mels: int = 80, padd
         x = x.to(device)
     if padding > 0:
         x = torch.nn.functional.pad(x, (0, padding))
+    x = torch.nn.functional.pad(x[None, None], (N_FFT // 2, N_FFT // 2), mode="reflect")[0, 0]
+    return log_mel_frames(x, n_mels)[:, :-1]
+
+
+def log_mel_frames(x: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
+    """Whisper log-mel of frames starting at sample 0, 160 apart, 400 long (no centring): x holds the 200
+    samples of context before the first frame centre and after the last."""
+    import torch
+
     window = torch.hann_window(N_FFT, device=x.device)
-    stft = torch.stft(x, N_FFT, HOP_LENGTH, window=window, return_complex=True)
-    magnitudes = stft[..., :-1].abs() ** 2
+    stft = torch.stft(x, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
+    magnitudes = stft.abs() ** 2
     filters = torch.from_numpy(mel_filters(SAMPLE_RATE, N_FFT, n_mels)).to(x.device)
     log_spec = torch.clamp(filters @ magnitudes, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)

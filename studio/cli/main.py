@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
+from studio.cli import transcribe
 from studio.errors import StudioError
 
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     mel.add_argument("--kind", choices=["mel80", "mel128", "linear"], default="mel80")
     mel.add_argument("--width", type=int, default=1600, help="at most this many columns")
     mel.add_argument("--colormap", default="magma")
+    transcribe.add_parser(sub)
     return p
 
 
@@ -128,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_record(args)
         if args.command == "mel":
             return cmd_mel(args)
+        if args.command == "transcribe":
+            return transcribe.run(args, _progress_bar)
     except StudioError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.remedy:

@@ -1,0 +1,259 @@
+"""Decoding one 30-second window: greedy, sampling (best of n) and beam search with openai-whisper's logit rules."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from studio.engine.asr.tokenizer import TIME_PRECISION, WhisperTokenizer
+from studio.models.whisper import Whisper
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    task: str = "transcribe"  # or "translate"
+    language: str | None = None  # None: detect (multilingual models)
+    temperature: float = 0.0
+    sample_len: int | None = None  # most tokens to sample; default half the text context
+    best_of: int | None = None  # independent samples when temperature > 0
+    beam_size: int | None = None  # beam search when temperature == 0
+    patience: float | None = None
+    length_penalty: float | None = None  # None: plain length normalisation
+    prompt: tuple[int, ...] = ()  # previous text tokens, for context
+    prefix: tuple[int, ...] = ()  # forced start of this window's text
+    suppress_tokens: str | tuple[int, ...] = "-1"  # "-1": symbols and specials
+    suppress_blank: bool = True
+    without_timestamps: bool = False
+    max_initial_timestamp: float = 1.0
+
+
+@dataclass
+class DecodingResult:
+    tokens: list[int]  # text and timestamp tokens, no specials
+    text: str
+    language: str | None
+    language_probs: dict[str, float] | None
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float
+    compression_ratio: float
+    sample_begin: int = 0  # index of the first sampled token in `sequence`
+    sequence: list[int] = field(default_factory=list)  # the full decoder input (prompt + sot + tokens)
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+class LogitRules:
+    """Suppression and timestamp rules applied to the logits of every step; in-place on (B, vocab)."""
+
+    def __init__(self, tok: WhisperTokenizer, options: DecodingOptions, sample_begin: int, vocab: int) -> None:
+        self.tok = tok
+        self.sample_begin = sample_begin
+        self.timestamps = not options.without_timestamps
+        self.max_initial = round(options.max_initial_timestamp / TIME_PRECISION)
+        suppress: set[int] = set()
+        spec = options.suppress_tokens
+        ids = [int(t) for t in spec.split(",") if t.strip()] if isinstance(spec, str) else list(spec)
+        if -1 in ids:
+            suppress.update(tok.non_speech_tokens)
+        suppress.update(t for t in ids if t >= 0)
+        suppress.update([tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm])
+        if tok.no_speech is not None:
+            suppress.add(tok.no_speech)
+        # Without a timestamps rule the model could still emit them; forbid.
+        if not self.timestamps:
+            suppress.update(range(tok.timestamp_begin, vocab))
+        suppress.add(tok.no_timestamps)
+        self.suppress = torch.tensor(sorted(t for t in suppress if t < vocab))
+        self.blank = torch.tensor([*tok.encode(" "), tok.eot]) if options.suppress_blank else None
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        """logits (B, vocab); tokens (B, T) decoded so far."""
+        if self.blank is not None and tokens.shape[1] == self.sample_begin:
+            logits[:, self.blank] = -torch.inf
+        logits[:, self.suppress] = -torch.inf
+        if self.timestamps:
+            self._timestamp_rules(logits, tokens)
+
+    def _timestamp_rules(self, logits: Tensor, tokens: Tensor) -> None:
+        tb, eot = self.tok.timestamp_begin, self.tok.eot
+        sampled = tokens[:, self.sample_begin:].tolist()
+        for k, seq in enumerate(sampled):
+            last_ts = len(seq) >= 1 and seq[-1] >= tb
+            penultimate_ts = len(seq) < 2 or seq[-2] >= tb
+            if last_ts:
+                if penultimate_ts:  # a pair closed a segment: text must follow
+                    logits[k, tb:] = -torch.inf
+                else:  # a segment's end: text cannot follow directly
+                    logits[k, :eot] = -torch.inf
+            stamps = [t for t in seq if t >= tb]
+            if stamps:  # time never goes back; a segment end may repeat as the next start
+                floor = stamps[-1] if last_ts and not penultimate_ts else stamps[-1] + 1
+                logits[k, tb:floor] = -torch.inf
+        if tokens.shape[1] == self.sample_begin:
+            logits[:, :tb] = -torch.inf  # a window starts with a timestamp ...
+            logits[:, tb + self.max_initial + 1:] = -torch.inf  # ... not far in
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        stamp_mass = logprobs[:, tb:].logsumexp(dim=-1)
+        best_text = logprobs[:, :tb].max(dim=-1).values
+        logits[stamp_mass > best_text, :tb] = -torch.inf  # timestamps together beat any text token
+
+
+class WindowDecoder:
+    """Decodes one window of audio features with a given tokenizer; reusable across windows."""
+
+    def __init__(self, model: Whisper, tok: WhisperTokenizer, fast_logits: bool = True) -> None:
+        self.model = model
+        self.tok = tok
+        # fp16 logits where the CPU does fp16 dot products fast; logits move ~1e-3, ties aside tokens do not.
+        model.decoder.fast_logits = fast_logits
+
+    def initial_tokens(self, options: DecodingOptions, language: str | None) -> list[int]:
+        seq: list[int] = []
+        n_ctx = self.model.dims.n_text_ctx
+        if options.prompt:
+            seq = [self.tok.sot_prev, *list(options.prompt)[-(n_ctx // 2 - 1):]]
+        seq += self.tok.sot_sequence(language, options.task)
+        if options.without_timestamps:
+            seq.append(self.tok.no_timestamps)
+        if options.prefix:
+            seq += list(options.prefix)[-(n_ctx // 2 - 1):]
+        return seq
+
+    @torch.inference_mode()
+    def detect_language(self, features: Tensor) -> dict[str, float]:
+        """Probability of each language from the first decoder step. features (1, 1500, C)."""
+        tokens = torch.tensor([[self.tok.sot]], device=features.device)
+        logits = self.model.decoder(tokens, features)[0, -1]
+        langs = torch.tensor(self.tok.all_language_tokens, device=features.device)
+        probs = logits[langs].softmax(-1).tolist()
+        return dict(zip(self.tok.language_codes, probs, strict=True))
+
+    @torch.inference_mode()
+    def decode(self, features: Tensor, options: DecodingOptions) -> DecodingResult:
+        """features (1, 1500, C) of one window -> the best sequence under `options`."""
+        language, language_probs = options.language, None
+        if self.tok.multilingual and language is None:
+            language_probs = self.detect_language(features)
+            language = max(language_probs, key=language_probs.get)  # type: ignore[arg-type]
+        if not self.tok.multilingual:
+            language = language or "en"
+        initial = self.initial_tokens(options, language)
+        sample_begin = len(initial)
+        sot_index = initial.index(self.tok.sot)
+        n_ctx = self.model.dims.n_text_ctx
+        sample_len = min(options.sample_len or n_ctx // 2, n_ctx - sample_begin)
+        rules = LogitRules(self.tok, options, sample_begin, self.model.dims.n_vocab)
+
+        if options.temperature == 0 and (options.beam_size or 1) > 1:
+            n = options.beam_size or 1
+            run = self._beam_search
+        else:
+            n = (options.best_of or 1) if options.temperature > 0 else 1
+            run = self._sample
+        tokens = torch.tensor([initial] * n, device=features.device)
+        cache = self.model.new_cache()
+        feats = features  # one row: beams share the cross-attention keys
+        logits = self.model.decoder(tokens, feats, cache=cache)
+        no_speech_prob = (logits[0, sot_index].softmax(-1)[self.tok.no_speech].item()
+                          if self.tok.no_speech is not None else 0.0)
+        seq, sum_logprob = run(logits[:, -1], tokens, feats, cache, rules, options, sample_len)
+
+        text_tokens = [t for t in seq[sample_begin:] if t != self.tok.eot]
+        text = self.tok.decode(text_tokens).strip()
+        n_out = max(1, len(seq) - sample_begin)
+        return DecodingResult(tokens=text_tokens, text=text, language=language, language_probs=language_probs,
+                              avg_logprob=sum_logprob / n_out, no_speech_prob=no_speech_prob,
+                              temperature=options.temperature, compression_ratio=compression_ratio(text),
+                              sample_begin=sample_begin, sequence=seq)
+
+    def _step(self, tokens: Tensor, feats: Tensor, cache: list[dict]) -> Tensor:
+        offset = tokens.shape[1] - 1
+        return self.model.decoder(tokens[:, -1:], feats, cache=cache, offset=offset)[:, -1]
+
+    def _sample(self, logits: Tensor, tokens: Tensor, feats: Tensor, cache: list[dict], rules: LogitRules,
+                options: DecodingOptions, sample_len: int) -> tuple[list[int], float]:
+        """Greedy (temperature 0) or sampling; with best_of > 1 the sample of highest mean log-prob wins."""
+        eot = self.tok.eot
+        n = tokens.shape[0]
+        sum_logprobs = torch.zeros(n, device=tokens.device)
+        done = torch.zeros(n, dtype=torch.bool, device=tokens.device)
+        for i in range(sample_len):
+            rules.apply(logits, tokens)
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            if options.temperature == 0:
+                nxt = logits.argmax(dim=-1)
+            else:
+                nxt = torch.distributions.Categorical(logits=logits / options.temperature).sample()
+            step_lp = logprobs.gather(1, nxt[:, None])[:, 0]
+            sum_logprobs += torch.where(done, 0.0, step_lp)
+            nxt = torch.where(done, eot, nxt)
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+            done |= nxt == eot
+            if bool(done.all()) or i == sample_len - 1:
+                break
+            logits = self._step(tokens, feats, cache)
+        lengths = [(row.index(eot) + 1 if eot in row else len(row)) for row in tokens[:, rules.sample_begin:].tolist()]
+        scores = [s / max(1, n_tok) for s, n_tok in zip(sum_logprobs.tolist(), lengths, strict=True)]
+        best = max(range(n), key=scores.__getitem__)
+        row = tokens[best].tolist()[: rules.sample_begin + lengths[best]]
+        return row, sum_logprobs[best].item()
+
+    def _beam_search(self, logits: Tensor, tokens: Tensor, feats: Tensor, cache: list[dict], rules: LogitRules,
+                     options: DecodingOptions, sample_len: int) -> tuple[list[int], float]:
+        """Beam search over one audio: `beam` live rows; finished hypotheses collected until patience allows."""
+        eot = self.tok.eot
+        beam = tokens.shape[0]
+        max_done = round(beam * (options.patience or 1.0))
+        scores = torch.zeros(beam, device=tokens.device)
+        scores[1:] = -torch.inf  # all rows start identical: expand only the first
+        finished: list[tuple[float, list[int]]] = []
+        for i in range(sample_len):
+            rules.apply(logits, tokens)
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            total = (scores[:, None] + logprobs).view(-1)
+            top_scores, top_idx = total.topk(2 * beam)
+            vocab = logprobs.shape[1]
+            keep_rows: list[int] = []
+            keep_tokens: list[int] = []
+            keep_scores: list[float] = []
+            for s, idx in zip(top_scores.tolist(), top_idx.tolist(), strict=True):
+                if s == -torch.inf:
+                    break
+                row, tok = divmod(idx, vocab)
+                if tok == eot:
+                    if len(finished) < max_done:
+                        finished.append((s, tokens[row].tolist() + [eot]))
+                elif len(keep_rows) < beam:
+                    keep_rows.append(row)
+                    keep_tokens.append(tok)
+                    keep_scores.append(s)
+            if len(finished) >= max_done or not keep_rows or i == sample_len - 1:
+                break
+            while len(keep_rows) < beam:  # pad with dead rows
+                keep_rows.append(keep_rows[0])
+                keep_tokens.append(keep_tokens[0])
+                keep_scores.append(-torch.inf)
+            index = torch.tensor(keep_rows, device=tokens.device)
+            tokens = torch.cat([tokens.index_select(0, index),
+                                torch.tensor(keep_tokens, device=tokens.device)[:, None]], dim=1)
+            scores = torch.tensor(keep_scores, device=tokens.device)
+            Whisper.reorder_cache(cache, index)
+            logits = self._step(tokens, feats, cache)
+        if not finished:  # ran out of length: take the live rows as they are
+            finished = [(s, row) for s, row in zip(scores.tolist(), tokens.tolist(), strict=True) if s > -torch.inf]
+
+        def ranked(item: tuple[float, list[int]]) -> float:
+            logprob, row = item
+            length = len(row) - rules.sample_begin
+            penalty = length if options.length_penalty is None else ((5 + length) / 6) ** options.length_penalty
+            return logprob / penalty
+
+        best_score, best_row = max(finished, key=ranked)
+        return best_row, best_score

@@ -1,0 +1,261 @@
+"""Long-form transcription: 30 s windows with seek, temperature fallback, no-speech skipping, optional voice filter,
+word timestamps and on-demand cross-attention maps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from studio.audio.mel import HOP_LENGTH, SAMPLE_RATE
+from studio.engine.asr.decoding import DecodingOptions, DecodingResult, WindowDecoder
+from studio.engine.asr.feed import N_FRAMES, AudioFeed
+from studio.engine.asr.result import AttentionMap, Segment, Transcript, Word
+from studio.engine.asr.timing import find_alignment, teacher_forced_attention
+from studio.engine.asr.tokenizer import LANGUAGE_BY_NAME, LANGUAGES, TIME_PRECISION, WhisperTokenizer
+from studio.engine.asr.vad import VadOptions, speech_probabilities, speech_regions
+from studio.errors import StudioError
+from studio.hub.whisper_weights import WhisperCheckpoint
+from studio.models.whisper import Whisper
+
+INPUT_STRIDE = 2  # mel frames per audio feature
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # code or English name; None: detect (multilingual models)
+    task: str = "transcribe"
+    beam_size: int = 5
+    best_of: int = 5
+    patience: float | None = None
+    length_penalty: float | None = None
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    condition_on_previous_text: bool = True
+    initial_prompt: str | None = None
+    word_timestamps: bool = False
+    without_timestamps: bool = False
+    vad_filter: bool = False
+    vad: VadOptions = VadOptions()
+    suppress_tokens: str = "-1"
+
+
+Progress = Callable[[float, str], None]
+
+
+class Transcriber:
+    """Whisper weights + tokenizer + decoding rules. Create once per model; transcribe any number of inputs."""
+
+    def __init__(self, checkpoint: WhisperCheckpoint, device: str | torch.device = "cpu",
+                 fast_logits: bool = True) -> None:
+        self.name = checkpoint.name
+        self.model: Whisper = checkpoint.model.to(device)
+        self.device = torch.device(device)
+        dims = self.model.dims
+        self.tok = WhisperTokenizer(checkpoint.tokenizer_file, dims.is_multilingual, dims.num_languages)
+        self.decoder = WindowDecoder(self.model, self.tok, fast_logits=fast_logits)
+
+    @property
+    def multilingual(self) -> bool:
+        return self.tok.multilingual
+
+    def _language(self, options: TranscribeOptions) -> str | None:
+        lang = options.language
+        if lang is None or lang in ("", "auto"):
+            return None if self.multilingual else "en"
+        lang = LANGUAGE_BY_NAME.get(lang.lower(), lang.lower())
+        if lang not in LANGUAGES:
+            raise StudioError(f"Unknown language '{options.language}'.", "Use a code such as en, de, ja, or 'auto'.")
+        if not self.multilingual and lang != "en":
+            raise StudioError(f"The model '{self.name}' understands English only.",
+                              "Pick a multilingual model (without .en) for other languages.")
+        return lang
+
+    @torch.inference_mode()
+    def encode(self, mel: np.ndarray) -> torch.Tensor:
+        return self.model.encoder(torch.from_numpy(mel)[None].to(self.device))
+
+    def decode_with_fallback(self, features: torch.Tensor, options: TranscribeOptions,
+                             base: DecodingOptions, check: Callable[[], None]) -> DecodingResult:
+        """Decode at rising temperatures until the output is neither repetitive nor improbable."""
+        result: DecodingResult | None = None
+        for t in options.temperatures:
+            check()
+            opts = replace(base, temperature=t, beam_size=options.beam_size if t == 0 else None,
+                           best_of=options.best_of if t > 0 else None,
+                           patience=options.patience if t == 0 else None)
+            result = self.decoder.decode(features, opts)
+            too_repetitive = (options.compression_ratio_threshold is not None
+                              and result.compression_ratio > options.compression_ratio_threshold)
+            too_unlikely = options.logprob_threshold is not None and result.avg_logprob < options.logprob_threshold
+            silent = (options.no_speech_threshold is not None
+                      and result.no_speech_prob > options.no_speech_threshold)
+            if silent and too_unlikely:
+                break  # silence: the caller skips the window, retrying would only invent words
+            if not too_repetitive and not too_unlikely:
+                break
+        assert result is not None
+        return result
+
+    def transcribe(self, source: str | os.PathLike | np.ndarray, options: TranscribeOptions = TranscribeOptions(),
+                   progress: Progress | None = None, on_segment: Callable[[Segment], None] | None = None,
+                   check: Callable[[], None] = lambda: None) -> Transcript:
+        """`source`: an audio file (read in blocks; hours are fine) or 16 kHz mono float32 samples."""
+        language = self._language(options)
+        regions = None
+        feed = AudioFeed(source)
+        duration = feed.source_samples / SAMPLE_RATE
+        if options.vad_filter:
+            if progress:
+                progress(0.0, "Finding speech…")
+            done = [0]
+
+            def vad_progress(n: int) -> None:
+                done[0] += n
+                if progress:
+                    progress(0.1 * done[0] / max(1, feed.source_samples), "Finding speech…")
+
+            probs = speech_probabilities(AudioFeed(source)._blocks, check, vad_progress)
+            regions = speech_regions(probs, feed.source_samples, options.vad)
+            feed = AudioFeed(source, regions)
+        content_frames = feed.total // HOP_LENGTH
+        n_mels = self.model.dims.n_mels
+        prompt_tokens: list[int] = []
+        if options.initial_prompt:
+            prompt_tokens = self.tok.encode(" " + options.initial_prompt.strip())
+        all_tokens: list[int] = list(prompt_tokens)
+        prompt_reset_since = 0
+        segments: list[Segment] = []
+        language_probs = None
+        seek = 0
+        base_progress = 0.1 if options.vad_filter else 0.0
+
+        while seek < content_frames:
+            check()
+            mel, _ = feed.mel_window(seek, n_mels)
+            segment_size = min(N_FRAMES, content_frames - seek)
+            time_offset = seek * HOP_LENGTH / SAMPLE_RATE
+            features = self.encode(mel)
+            if language is None:
+                language_probs = self.decoder.detect_language(features)
+                language = max(language_probs, key=language_probs.get)  # type: ignore[arg-type]
+            base = DecodingOptions(task=options.task, language=language,
+                                   prompt=tuple(all_tokens[prompt_reset_since:]),
+                                   suppress_tokens=options.suppress_tokens,
+                                   without_timestamps=options.without_timestamps,
+                                   length_penalty=options.length_penalty)
+            result = self.decode_with_fallback(features, options, base, check)
+            if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
+                    and (options.logprob_threshold is None or result.avg_logprob < options.logprob_threshold)):
+                seek += segment_size  # silence
+                self._report(progress, base_progress, seek, content_frames, len(segments))
+                continue
+            new, advance = self._split(result, time_offset, segment_size)
+            if options.word_timestamps and new:
+                self._add_words(features, new, language, segment_size, time_offset)
+            for s in new:
+                s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
+                for w in s.words:
+                    w.start, w.end = feed.source_time(w.start), feed.source_time(w.end)
+                if not s.text.strip():
+                    continue
+                s.id = len(segments)
+                segments.append(s)
+                if on_segment is not None:
+                    on_segment(s)
+            all_tokens.extend(t for s in new for t in s.tokens)
+            if not options.condition_on_previous_text or result.temperature > 0.5:
+                prompt_reset_since = len(all_tokens)
+            seek += advance
+            self._report(progress, base_progress, seek, content_frames, len(segments))
+        return Transcript(source="" if isinstance(source, np.ndarray) else os.fspath(source), model=self.name,
+                          language=language or "en", task=options.task, duration=duration, segments=segments,
+                          language_probs=language_probs)
+
+    @staticmethod
+    def _report(progress: Progress | None, base: float, seek: int, total: int, n: int) -> None:
+        if progress:
+            frac = base + (1 - base) * min(1.0, seek / max(1, total))
+            progress(frac, f"{seek * HOP_LENGTH / SAMPLE_RATE:.0f} s transcribed, {n} segments")
+
+    def _split(self, result: DecodingResult, time_offset: float, segment_size: int) -> tuple[list[Segment], int]:
+        """Cut the window's tokens into segments at timestamp pairs; return them and how far to seek."""
+        tb = self.tok.timestamp_begin
+        tokens = result.tokens
+        is_ts = [t >= tb for t in tokens]
+        single_ending = len(tokens) >= 2 and not is_ts[-2] and is_ts[-1]
+        consecutive = [i + 1 for i in range(len(tokens) - 1) if is_ts[i] and is_ts[i + 1]]
+
+        def segment(toks: list[int], start: float, end: float) -> Segment:
+            text_tokens = [t for t in toks if t < self.tok.eot]
+            return Segment(0, start, end, self.tok.decode(text_tokens), text_tokens, result.avg_logprob,
+                           result.no_speech_prob, result.compression_ratio, result.temperature)
+
+        out: list[Segment] = []
+        if consecutive:
+            slices = consecutive + ([len(tokens)] if single_ending else [])
+            last = 0
+            for cut in slices:
+                piece = tokens[last:cut]
+                out.append(segment(piece, time_offset + (piece[0] - tb) * TIME_PRECISION,
+                                   time_offset + (piece[-1] - tb) * TIME_PRECISION))
+                last = cut
+            if single_ending:
+                advance = segment_size
+            else:
+                advance = (tokens[last - 1] - tb) * INPUT_STRIDE
+        else:
+            duration = segment_size * HOP_LENGTH / SAMPLE_RATE
+            stamps = [t for t in tokens if t >= tb]
+            if stamps and stamps[-1] != tb:
+                duration = (stamps[-1] - tb) * TIME_PRECISION
+            start = time_offset + ((tokens[0] - tb) * TIME_PRECISION if tokens and is_ts[0] else 0.0)
+            out.append(segment(tokens, start, time_offset + duration))
+            advance = segment_size
+        return out, max(1, advance)
+
+    def _start_tokens(self, language: str | None, task: str) -> list[int]:
+        return [*self.tok.sot_sequence(language, task), self.tok.no_timestamps]
+
+    def _add_words(self, features: torch.Tensor, segments: list[Segment], language: str | None,
+                   segment_size: int, time_offset: float) -> None:
+        text_tokens = [t for s in segments for t in s.tokens]
+        words = find_alignment(self.model, self.tok, features, self._start_tokens(language, "transcribe"),
+                               text_tokens, segment_size, language)
+        i = 0
+        for s in segments:  # hand words to segments in order, by token counts
+            got = 0
+            while i < len(words) and got < len(s.tokens):
+                w = words[i]
+                s.words.append(Word(time_offset + w.start, time_offset + w.end, w.text, w.probability, w.tokens))
+                got += len(w.tokens)
+                i += 1
+            if s.words:
+                s.start, s.end = s.words[0].start, max(s.words[-1].end, s.words[0].start)
+
+    @torch.inference_mode()
+    def attention(self, source: str | os.PathLike | np.ndarray, start: float, segments: list[Segment],
+                  language: str | None, task: str = "transcribe") -> AttentionMap:
+        """Cross-attention of the text of `segments` over the 30 s of audio from `start` (computed now)."""
+        feed = AudioFeed(source)
+        seek = int(round(start * SAMPLE_RATE / HOP_LENGTH))
+        mel, _ = feed.mel_window(seek, self.model.dims.n_mels)
+        features = self.encode(mel)
+        end = min(start + 30.0, feed.source_samples / SAMPLE_RATE)
+        text_tokens = [t for s in segments if s.start < end and s.end > start for t in s.tokens]
+        lang = language if self.multilingual else "en"
+        tokens = [*self._start_tokens(lang, task), *text_tokens, self.tok.eot]
+        weights, _ = teacher_forced_attention(self.model, features, tokens)
+        n_frames = max(1, int(round((end - start) * SAMPLE_RATE / HOP_LENGTH)) // INPUT_STRIDE)
+        weights = weights[..., :n_frames]
+        weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+        return AttentionMap(start=start, weights=weights.float().cpu().numpy(), tokens=tokens,
+                            token_texts=[self.tok.token_text(t) for t in tokens],
+                            text_begin=len(tokens) - len(text_tokens) - 1,
+                            alignment_heads=list(self.model.alignment_heads),
+                            mel=mel[:, : n_frames * INPUT_STRIDE])

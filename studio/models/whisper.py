@@ -1,0 +1,271 @@
+"""Whisper encoder-decoder (OpenAI layout): one block class for both stacks, KV cache, opt-in attention capture."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class WhisperDims:
+    n_mels: int = 80
+    n_audio_ctx: int = 1500
+    n_audio_state: int = 384
+    n_audio_head: int = 6
+    n_audio_layer: int = 4
+    n_vocab: int = 51864
+    n_text_ctx: int = 448
+    n_text_state: int = 384
+    n_text_head: int = 6
+    n_text_layer: int = 4
+
+    @property
+    def is_multilingual(self) -> bool:
+        return self.n_vocab >= 51865
+
+    @property
+    def num_languages(self) -> int:
+        return self.n_vocab - 51765 - int(self.is_multilingual)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _dims(width: int, heads: int, layers: int, text_layers: int | None = None, n_mels: int = 80,
+          n_vocab: int = 51865) -> WhisperDims:
+    return WhisperDims(n_mels=n_mels, n_audio_state=width, n_audio_head=heads, n_audio_layer=layers, n_vocab=n_vocab,
+                       n_text_state=width, n_text_head=heads, n_text_layer=text_layers or layers)
+
+
+# Every published size; the .en models differ only in vocabulary.
+WHISPER_SIZES: dict[str, WhisperDims] = {
+    "tiny": _dims(384, 6, 4),
+    "base": _dims(512, 8, 6),
+    "small": _dims(768, 12, 12),
+    "medium": _dims(1024, 16, 24),
+    "large-v1": _dims(1280, 20, 32),
+    "large-v2": _dims(1280, 20, 32),
+    "large-v3": _dims(1280, 20, 32, n_mels=128, n_vocab=51866),
+    "large-v3-turbo": _dims(1280, 20, 32, text_layers=4, n_mels=128, n_vocab=51866),
+}
+for _name in ("tiny", "base", "small", "medium"):
+    WHISPER_SIZES[f"{_name}.en"] = WhisperDims(**{**WHISPER_SIZES[_name].to_dict(), "n_vocab": 51864})
+WHISPER_SIZES["large"] = WHISPER_SIZES["large-v3"]
+WHISPER_SIZES["turbo"] = WHISPER_SIZES["large-v3-turbo"]
+
+
+def sinusoids(length: int, channels: int, max_timescale: float = 10000) -> Tensor:
+    """Sinusoidal positions of the audio encoder, (length, channels)."""
+    log_timescale_increment = np.log(max_timescale) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2))
+    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
+
+
+class AttentionCapture:
+    """Collects softmaxed attention weights when passed to a forward; each entry is (batch, heads, queries, keys)."""
+
+    def __init__(self) -> None:
+        self.cross: dict[int, list[Tensor]] = {}
+
+    def add(self, layer: int, weights: Tensor) -> None:
+        self.cross.setdefault(layer, []).append(weights)
+
+    def stacked(self) -> Tensor:
+        """(layers, batch, heads, queries, keys) with the query steps of every call concatenated."""
+        return torch.stack([torch.cat(self.cross[i], dim=2) for i in sorted(self.cross)])
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)
+        self.value = nn.Linear(n_state, n_state)
+        self.out = nn.Linear(n_state, n_state)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_head, -1).transpose(1, 2)
+
+    def forward(self, x: Tensor, xa: Tensor | None = None, cache: dict | None = None, causal: bool = False,
+                capture: list[Tensor] | None = None) -> Tensor:
+        """x (B, T, C). Self-attention when `xa` is None, else cross-attention over `xa` (B, S, C).
+
+        `cache` holds this layer's keys/values: appended for self-attention, computed once for cross-attention.
+        """
+        q = self._heads(self.query(x))
+        if xa is not None and cache is not None and "k" in cache:
+            k, v = cache["k"], cache["v"]
+        else:
+            src = x if xa is None else xa
+            k, v = self._heads(self.key(src)), self._heads(self.value(src))
+            if cache is not None:
+                if xa is None and "sk" in cache:
+                    k = torch.cat([cache["sk"], k], dim=2)
+                    v = torch.cat([cache["sv"], v], dim=2)
+                cache.update({"k": k, "v": v} if xa is not None else {"sk": k, "sv": v})
+        if k.shape[0] != q.shape[0]:  # beams over one audio: share the cross keys, fold beams into queries
+            if q.shape[2] == 1:
+                o = self._attend(q.transpose(0, 2), k, v, False, x.device, capture).transpose(0, 2)
+            else:
+                n = q.shape[0]
+                o = self._attend(q, k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1), False, x.device, capture)
+        else:
+            o = self._attend(q, k, v, causal, x.device, capture)
+        b, h, t, d = o.shape
+        return self.out(o.transpose(1, 2).reshape(b, t, h * d))
+
+    @staticmethod
+    def _attend(q: Tensor, k: Tensor, v: Tensor, causal: bool, device: torch.device,
+                capture: list[Tensor] | None) -> Tensor:
+        is_causal = causal and q.shape[2] > 1
+        mask = _causal_mask(q.shape[2], k.shape[2], device) if is_causal and k.shape[2] != q.shape[2] else None
+        if capture is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None)
+        w = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        if is_causal:
+            w = w + (mask if mask is not None else _causal_mask(q.shape[2], k.shape[2], device))
+        w = w.float().softmax(dim=-1).to(q.dtype)
+        capture.append(w)
+        return w @ v
+
+
+def _causal_mask(n_q: int, n_k: int, device: torch.device) -> Tensor:
+    # Queries are the last n_q of n_k positions (the cache holds the first n_k - n_q).
+    return torch.full((n_q, n_k), float("-inf"), device=device).triu(n_k - n_q + 1)
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, n_state: int, n_head: int, cross_attention: bool = False) -> None:
+        super().__init__()
+        self.attn = MultiHeadAttention(n_state, n_head)
+        self.attn_ln = nn.LayerNorm(n_state)
+        self.cross_attn = MultiHeadAttention(n_state, n_head) if cross_attention else None
+        self.cross_attn_ln = nn.LayerNorm(n_state) if cross_attention else None
+        self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
+        self.mlp_ln = nn.LayerNorm(n_state)
+
+    def forward(self, x: Tensor, xa: Tensor | None = None, cache: dict | None = None,
+                capture: list[Tensor] | None = None) -> Tensor:
+        self_cache = cross_cache = None
+        if cache is not None:
+            self_cache, cross_cache = cache.setdefault("self", {}), cache.setdefault("cross", {})
+        x = x + self.attn(self.attn_ln(x), cache=self_cache, causal=xa is not None)
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(self.cross_attn_ln(x), xa, cache=cross_cache, capture=capture)
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, dims: WhisperDims) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(dims.n_mels, dims.n_audio_state, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(dims.n_audio_state, dims.n_audio_state, kernel_size=3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(dims.n_audio_ctx, dims.n_audio_state))
+        self.blocks = nn.ModuleList(ResidualAttentionBlock(dims.n_audio_state, dims.n_audio_head)
+                                    for _ in range(dims.n_audio_layer))
+        self.ln_post = nn.LayerNorm(dims.n_audio_state)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """mel (B, n_mels, 3000) -> audio features (B, 1500, C)."""
+        x = F.gelu(self.conv1(mel))
+        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        x = x + self.positional_embedding[: x.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_post(x)
+
+
+class TextDecoder(nn.Module):
+    def __init__(self, dims: WhisperDims) -> None:
+        super().__init__()
+        self.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state)
+        self.positional_embedding = nn.Parameter(torch.empty(dims.n_text_ctx, dims.n_text_state))
+        self.blocks = nn.ModuleList(ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
+                                    for _ in range(dims.n_text_layer))
+        self.ln = nn.LayerNorm(dims.n_text_state)
+        self.fast_logits = False
+
+    def forward(self, tokens: Tensor, xa: Tensor, cache: list[dict] | None = None, offset: int = 0,
+                capture: AttentionCapture | None = None) -> Tensor:
+        """tokens (B, T) at positions offset..offset+T, audio features xa (B, 1500, C) -> logits (B, T, vocab)."""
+        x = self.token_embedding(tokens) + self.positional_embedding[offset: offset + tokens.shape[-1]]
+        for i, block in enumerate(self.blocks):
+            weights: list[Tensor] | None = [] if capture is not None else None
+            x = block(x, xa, cache=None if cache is None else cache[i], capture=weights)
+            if capture is not None and weights:
+                capture.add(i, weights[0])
+        return self.logits(self.ln(x))
+
+    def logits(self, x: Tensor) -> Tensor:
+        """x (B, T, C) -> fp32 logits against the token embedding. This matmul reads the whole embedding every
+        step and dominates the decoder loop; `fast_logits` picks the quickest exact-enough layout."""
+        w = self.token_embedding.weight
+        key = (w.data_ptr(), w._version, w.device, w.dtype, self.fast_logits)
+        if getattr(self, "_proj_key", None) != key:
+            half = self.fast_logits and x.dtype == torch.float32 and half_linear_is_faster(w)
+            # fp16 rows (vocab, C) use the CPU's fp16 dot products; else (C, vocab) fp32, read row by row.
+            self._proj = w.detach().half() if half else w.detach().T.contiguous()
+            self._proj_half = half
+            self._proj_key = key
+        if self._proj_half:
+            return F.linear(x.half(), self._proj).float()
+        return (x @ self._proj.to(x.dtype)).float()
+
+
+_HALF_FASTER: dict[tuple, bool] = {}
+
+
+def half_linear_is_faster(w: Tensor) -> bool:
+    """Whether an fp16 (vocab, C) matmul beats fp32 on this device (CPUs with AVX-512 FP16: ~3x). Measured once."""
+    key = (w.device.type, tuple(w.shape))
+    if key not in _HALF_FASTER:
+        import time
+
+        x = torch.randn(1, 1, w.shape[1], device=w.device)
+        wt, wh = w.detach().T.contiguous(), w.detach().half()
+        timings = []
+        for f in (lambda: x @ wt, lambda: F.linear(x.half(), wh)):
+            f()
+            start = time.perf_counter()
+            for _ in range(3):
+                f()
+            if w.device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - start)
+        _HALF_FASTER[key] = timings[1] < 0.7 * timings[0]
+    return _HALF_FASTER[key]
+
+
+class Whisper(nn.Module):
+    def __init__(self, dims: WhisperDims) -> None:
+        super().__init__()
+        self.dims = dims
+        self.encoder = AudioEncoder(dims)
+        self.decoder = TextDecoder(dims)
+        # (layer, head) pairs whose cross-attention follows the audio; the checkpoint's own list replaces this.
+        half = dims.n_text_layer // 2
+        self.alignment_heads = [(layer, head) for layer in range(half, dims.n_text_layer)
+                                for head in range(dims.n_text_head)]
+
+    def new_cache(self) -> list[dict]:
+        return [{} for _ in self.decoder.blocks]
+
+    @staticmethod
+    def reorder_cache(cache: list[dict], index: Tensor) -> None:
+        """Keep the self-attention caches of the rows in `index` (beam search over one audio: the cross-attention
+        keys are the same in every row and stay)."""
+        for layer in cache:
+            part = layer.get("self", {})
+            for name in ("sk", "sv"):
+                if name in part:
+                    part[name] = part[name].index_select(0, index)
+
+    def forward(self, mel: Tensor, tokens: Tensor) -> Tensor:
+        return self.decoder(tokens, self.encoder(mel))
