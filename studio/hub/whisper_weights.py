@@ -183,16 +183,17 @@ def build_model(dims: WhisperDims, state: dict[str, torch.Tensor], alignment_hea
     with torch.device("meta"):
         model = Whisper(dims)
     state = {k: t.float() for k, t in state.items()}
+    expected = model.state_dict()
+    for name, t in state.items():
+        if name in expected and expected[name].shape != t.shape:
+            raise CheckpointError(f"Tensor {name} has shape {tuple(t.shape)}, expected {tuple(expected[name].shape)}.",
+                                  "The file may belong to another model size.")
     result = model.load_state_dict(state, strict=False, assign=True)
     if result.missing_keys or result.unexpected_keys:
         what = (f"lacks {result.missing_keys[0]}" if result.missing_keys
                 else f"has an unexpected tensor {result.unexpected_keys[0]}")
         raise CheckpointError(f"The Whisper checkpoint does not fit the model: it {what}.",
                               "The file may belong to another model type or be damaged.")
-    for name, t in list(model.named_parameters()):
-        if t.shape != state[name].shape:
-            raise CheckpointError(f"Tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(t.shape)}.",
-                                  "The file may belong to another model size.")
     if alignment_heads:
         model.alignment_heads = [tuple(map(int, h)) for h in alignment_heads]
     return model.eval()

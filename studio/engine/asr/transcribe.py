@@ -43,16 +43,21 @@ class TranscribeOptions:
     vad_filter: bool = False
     vad: VadOptions = VadOptions()
     suppress_tokens: str = "-1"
+    silence_db: float | None = -60.0  # windows quieter than this (RMS, dBFS) are skipped without decoding
 
 
 Progress = Callable[[float, str], None]
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return 10 * float(np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)) if len(x) else -200.0
 
 
 class Transcriber:
     """Whisper weights + tokenizer + decoding rules. Create once per model; transcribe any number of inputs."""
 
     def __init__(self, checkpoint: WhisperCheckpoint, device: str | torch.device = "cpu",
-                 fast_logits: bool = True) -> None:
+                 fast_logits: bool = False) -> None:
         self.name = checkpoint.name
         self.model: Whisper = checkpoint.model.to(device)
         self.device = torch.device(device)
@@ -137,8 +142,13 @@ class Transcriber:
 
         while seek < content_frames:
             check()
-            mel, _ = feed.mel_window(seek, n_mels)
+            mel, samples = feed.mel_window(seek, n_mels)
             segment_size = min(N_FRAMES, content_frames - seek)
+            mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
+            if options.silence_db is not None and _rms_db(samples[: segment_size * HOP_LENGTH]) < options.silence_db:
+                seek += segment_size  # digital silence: Whisper would only invent a "you" or "Thank you."
+                self._report(progress, base_progress, seek, content_frames, len(segments))
+                continue
             time_offset = seek * HOP_LENGTH / SAMPLE_RATE
             features = self.encode(mel)
             if language is None:
@@ -245,8 +255,9 @@ class Transcriber:
         feed = AudioFeed(source)
         seek = int(round(start * SAMPLE_RATE / HOP_LENGTH))
         mel, _ = feed.mel_window(seek, self.model.dims.n_mels)
-        features = self.encode(mel)
         end = min(start + 30.0, feed.source_samples / SAMPLE_RATE)
+        mel[:, int((end - start) * SAMPLE_RATE / HOP_LENGTH):] = 0
+        features = self.encode(mel)
         text_tokens = [t for s in segments if s.start < end and s.end > start for t in s.tokens]
         lang = language if self.multilingual else "en"
         tokens = [*self._start_tokens(lang, task), *text_tokens, self.tok.eot]
