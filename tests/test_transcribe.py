@@ -11,7 +11,8 @@ import torch
 from studio.audio.io import AudioError, load_audio
 from studio.engine.asr import export
 from studio.engine.asr.feed import AudioFeed
-from studio.engine.asr.transcribe import TranscribeOptions, Transcriber
+from studio.engine.asr.options import TranscribeOptions
+from studio.engine.asr.transcribe import Transcriber
 from studio.engine.asr.vad import speech_probabilities, speech_regions
 from studio.errors import JobCancelled
 from studio.hub.download import WeightsMissingError

@@ -11,8 +11,8 @@ from studio.audio.mel import log_mel_spectrogram
 from studio.hub.ctranslate2 import CheckpointError, read_ct2_model
 from studio.hub.whisper_weights import (
     WHISPER_SIZES,
-    bundled_folder,
     build_model,
+    bundled_folder,
     from_ct2,
     hf_name_map,
     load_whisper,

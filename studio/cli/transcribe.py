@@ -54,7 +54,8 @@ def run(args: argparse.Namespace, progress_bar: Callable[[float, str], None]) ->
     import torch
 
     from studio.engine.asr.export import write
-    from studio.engine.asr.transcribe import TranscribeOptions, Transcriber
+    from studio.engine.asr.options import TranscribeOptions
+    from studio.engine.asr.transcribe import Transcriber
     from studio.hub.whisper_weights import load_whisper
     from studio.worker.thread import resolve_device
 

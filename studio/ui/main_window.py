@@ -30,6 +30,7 @@ from studio.ui.record_panel import RecordPanel
 from studio.ui.settings import AppSettings
 from studio.ui.spectrogram_panel import AUDIO_FILTER, SpectrogramPanel
 from studio.ui.theme import THEMES, apply_theme
+from studio.ui.transcribe_panel import TranscribePanel
 from studio.ui.widgets import ErrorBanner, FileDropMixin, JobBar
 from studio.worker.qt import QtWorker
 
@@ -78,7 +79,8 @@ class SettingsDialog(QDialog):
 
 
 class MainWindow(FileDropMixin, QMainWindow):
-    PANELS = ("Record", "Spectrogram")
+    PANELS = ("Record", "Spectrogram", "Transcribe")
+    LABELS = {"Spectrogram": "Spectrogram & Attention"}
 
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
@@ -92,19 +94,22 @@ class MainWindow(FileDropMixin, QMainWindow):
 
         self.banner = ErrorBanner()
         self.nav = QListWidget()
-        self.nav.setFixedWidth(150)
+        self.nav.setFixedWidth(190)
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.record = RecordPanel(self.worker, self.settings, self.undo)
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
-        for name, panel in zip(self.PANELS, (self.record, self.spectrogram), strict=True):
-            QListWidgetItem(name, self.nav)
+        self.transcribe = TranscribePanel(self.worker, self.settings)
+        for name, panel in zip(self.PANELS, (self.record, self.spectrogram, self.transcribe), strict=True):
+            QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
             panel.error.connect(self.banner.show_error)
             panel.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
+        self.transcribe.attention_ready.connect(self.show_attention)
+        self.record.open_in_transcribe.connect(self.show_in_transcribe)
 
         body = QWidget()
         row = QHBoxLayout(body)
@@ -145,7 +150,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self._action(edit, "&Delete recording", QKeySequence.Delete, self.record.delete_selected)
         view = self.menuBar().addMenu("&View")
         for i, name in enumerate(self.PANELS):
-            self._action(view, name, f"Ctrl+{i + 1}", lambda i=i: self.nav.setCurrentRow(i))
+            self._action(view, self.LABELS.get(name, name), f"Ctrl+{i + 1}", lambda i=i: self.nav.setCurrentRow(i))
         view.addSeparator()
         for theme in THEMES:
             self._action(view, f"{theme.title()} theme", None, lambda t=theme: self.set_theme(t))
@@ -168,15 +173,17 @@ class MainWindow(FileDropMixin, QMainWindow):
         QShortcut(QKeySequence("R"), self, activated=self.record.toggle_record)
         QShortcut(QKeySequence("S"), self, activated=self.record.stop_recording)
         QShortcut(QKeySequence(Qt.Key_Space), self, activated=self.play_pause)
+        QShortcut(QKeySequence("Ctrl+T"), self, activated=self.transcribe.start)
 
     def play_pause(self) -> None:
-        (self.spectrogram if self.stack.currentWidget() is self.spectrogram else self.record).toggle_play()
+        current = self.stack.currentWidget()
+        (current if current in (self.spectrogram, self.transcribe) else self.record).toggle_play()
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "R  Record / pause", "S  Stop recording", "Space  Play / pause", "Ctrl+O  Open a file",
             "Ctrl+I  Import recordings", "F2  Rename recording", "Delete  Delete recording",
-            "Ctrl+Z  Undo delete", "Ctrl+1 / Ctrl+2  Switch panel", "Ctrl+,  Settings"]))
+            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+3  Switch panel", "Ctrl+,  Settings"]))
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
@@ -192,10 +199,20 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
         self.spectrogram.open_file(path)
 
+    def show_in_transcribe(self, path: str) -> None:
+        self.nav.setCurrentRow(self.PANELS.index("Transcribe"))
+        self.transcribe.open_file(path)
+
+    def show_attention(self, amap: object) -> None:
+        self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
+        self.spectrogram.show_attention(amap, str(self.transcribe.path))
+
     def on_files_dropped(self, paths: list[Path]) -> None:
         """Dropped on the window outside a panel that takes files: open in the panel on screen."""
         if self.stack.currentWidget() is self.record:
             self.record.import_files(paths)
+        elif self.stack.currentWidget() is self.transcribe:
+            self.transcribe.open_file(str(paths[0]))
         else:
             self.spectrogram.open_file(str(paths[0]))
 
@@ -209,11 +226,14 @@ class MainWindow(FileDropMixin, QMainWindow):
     def set_theme(self, theme: str) -> None:
         self.settings.theme = theme
         apply_theme(QApplication.instance(), theme)
-        for plot in (self.spectrogram.plot, self.record.live_wave, self.record.live_spec, self.record.waveform):
+        att = self.spectrogram.attention
+        for plot in (self.spectrogram.plot, self.record.live_wave, self.record.live_spec, self.record.waveform,
+                     att.mel_plot, att.heat_plot):
             plot.setBackground(QApplication.instance().palette().base().color())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.record.shutdown()
         self.spectrogram.shutdown()
+        self.transcribe.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)

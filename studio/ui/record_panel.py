@@ -54,6 +54,7 @@ class _DeleteCommand(QUndoCommand):
 class RecordPanel(FileDropMixin, QWidget):
     error = Signal(str, str)
     open_in_spectrogram = Signal(str)
+    open_in_transcribe = Signal(str)
     status = Signal(str)
 
     def __init__(self, worker: QtWorker, settings: AppSettings, undo: QUndoStack,
@@ -143,9 +144,11 @@ class RecordPanel(FileDropMixin, QWidget):
         self.undo_btn.setEnabled(False)
         self.spec_btn = button("Spectrogram", "Open the selected recording in the Spectrogram panel",
                                self._open_spectrogram)
+        self.transcribe_btn = button("Transcribe", "Open the selected recording in the Transcribe panel",
+                                     lambda: (p := self.selected_path()) and self.open_in_transcribe.emit(str(p)))
         self.position = QLabel("")
         lib_buttons = QHBoxLayout()
-        for w in (self.play_btn, self.spec_btn, self.delete_btn, self.undo_btn):
+        for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.delete_btn, self.undo_btn):
             lib_buttons.addWidget(w)
         lib_buttons.addStretch(1)
         lib_buttons.addWidget(self.position)

@@ -30,6 +30,14 @@ def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark") -> l
     if audio is not None:
         win.record.import_files([audio])
         win.spectrogram.open_file(str(audio))
+        win.transcribe.open_file(str(audio))
+        win.transcribe.words.setChecked(True)
+        win.transcribe.start()
+        _settle(app, win, 60.0)
+        win.transcribe.table.selectRow(0)
+        win.transcribe.show_attention()
+        _settle(app, win, 30.0)
+        win.spectrogram.attention.tokens.setCurrentRow(8)
     _settle(app, win)
     shots = []
     for i, name in enumerate(win.PANELS):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.audio.io import probe
 from studio.audio.player import Player
 from studio.engine.render import COLORMAPS
 from studio.engine.spectrogram import KINDS, Spectrogram, compute_spectrogram
 from studio.errors import StudioError
+from studio.ui.attention_view import AttentionView
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, SpectrogramPlot, button, fmt_time
 from studio.worker.qt import QtWorker
@@ -70,9 +71,16 @@ class SpectrogramPanel(FileDropMixin, QWidget):
         self.plot = SpectrogramPlot()
         self.plot.set_colormap(self.settings.colormap)
         self.plot.clicked_time.connect(self.seek)
+        self.attention = AttentionView()
+        self.attention.play_range.connect(self.play_range)
+        self.attention.hide()
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.plot)
+        split.addWidget(self.attention)
+        split.setSizes([300, 420])
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
-        lay.addWidget(self.plot, 1)
+        lay.addWidget(split, 1)
 
     @property
     def kind(self) -> str:
@@ -190,6 +198,24 @@ class SpectrogramPanel(FileDropMixin, QWidget):
             self.time_label.setText(fmt_time(self.player.position))
             if not self.player.playing:
                 self.play_btn.setText("▶ Play")
+
+    def show_attention(self, amap: object, path: str) -> None:
+        """Show a transcript window's cross-attention under the spectrogram of its file."""
+        if self.path is None or Path(path).resolve() != Path(self.path).resolve():
+            self.open_file(path)
+        self.attention.show_map(amap)  # type: ignore[arg-type]
+        self.attention.show()
+        t0 = amap.start  # type: ignore[attr-defined]
+        self.plot.setXRange(t0, min(self.duration, t0 + amap.weights.shape[-1] * 0.02), padding=0)  # type: ignore
+
+    def play_range(self, start: float, end: float) -> None:
+        if self.path is None:
+            return
+        try:
+            self.player.play(self.path, start, end)
+            self.play_btn.setText("❚❚ Pause")
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
 
     def shutdown(self) -> None:
         self.player.stop()

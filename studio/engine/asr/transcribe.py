@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -13,37 +13,16 @@ import torch
 from studio.audio.mel import HOP_LENGTH, SAMPLE_RATE
 from studio.engine.asr.decoding import DecodingOptions, DecodingResult, WindowDecoder
 from studio.engine.asr.feed import N_FRAMES, AudioFeed
+from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import AttentionMap, Segment, Transcript, Word
 from studio.engine.asr.timing import find_alignment, teacher_forced_attention
 from studio.engine.asr.tokenizer import LANGUAGE_BY_NAME, LANGUAGES, TIME_PRECISION, WhisperTokenizer
-from studio.engine.asr.vad import VadOptions, speech_probabilities, speech_regions
+from studio.engine.asr.vad import speech_probabilities, speech_regions
 from studio.errors import StudioError
 from studio.hub.whisper_weights import WhisperCheckpoint
 from studio.models.whisper import Whisper
 
 INPUT_STRIDE = 2  # mel frames per audio feature
-
-
-@dataclass(frozen=True)
-class TranscribeOptions:
-    language: str | None = None  # code or English name; None: detect (multilingual models)
-    task: str = "transcribe"
-    beam_size: int = 5
-    best_of: int = 5
-    patience: float | None = None
-    length_penalty: float | None = None
-    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    compression_ratio_threshold: float | None = 2.4
-    logprob_threshold: float | None = -1.0
-    no_speech_threshold: float | None = 0.6
-    condition_on_previous_text: bool = True
-    initial_prompt: str | None = None
-    word_timestamps: bool = False
-    without_timestamps: bool = False
-    vad_filter: bool = False
-    vad: VadOptions = VadOptions()
-    suppress_tokens: str = "-1"
-    silence_db: float | None = -60.0  # windows quieter than this (RMS, dBFS) are skipped without decoding
 
 
 Progress = Callable[[float, str], None]

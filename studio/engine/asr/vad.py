@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
+from studio.engine.asr.options import VadOptions
 from studio.models.silero_vad import CHUNK
 
 SAMPLE_RATE = 16000
-
-
-@dataclass(frozen=True)
-class VadOptions:
-    threshold: float = 0.5
-    min_speech_s: float = 0.25
-    min_silence_s: float = 2.0  # shorter pauses stay inside a region: Whisper wants context
-    pad_s: float = 0.4
 
 
 def speech_probabilities(blocks: Iterable[np.ndarray], check: Callable[[], None] | None = None,

@@ -1,0 +1,38 @@
+"""Worker jobs for the Transcribe panel: load (cached in the registry), transcribe, attention on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from studio.engine.asr.options import TranscribeOptions
+from studio.engine.asr.result import AttentionMap, Segment, Transcript
+from studio.engine.asr.transcribe import Transcriber
+from studio.worker.jobs import JobContext
+
+
+def get_transcriber(ctx: JobContext, model: str, cache_dir: str | None = None) -> Transcriber:
+    from studio.hub.whisper_weights import load_whisper
+
+    def load() -> Transcriber:
+        ctx.progress(0.0, f"Loading {model}…")
+
+        def downloading(p: object) -> None:
+            ctx.progress(p.done / max(1, p.total), f"Downloading {p.filename}")  # type: ignore[attr-defined]
+
+        return Transcriber(load_whisper(model, cache_dir=cache_dir or None, progress=downloading,
+                                        cancel=ctx._cancel), device=ctx.device)
+
+    return ctx.models.get(f"whisper:{model}:{ctx.device}", load)
+
+
+def transcribe_job(ctx: JobContext, source: str, model: str, options: TranscribeOptions,
+                   on_segment: Callable[[Segment], None] | None = None, cache_dir: str | None = None) -> Transcript:
+    transcriber = get_transcriber(ctx, model, cache_dir)
+    return transcriber.transcribe(source, options, progress=ctx.progress, on_segment=on_segment, check=ctx.check)
+
+
+def attention_job(ctx: JobContext, source: str, model: str, start: float, segments: list[Segment],
+                  language: str | None, task: str = "transcribe", cache_dir: str | None = None) -> AttentionMap:
+    transcriber = get_transcriber(ctx, model, cache_dir)
+    ctx.progress(0.5, "Computing cross-attention…")
+    return transcriber.attention(source, start, segments, language, task)

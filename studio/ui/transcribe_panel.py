@@ -1,0 +1,373 @@
+"""Transcribe panel: file or recording in, segments with timestamps out (editable, playable, exportable)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.audio.io import probe
+from studio.audio.player import Player
+from studio.engine.asr import export
+from studio.engine.asr.options import TranscribeOptions
+from studio.engine.asr.result import Segment, Transcript
+from studio.engine.asr.tokenizer import LANGUAGES
+from studio.errors import StudioError
+from studio.ui.settings import AppSettings
+from studio.ui.widgets import FileDropMixin, button, fmt_time
+from studio.worker.errors import ErrorReport
+from studio.worker.qt import QtWorker
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif *.w64 *.caf);;All files (*)"
+MODELS = [("tiny.en (built in, English)", "tiny.en"), ("base.en", "base.en"), ("small.en", "small.en"),
+          ("tiny (99 languages)", "tiny"), ("base", "base"), ("small", "small"), ("medium", "medium"),
+          ("large-v3", "large-v3"), ("turbo (large-v3-turbo)", "turbo")]
+
+
+def _transcribe(ctx: object, source: str, model: str, options: TranscribeOptions, on_segment: object,
+                cache_dir: str) -> Transcript:
+    from studio.engine.asr.jobs import transcribe_job  # torch loads on the worker, never on the UI thread
+
+    return transcribe_job(ctx, source, model, options, on_segment, cache_dir)  # type: ignore[arg-type]
+
+
+def _attention(ctx: object, source: str, model: str, start: float, segments: list[Segment], language: str,
+               task: str, cache_dir: str) -> object:
+    from studio.engine.asr.jobs import attention_job
+
+    return attention_job(ctx, source, model, start, segments, language, task, cache_dir)  # type: ignore[arg-type]
+
+
+class TranscribePanel(FileDropMixin, QWidget):
+    error = Signal(str, str)
+    status = Signal(str)
+    segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
+    attention_ready = Signal(object)  # AttentionMap for the Spectrogram & Attention panel
+    transcript_ready = Signal(object)
+
+    COLUMNS = ("Start", "End", "Text")
+
+    def __init__(self, worker: QtWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.worker, self.settings = worker, settings
+        self.path: Path | None = None
+        self.duration = 0.0
+        self.transcript: Transcript | None = None
+        self.segments: list[Segment] = []
+        self.player = Player()
+        self._job = 0
+        self._attention_job = 0
+        self._model_key = "tiny.en"
+        self._filling = False
+        self._build()
+        self.segment_ready.connect(self._add_segment)
+        self.worker.progress.connect(self._progress)
+        self._tick_timer = QTimer(self, interval=50)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
+
+    # ---- layout -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.file_label = QLabel("Open or drop an audio file, or pick a recording in the Record panel.")
+        self.model = QComboBox()
+        for label, key in MODELS:
+            self.model.addItem(label, key)
+        self.model.addItem("Local model…", "local")
+        self.language = QComboBox()
+        self.language.addItem("Detect language", "auto")
+        for code, name in LANGUAGES.items():
+            self.language.addItem(f"{name.title()} ({code})", code)
+        self.task = QComboBox()
+        self.task.addItem("Transcribe", "transcribe")
+        self.task.addItem("Translate to English", "translate")
+        self.model.currentIndexChanged.connect(self._model_changed)
+        self._model_changed(0)
+        self.words = QCheckBox("Word timestamps")
+        self.vad = QCheckBox("Skip silence (VAD)")
+        self.vad.setToolTip("Silero voice-activity filter: the cure for invented lines during long silences")
+        self.run_btn = button("Transcribe", "Transcribe the file (Ctrl+T)", self.start)
+        self.run_btn.setDefault(True)
+        self.cancel_btn = button("Cancel", "Stop transcribing; the segments so far stay", self.cancel)
+        self.cancel_btn.setEnabled(False)
+        top = QHBoxLayout()
+        top.addWidget(button("Open…", "Open an audio file", self.choose_file))
+        top.addWidget(self.file_label, 1)
+        opts = QHBoxLayout()
+        for w in (QLabel("Model"), self.model, QLabel("Language"), self.language, self.task, self.words, self.vad):
+            opts.addWidget(w)
+        opts.addStretch(1)
+        opts.addWidget(self.run_btn)
+        opts.addWidget(self.cancel_btn)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setFormat("%p%")
+        self.progress_label = QLabel("")
+        prog = QHBoxLayout()
+        prog.addWidget(self.bar, 1)
+        prog.addWidget(self.progress_label)
+
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setWordWrap(True)
+        self.table.cellClicked.connect(self._clicked)
+        self.table.itemChanged.connect(self._edited)
+        self.summary = QLabel("")
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.summary, 1)
+        self.play_btn = button("▶ Play", "Play from the selected segment", self.toggle_play)
+        self.attention_btn = button("Attention", "Show what each token of the selected segment attended to",
+                                    self.show_attention)
+        bottom.addWidget(self.play_btn)
+        bottom.addWidget(self.attention_btn)
+        self.export_buttons = []
+        for fmt in export.FORMATS:
+            b = button(f"Export {fmt.upper()}", f"Save the transcript as .{fmt}", lambda f=fmt: self.export_dialog(f))
+            self.export_buttons.append(b)
+            bottom.addWidget(b)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(opts)
+        lay.addLayout(prog)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(bottom)
+        self._set_has_transcript(False)
+
+    def _set_has_transcript(self, has: bool) -> None:
+        for b in [self.attention_btn, *self.export_buttons]:
+            b.setEnabled(has)
+
+    # ---- input ------------------------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
+        if path:
+            self.open_file(path)
+
+    def on_files_dropped(self, paths: list[Path]) -> None:
+        self.open_file(str(paths[0]))
+
+    def open_file(self, path: str) -> bool:
+        try:
+            info = probe(path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+            return False
+        self.player.stop()
+        self.path, self.duration = info.path, info.duration
+        self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}")
+        self.status.emit(f"Ready to transcribe {info.path.name}")
+        return True
+
+    def _model_changed(self, _: int) -> None:
+        english_only = str(self.model.currentData()).endswith(".en")
+        if english_only:  # .en models know one language and no translation
+            self.language.setCurrentIndex(self.language.findData("en"))
+            self.task.setCurrentIndex(0)
+        self.language.setEnabled(not english_only)
+        self.task.setEnabled(not english_only)
+        if self.model.currentData() != "local":
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Whisper model folder (Hugging Face or faster-whisper)")
+        if not folder:
+            file, _ = QFileDialog.getOpenFileName(self, "openai-whisper checkpoint", "", "Whisper (*.pt)")
+            folder = file
+        if folder:
+            self.model.insertItem(self.model.count() - 1, Path(folder).name, folder)
+            self.model.setCurrentIndex(self.model.count() - 2)
+        else:
+            self.model.setCurrentIndex(0)
+
+    def options(self) -> TranscribeOptions:
+        lang = self.language.currentData()
+        return TranscribeOptions(language=None if lang == "auto" else lang, task=self.task.currentData(),
+                                 word_timestamps=self.words.isChecked(), vad_filter=self.vad.isChecked())
+
+    # ---- running ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.path is None:
+            self.error.emit("No audio chosen.", "Open or drop an audio file first.")
+            return
+        if self._job:
+            return
+        self.segments = []
+        self.transcript = None
+        self.table.setRowCount(0)
+        self._set_has_transcript(False)
+        self.bar.setValue(0)
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        model = self._model_key = self.model.currentData()
+        self._job = self.worker.submit(_transcribe, str(self.path), model, self.options(), self.segment_ready.emit,
+                                       self.settings.cache_folder, name=f"Transcribing {self.path.name}",
+                                       on_result=self._finished, on_error=self._failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+
+    def cancel(self) -> None:
+        if self._job:
+            self.worker.cancel(self._job)
+
+    def _progress(self, job_id: int, fraction: float, message: str) -> None:
+        if job_id == self._job:
+            self.bar.setValue(int(fraction * 1000))
+            self.progress_label.setText(message)
+
+    def _add_segment(self, seg: Segment) -> None:
+        if not self._job:
+            return
+        self.segments.append(seg)
+        self._append_row(seg)
+        self.table.scrollToBottom()
+
+    def _append_row(self, seg: Segment) -> None:
+        self._filling = True
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        for col, text in enumerate((fmt_time(seg.start), fmt_time(seg.end), seg.text.strip())):
+            item = QTableWidgetItem(text)
+            if col < 2:
+                item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            if col == 2 and seg.words:
+                item.setToolTip(" ".join(f"{w.text.strip()} [{w.start:.2f}–{w.end:.2f}]" for w in seg.words))
+            self.table.setItem(row, col, item)
+        self._filling = False
+
+    def _finished(self, transcript: Transcript) -> None:
+        self._end_job()
+        self.transcript = transcript
+        self.segments = transcript.segments
+        self.table.setRowCount(0)
+        for s in self.segments:
+            self._append_row(s)
+        self.bar.setValue(1000)
+        words = sum(len(s.text.split()) for s in self.segments)
+        lang = LANGUAGES.get(transcript.language, transcript.language).title()
+        self.summary.setText(f"{len(self.segments)} segments, {words} words — {lang}, model {transcript.model}")
+        if not self.segments:
+            self.summary.setText("No speech found.")
+        self._set_has_transcript(bool(self.segments))
+        self.transcript_ready.emit(transcript)
+        self.status.emit(f"Transcribed {Path(transcript.source).name}")
+
+    def _failed(self, report: ErrorReport) -> None:
+        self._end_job()
+        self.error.emit(report.message, report.remedy)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id != self._job:
+            return
+        self._end_job()
+        self.progress_label.setText(f"Cancelled — {len(self.segments)} segments kept")
+        if self.segments and self.path is not None:  # what was decoded stays usable
+            self.transcript = Transcript(str(self.path), self.model.currentData(), "", "transcribe", self.duration,
+                                         list(self.segments))
+            self._set_has_transcript(True)
+
+    def _end_job(self) -> None:
+        self._job = 0
+        self.run_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        try:
+            self.worker.cancelled.disconnect(self._on_cancelled)
+        except (RuntimeError, TypeError):
+            pass
+
+    # ---- editing, playback, export ------------------------------------------------------------------------
+    def _edited(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != 2 or item.row() >= len(self.segments):
+            return
+        text = item.text().strip()
+        seg = self.segments[item.row()]
+        self.segments[item.row()] = replace(seg, text=" " + text, words=[] if text != seg.text.strip() else seg.words)
+        if self.transcript is not None:
+            self.transcript.segments = self.segments
+
+    def _clicked(self, row: int, col: int) -> None:
+        if col < 2 and row < len(self.segments):
+            self.play_from(self.segments[row].start)
+
+    def play_from(self, seconds: float, end: float | None = None) -> None:
+        if self.path is None:
+            return
+        try:
+            self.player.play(self.path, seconds, end)
+            self.play_btn.setText("❚❚ Pause")
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+
+    def toggle_play(self) -> None:
+        if self.player.playing:
+            self.player.pause()
+            self.play_btn.setText("▶ Play")
+            return
+        row = max(0, self.table.currentRow())
+        self.play_from(self.segments[row].start if row < len(self.segments) else 0.0)
+
+    def _tick(self) -> None:
+        if self.player.path is None:
+            return
+        if not self.player.playing and self.play_btn.text().startswith("❚❚"):
+            self.play_btn.setText("▶ Play")
+        pos = self.player.position
+        for i, s in enumerate(self.segments):  # follow playback in the list
+            if s.start <= pos < s.end and self.table.currentRow() != i and self.player.playing:
+                self.table.selectRow(i)
+                break
+
+    def export_dialog(self, fmt: str) -> None:
+        if self.transcript is None:
+            return
+        default = str(Path(self.transcript.source or "transcript").with_suffix(f".{fmt}"))
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", default, f"{fmt.upper()} (*.{fmt})")
+        if path:
+            self.export_to(fmt, path)
+
+    def export_to(self, fmt: str, path: str) -> None:
+        assert self.transcript is not None
+        try:
+            export.write(self.transcript, fmt, path)
+            self.status.emit(f"Saved {path}")
+        except OSError as e:
+            self.error.emit(f"Could not save {path}: {e.strerror}.", "Choose another folder.")
+
+    def show_attention(self) -> None:
+        """Cross-attention for the 30 s window starting at the selected segment, computed on the worker."""
+        if self.transcript is None or not self.segments or self.path is None:
+            return
+        row = max(0, self.table.currentRow())
+        start = self.segments[row].start
+        window = [s for s in self.segments if s.start >= start and s.end <= start + 30.0] or [self.segments[row]]
+        if self._attention_job:
+            self.worker.cancel(self._attention_job)
+        self._attention_job = self.worker.submit(
+            _attention, str(self.path), self._model_key, start, window, self.transcript.language or "en",
+            self.transcript.task, self.settings.cache_folder, name="Cross-attention",
+            on_result=self._attention_done, on_error=self._failed_attention)
+
+    def _attention_done(self, amap: object) -> None:
+        self._attention_job = 0
+        self.attention_ready.emit(amap)
+
+    def _failed_attention(self, report: ErrorReport) -> None:
+        self._attention_job = 0
+        self.error.emit(report.message, report.remedy)
+
+    def shutdown(self) -> None:
+        self.player.stop()
