@@ -87,3 +87,27 @@ def settings(tmp_path: Path):  # noqa: ANN201
     s = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     s.recordings_folder = str(tmp_path / "recordings")
     return s
+
+
+@pytest.fixture
+def window(qtbot, settings):  # noqa: ANN201
+    import gc
+
+    from studio.ui.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    gc.collect()  # here, on the UI thread: never let a worker thread collect Qt objects
+
+
+def drop_files(widget, paths) -> None:  # noqa: ANN001
+    """Drop files on a widget as the window system would."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    widget.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))

@@ -5,26 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-
-from studio.ui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
-
-def _drop(widget, paths):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
-    widget.dropEvent(event)
+from conftest import drop_files
+from PySide6.QtCore import Qt
 
 
 @pytest.mark.audio
@@ -53,7 +35,7 @@ def test_record_stop_adds_a_recording_and_shows_it_live(qtbot, window, jfk16):
 
 def test_drop_imports_then_delete_and_undo(qtbot, window, data):
     panel = window.record
-    _drop(panel, [data / "jfk.flac"])
+    drop_files(panel, [data / "jfk.flac"])
     assert panel.table.rowCount() == 1 and panel.table.item(0, 1).text() == "0:11.0"
     qtbot.waitUntil(lambda: panel.waveform.upper.getData()[0] is not None, timeout=10000)
     xs, hi = panel.waveform.upper.getData()
@@ -77,10 +59,10 @@ def test_bad_file_shows_a_message_not_a_traceback(qtbot, window, tmp_path):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"not audio at all" * 100)
     window.nav.setCurrentRow(1)
-    _drop(window.spectrogram, [bad])
+    drop_files(window.spectrogram, [bad])
     assert window.banner.isVisible() and "not a readable audio file" in window.banner.text
     window.banner.hide()
-    _drop(window.record, [tmp_path / "missing.wav"])
+    drop_files(window.record, [tmp_path / "missing.wav"])
     assert "does not exist" in window.banner.text
 
 
@@ -154,7 +136,7 @@ def test_every_panel_can_be_grabbed_to_png(qtbot, tmp_path, data):
     from studio.ui.screenshots import grab_all
 
     shots = grab_all(tmp_path / "shots", data / "jfk.flac")
-    assert [p.name for p in shots] == ["record-dark.png", "spectrogram-dark.png"]
+    assert [p.name for p in shots] == ["record-dark.png", "spectrogram-dark.png", "transcribe-dark.png"]
     for p in shots:
         raw = p.read_bytes()
         assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 20000

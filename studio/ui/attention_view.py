@@ -16,6 +16,13 @@ from studio.engine.render import colormap_table
 ALIGNMENT = "Alignment heads (average)"
 
 
+def _emitted(m: np.ndarray) -> np.ndarray:
+    """Shift query rows down by one: the decoder step at position p emits token p + 1."""
+    out = np.zeros_like(m)
+    out[1:] = m[:-1]
+    return out
+
+
 class AttentionView(QWidget):
     """Top: the window's log-mel with the attended region of the chosen token shaded. Bottom: the token x frame
     heatmap. Left: the tokens; hovering or clicking one highlights it; clicking also asks to play its audio."""
@@ -101,16 +108,16 @@ class AttentionView(QWidget):
         self.mel_plot.setXRange(amap.start, amap.start + seconds, padding=0)
 
     def matrix(self) -> np.ndarray:
-        """(tokens, frames) for the current layer/head choice."""
+        """(tokens, frames) for the current layer/head choice; row k is the attention that produced token k."""
         assert self.amap is not None
         w = self.amap.weights
         if self.layer.currentText() == ALIGNMENT:
             self.head.setEnabled(False)
-            return self.amap.alignment_average()
+            return _emitted(self.amap.alignment_average())
         self.head.setEnabled(True)
         layer_w = w.mean(axis=0) if self.layer.currentText().startswith("all") else w[int(self.layer.currentText())]
-        return layer_w.mean(axis=0) if self.head.currentText().startswith("all") else layer_w[
-            int(self.head.currentText() or 0)]
+        return _emitted(layer_w.mean(axis=0) if self.head.currentText().startswith("all") else layer_w[
+            int(self.head.currentText() or 0)])
 
     def _redraw(self) -> None:
         if self.amap is None:
@@ -125,7 +132,8 @@ class AttentionView(QWidget):
         """Seconds where token `row` put the top of its attention (the frames holding the highest half of it)."""
         assert self.amap is not None
         weights = self.amap.weights
-        heads = [weights[layer, head, row] for layer, head in self.amap.alignment_heads]
+        query = max(0, row - 1)  # the decoder step that emitted token `row` sat one position earlier
+        heads = [weights[layer, head, query] for layer, head in self.amap.alignment_heads]
         w = np.mean(heads, axis=0)
         peak = int(np.argmax(w))
         keep = np.nonzero(w >= 0.5 * w[peak])[0]

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
+from studio.ui.gc_guard import GarbageCollector
 from studio.ui.record_panel import RecordPanel
 from studio.ui.settings import AppSettings
 from studio.ui.spectrogram_panel import AUDIO_FILTER, SpectrogramPanel
@@ -89,6 +90,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.setWindowIcon(QIcon(str(RESOURCES / "voice-studio.svg")))
         self.resize(1200, 780)
         self.setAcceptDrops(True)
+        self.gc = GarbageCollector(self)
         self.worker = QtWorker(self.settings.compute_device, self)
         self.undo = QUndoStack(self)
 

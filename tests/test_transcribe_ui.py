@@ -1,0 +1,89 @@
+"""The Transcribe panel and the attention view, driven as a user would (offscreen, real tiny.en weights)."""
+
+import re
+import sys
+
+import numpy as np
+import soundfile as sf
+from conftest import drop_files
+from PySide6.QtCore import Qt
+
+
+def test_drop_transcribe_export_srt_and_open_attention(qtbot, window, data, tmp_path):
+    panel = window.transcribe
+    window.nav.setCurrentRow(window.PANELS.index("Transcribe"))
+    drop_files(panel, [data / "jfk.flac"])
+    assert panel.path.name == "jfk.flac"
+    assert not panel.language.isEnabled() and panel.language.currentData() == "en"  # tiny.en is English only
+    seen = []
+    panel.segment_ready.connect(seen.append)
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    assert not panel.run_btn.isEnabled() and panel.cancel_btn.isEnabled()
+    with qtbot.waitSignal(panel.transcript_ready, timeout=60000):
+        pass
+    assert seen, "segments appear while decoding, before the transcript is complete"
+    text = " ".join(panel.table.item(r, 2).text() for r in range(panel.table.rowCount())).lower()
+    assert "ask not what your country can do for you" in re.sub(r"[^a-z ]", "", text)
+    assert panel.bar.value() == 1000 and panel.run_btn.isEnabled()
+    # edit a segment, export SRT: the edit is in the file
+    panel.table.item(0, 2).setText("And so, my fellow citizens")
+    out = tmp_path / "jfk.srt"
+    panel.export_to("srt", str(out))
+    srt = out.read_text()
+    assert "fellow citizens" in srt and "00:00:00,000 -->" in srt
+    # attention for the first segment opens in the Spectrogram & Attention panel
+    panel.table.selectRow(0)
+    qtbot.mouseClick(panel.attention_btn, Qt.LeftButton)
+    view = window.spectrogram.attention
+    qtbot.waitUntil(lambda: view.amap is not None, timeout=30000)
+    assert window.stack.currentWidget() is window.spectrogram and view.isVisible()
+    assert view.layer.currentText().startswith("Alignment")
+    row = next(i for i, t in enumerate(view.amap.token_texts) if t.strip() == "Americans")
+    view.tokens.setCurrentRow(row)
+    t0, t1 = view.span.getRegion()
+    assert 1.0 < t0 < t1 < 3.0  # "Americans" is said at about 1.5-2.2 s
+    view.layer.setCurrentIndex(2)  # one layer, one head
+    assert view.matrix().shape == view.amap.weights.shape[2:]
+
+
+def test_cancel_keeps_the_segments_so_far(qtbot, window, data, tmp_path):
+    from studio.audio.io import load_audio
+
+    jfk = load_audio(data / "jfk.flac")
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate([jfk, np.zeros(32000, np.float32)] * 8), 16000, subtype="PCM_16")
+    panel = window.transcribe
+    assert panel.open_file(str(path))
+    panel.start()
+    qtbot.waitUntil(lambda: len(panel.segments) >= 1, timeout=60000)
+    qtbot.mouseClick(panel.cancel_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.run_btn.isEnabled(), timeout=30000)
+    assert panel.progress_label.text().startswith("Cancelled")
+    assert panel.transcript is not None and panel.attention_btn.isEnabled()
+    assert 1 <= len(panel.transcript.segments) < 16
+
+
+def test_bad_file_and_missing_model_show_messages(qtbot, window, tmp_path, monkeypatch):
+    panel = window.transcribe
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    assert not panel.open_file(str(bad))
+    assert "notes.wav" in window.banner.text
+    good = tmp_path / "tone.wav"
+    sf.write(good, np.sin(np.arange(16000) / 10).astype(np.float32) * 0.1, 16000)
+    assert panel.open_file(str(good))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    window.settings.cache_folder = str(tmp_path / "empty-cache")
+    panel.model.setCurrentIndex(panel.model.findData("base"))
+    panel.start()
+    qtbot.waitUntil(lambda: panel.run_btn.isEnabled(), timeout=30000)
+    assert "not on this computer" in window.banner.text
+
+
+def test_ui_thread_never_imports_torch_for_the_panel():
+    import subprocess
+
+    code = ("import sys; from studio.ui import transcribe_panel, attention_view; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
