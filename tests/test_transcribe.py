@@ -136,13 +136,10 @@ def test_streamed_windows_equal_whisper_whole_file_mel(long_file):
     audio = load_audio(long_file)
     full = whisper.log_mel_spectrogram(torch.from_numpy(audio), padding=480000)
     feed = AudioFeed(long_file, block_seconds=7.0)
+    top = AudioFeed(long_file).log_mel_max()
     for seek in (0, 1234, 3000):
-        mel, _ = feed.mel_window(seek)
-        ref = full[:, seek: seek + 3000].numpy()
-        # the same frames; only the clamp at max - 8 is taken per window instead of per file
-        raw_ours, raw_ref = mel * 4 - 4, ref * 4 - 4
-        floor = float(full.max()) * 4 - 4 - 8  # the file's floor is the higher one
-        assert np.abs(np.maximum(raw_ours, floor) - np.maximum(raw_ref, floor)).max() < 1e-4
+        mel, _ = feed.mel_window(seek, max_value=top)
+        assert np.abs(mel - full[:, seek: seek + 3000].numpy()).max() < 1e-5
 
 
 def test_silence_gives_no_text(transcriber, tmp_path):
@@ -217,3 +214,19 @@ def test_attention_map_over_a_window(transcriber, data):
     peaks = avg.argmax(-1)
     assert peaks[-3] > peaks[2]  # later words attend to later audio
     assert amap.mel.shape == (80, 1100)
+
+
+@pytest.mark.parametrize("beam", [None, 5])
+def test_long_form_equals_openai_whisper_segment_for_segment(transcriber, long_file, beam):
+    """Seek, prompts with timestamps, the whole-file mel floor and beam search all as openai-whisper does them."""
+    whisper = pytest.importorskip("whisper")
+    from whisper.model import ModelDimensions
+    from whisper.model import Whisper as OpenAIWhisper
+
+    ref = OpenAIWhisper(ModelDimensions(**transcriber.model.dims.to_dict()))
+    ref.load_state_dict(transcriber.model.state_dict())
+    theirs = whisper.transcribe(ref, load_audio(long_file), temperature=0.0, fp16=False, language="en",
+                                beam_size=beam)["segments"]
+    ours = transcriber.transcribe(long_file, TranscribeOptions(beam_size=beam or 1, temperatures=(0.0,))).segments
+    assert [(s.start, s.end, s.tokens) for s in ours] == [
+        (t["start"], t["end"], [x for x in t["tokens"] if x < 50256]) for t in theirs if t["text"].strip()]

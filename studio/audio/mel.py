@@ -70,18 +70,30 @@ def log_mel_spectrogram(audio: np.ndarray | torch.Tensor, n_mels: int = 80, padd
     if padding > 0:
         x = torch.nn.functional.pad(x, (0, padding))
     x = torch.nn.functional.pad(x[None, None], (N_FFT // 2, N_FFT // 2), mode="reflect")[0, 0]
-    return log_mel_frames(x, n_mels)[:, :-1]
+    return normalize_log_mel(log10_mel_frames(x, n_mels)[:, :-1])
 
 
-def log_mel_frames(x: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
+def log_mel_frames(x: torch.Tensor, n_mels: int = 80, max_value: float | None = None) -> torch.Tensor:
     """Whisper log-mel of frames starting at sample 0, 160 apart, 400 long (no centring): x holds the 200
-    samples of context before the first frame centre and after the last."""
+    samples of context before the first frame centre and after the last. The floor is `max_value` - 8 (Whisper
+    uses the maximum of the whole file) or, when None, this array's own maximum - 8."""
+    return normalize_log_mel(log10_mel_frames(x, n_mels), max_value)
+
+
+def normalize_log_mel(log_spec: torch.Tensor, max_value: float | None = None) -> torch.Tensor:
+    """Whisper's scaling: floor at (max - 8), then (x + 4) / 4."""
+    import torch
+
+    top = log_spec.max() if max_value is None else torch.tensor(max_value)
+    return (torch.maximum(log_spec, top - 8.0) + 4.0) / 4.0
+
+
+def log10_mel_frames(x: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
+    """log10 of the mel power of each frame (floored at 1e-10), before Whisper's clamp and scaling."""
     import torch
 
     window = torch.hann_window(N_FFT, device=x.device)
     stft = torch.stft(x, N_FFT, HOP_LENGTH, window=window, center=False, return_complex=True)
     magnitudes = stft.abs() ** 2
     filters = torch.from_numpy(mel_filters(SAMPLE_RATE, N_FFT, n_mels)).to(x.device)
-    log_spec = torch.clamp(filters @ magnitudes, min=1e-10).log10()
-    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
-    return (log_spec + 4.0) / 4.0
+    return torch.clamp(filters @ magnitudes, min=1e-10).log10()

@@ -224,17 +224,20 @@ class WindowDecoder:
             keep_rows: list[int] = []
             keep_tokens: list[int] = []
             keep_scores: list[float] = []
+            newly_finished: list[tuple[float, list[int]]] = []
             for s, idx in zip(top_scores.tolist(), top_idx.tolist(), strict=True):
                 if s == -torch.inf:
                     break
                 row, tok = divmod(idx, vocab)
-                if tok == eot:
-                    if len(finished) < max_done:
-                        finished.append((s, tokens[row].tolist() + [eot]))
-                elif len(keep_rows) < beam:
-                    keep_rows.append(row)
-                    keep_tokens.append(tok)
-                    keep_scores.append(s)
+                if tok == eot:  # only hypotheses that beat the last kept live one count as finished
+                    newly_finished.append((s, tokens[row].tolist() + [eot]))
+                    continue
+                keep_rows.append(row)
+                keep_tokens.append(tok)
+                keep_scores.append(s)
+                if len(keep_rows) == beam:
+                    break
+            finished.extend(newly_finished[: max(0, max_done - len(finished))])
             if len(finished) >= max_done or not keep_rows or i == sample_len - 1:
                 break
             while len(keep_rows) < beam:  # pad with dead rows
@@ -247,12 +250,13 @@ class WindowDecoder:
             scores = torch.tensor(keep_scores, device=tokens.device)
             Whisper.reorder_cache(cache, index)
             logits = self._step(tokens, feats, cache)
-        if not finished:  # ran out of length: take the live rows as they are
-            finished = [(s, row) for s, row in zip(scores.tolist(), tokens.tolist(), strict=True) if s > -torch.inf]
+        if len(finished) < beam:  # ran out of length: the best live rows count as finished
+            live = sorted(zip(scores.tolist(), tokens.tolist(), strict=True), key=lambda x: -x[0])
+            finished += [(s, row + [eot]) for s, row in live if s > -torch.inf][: beam - len(finished)]
 
         def ranked(item: tuple[float, list[int]]) -> float:
             logprob, row = item
-            length = len(row) - rules.sample_begin
+            length = max(1, len(row) - rules.sample_begin - 1)  # text and timestamps, not the end token
             penalty = length if options.length_penalty is None else ((5 + length) / 6) ** options.length_penalty
             return logprob / penalty
 

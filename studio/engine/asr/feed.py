@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from studio.audio.io import iter_blocks, probe
-from studio.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, log_mel_frames
+from studio.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, log10_mel_frames, log_mel_frames
 
 N_FRAMES = 3000  # mel frames per 30 s window
 N_SAMPLES = N_FRAMES * HOP_LENGTH
@@ -69,18 +69,36 @@ class AudioFeed:
             out[lo - a: hi - a] = self._buf[lo - self._buf_start: hi - self._buf_start]
         return out
 
-    def mel_window(self, seek: int, n_mels: int = 80) -> tuple[np.ndarray, np.ndarray]:
-        """(log-mel (n_mels, 3000), samples) of the window starting at mel frame `seek`; frames line up with
-        Whisper's whole-file log-mel (same centres, reflect padding at the file's start)."""
-        import torch
-
+    def _window_samples(self, seek: int) -> np.ndarray:
         start = seek * HOP_LENGTH
         half = N_FFT // 2
         x = self.samples(start - half, start + (N_FRAMES - 1) * HOP_LENGTH + half)
         if seek == 0:
             x[:half] = x[2 * half: half: -1]
-        mel = log_mel_frames(torch.from_numpy(x), n_mels)
+        return x
+
+    def mel_window(self, seek: int, n_mels: int = 80, max_value: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(log-mel (n_mels, 3000), samples) of the window starting at mel frame `seek`; frames line up with
+        Whisper's whole-file log-mel (same centres, reflect padding at the file's start). With `max_value` (the
+        stream's `log_mel_max`) the values equal Whisper's whole-file log-mel exactly."""
+        import torch
+
+        x = self._window_samples(seek)
+        mel = log_mel_frames(torch.from_numpy(x), n_mels, max_value)
+        half = N_FFT // 2
         return mel.numpy(), x[half: half + N_SAMPLES]
+
+    def log_mel_max(self, n_mels: int = 80, check: Callable[[], None] | None = None) -> float:
+        """Largest log10 mel power over the whole stream: Whisper clamps every frame at this - 8. Reads the
+        stream to its end (so call it on a separate feed)."""
+        import torch
+
+        best = -10.0  # log10 of the floor: what silence gives
+        for seek in range(0, self.total // HOP_LENGTH + 1, N_FRAMES):
+            if check is not None:
+                check()
+            best = max(best, float(log10_mel_frames(torch.from_numpy(self._window_samples(seek)), n_mels).max()))
+        return best
 
     def source_time(self, t: float) -> float:
         """Seconds in the stream -> seconds in the source (they differ when only speech regions are fed)."""

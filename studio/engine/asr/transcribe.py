@@ -109,6 +109,8 @@ class Transcriber:
             feed = AudioFeed(source, regions)
         content_frames = feed.total // HOP_LENGTH
         n_mels = self.model.dims.n_mels
+        # Whisper normalises with the whole file's loudest frame; a quick first pass finds it.
+        mel_max = AudioFeed(source, regions).log_mel_max(n_mels, check)
         prompt_tokens: list[int] = []
         if options.initial_prompt:
             prompt_tokens = self.tok.encode(" " + options.initial_prompt.strip())
@@ -121,7 +123,7 @@ class Transcriber:
 
         while seek < content_frames:
             check()
-            mel, samples = feed.mel_window(seek, n_mels)
+            mel, samples = feed.mel_window(seek, n_mels, mel_max)
             segment_size = min(N_FRAMES, content_frames - seek)
             mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
             if options.silence_db is not None and _rms_db(samples[: segment_size * HOP_LENGTH]) < options.silence_db:
@@ -144,9 +146,16 @@ class Transcriber:
                 seek += segment_size  # silence
                 self._report(progress, base_progress, seek, content_frames, len(segments))
                 continue
-            new, advance = self._split(result, time_offset, segment_size)
+            new, raw, advance, single_ending = self._split(result, time_offset, segment_size)
+            # an instantaneous or empty segment is dropped, and so are its tokens from the next prompt
+            kept = [i for i, s in enumerate(new) if s.start != s.end and s.text.strip()]
+            new = [new[i] for i in kept]
+            all_tokens.extend(t for i in kept for t in raw[i])
             if options.word_timestamps and new:
                 self._add_words(features, new, language, segment_size, time_offset)
+                last_word_end = max((w.end for s in new for w in s.words), default=None)
+                if not single_ending and last_word_end is not None and last_word_end > time_offset:
+                    advance = round(last_word_end * SAMPLE_RATE / HOP_LENGTH) - seek  # resume after the last word
             for s in new:
                 s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
                 for w in s.words:
@@ -157,7 +166,6 @@ class Transcriber:
                 segments.append(s)
                 if on_segment is not None:
                     on_segment(s)
-            all_tokens.extend(t for s in new for t in s.tokens)
             if not options.condition_on_previous_text or result.temperature > 0.5:
                 prompt_reset_since = len(all_tokens)
             seek += advance
@@ -172,8 +180,11 @@ class Transcriber:
             frac = base + (1 - base) * min(1.0, seek / max(1, total))
             progress(frac, f"{seek * HOP_LENGTH / SAMPLE_RATE:.0f} s transcribed, {n} segments")
 
-    def _split(self, result: DecodingResult, time_offset: float, segment_size: int) -> tuple[list[Segment], int]:
-        """Cut the window's tokens into segments at timestamp pairs; return them and how far to seek."""
+    def _split(self, result: DecodingResult, time_offset: float,
+               segment_size: int) -> tuple[list[Segment], list[list[int]], int, bool]:
+        """Cut the window's tokens into segments at timestamp pairs. Returns the segments, their raw tokens
+        (timestamps included: the next window's prompt), how far to seek, and whether the window ended on a
+        single timestamp (all of it consumed)."""
         tb = self.tok.timestamp_begin
         tokens = result.tokens
         is_ts = [t >= tb for t in tokens]
@@ -186,6 +197,7 @@ class Transcriber:
                            result.no_speech_prob, result.compression_ratio, result.temperature)
 
         out: list[Segment] = []
+        raw: list[list[int]] = []
         if consecutive:
             slices = consecutive + ([len(tokens)] if single_ending else [])
             last = 0
@@ -193,6 +205,7 @@ class Transcriber:
                 piece = tokens[last:cut]
                 out.append(segment(piece, time_offset + (piece[0] - tb) * TIME_PRECISION,
                                    time_offset + (piece[-1] - tb) * TIME_PRECISION))
+                raw.append(piece)
                 last = cut
             if single_ending:
                 advance = segment_size
@@ -203,10 +216,10 @@ class Transcriber:
             stamps = [t for t in tokens if t >= tb]
             if stamps and stamps[-1] != tb:
                 duration = (stamps[-1] - tb) * TIME_PRECISION
-            start = time_offset + ((tokens[0] - tb) * TIME_PRECISION if tokens and is_ts[0] else 0.0)
-            out.append(segment(tokens, start, time_offset + duration))
+            out.append(segment(tokens, time_offset, time_offset + duration))
+            raw.append(tokens)
             advance = segment_size
-        return out, max(1, advance)
+        return out, raw, max(1, advance), single_ending
 
     def _start_tokens(self, language: str | None, task: str) -> list[int]:
         return [*self.tok.sot_sequence(language, task), self.tok.no_timestamps]
@@ -233,7 +246,8 @@ class Transcriber:
         """Cross-attention of the text of `segments` over the 30 s of audio from `start` (computed now)."""
         feed = AudioFeed(source)
         seek = int(round(start * SAMPLE_RATE / HOP_LENGTH))
-        mel, _ = feed.mel_window(seek, self.model.dims.n_mels)
+        n_mels = self.model.dims.n_mels
+        mel, _ = feed.mel_window(seek, n_mels, AudioFeed(source).log_mel_max(n_mels))
         end = min(start + 30.0, feed.source_samples / SAMPLE_RATE)
         mel[:, int((end - start) * SAMPLE_RATE / HOP_LENGTH):] = 0
         features = self.encode(mel)
