@@ -121,7 +121,10 @@ def test_openai_pt_hf_safetensors_and_ct2_loaders_give_identical_logits(bundled_
     from_hf = load_whisper(hf)
     assert from_hf.format == "hf"
     for loaded in (from_pt, from_hf):
-        assert torch.equal(_logits(loaded.model), reference)
+        theirs = loaded.model.state_dict()
+        assert all(torch.equal(theirs[k], v) for k, v in state.items())  # bit for bit the same weights
+        # same logits; BLAS may pick another kernel for differently aligned buffers, hence not bit-exact
+        assert (_logits(loaded.model) - reference).abs().max() < 1e-4
 
 
 def test_ct2_reader_splits_fused_projections_and_keeps_stored_positions():

@@ -161,10 +161,13 @@ class WindowDecoder:
         tokens = torch.tensor([initial] * n, device=features.device)
         cache = self.model.new_cache()
         feats = features  # one row: beams share the cross-attention keys
-        logits = self.model.decoder(tokens, feats, cache=cache)
-        no_speech_prob = (logits[0, sot_index].softmax(-1)[self.tok.no_speech].item()
-                          if self.tok.no_speech is not None else 0.0)
-        seq, sum_logprob = run(logits[:, -1], tokens, feats, cache, rules, options, sample_len)
+        hidden = self.model.decoder.hidden(tokens, feats, cache=cache)
+        no_speech_prob = 0.0
+        if self.tok.no_speech is not None:
+            no_speech_logits = self.model.decoder.logits(hidden[:1, sot_index])
+            no_speech_prob = no_speech_logits.softmax(-1)[0, self.tok.no_speech].item()
+        logits = self.model.decoder.logits(hidden[:, -1])
+        seq, sum_logprob = run(logits, tokens, feats, cache, rules, options, sample_len)
 
         text_tokens = [t for t in seq[sample_begin:] if t != self.tok.eot]
         text = self.tok.decode(text_tokens).strip()
