@@ -230,3 +230,24 @@ def test_long_form_equals_openai_whisper_segment_for_segment(transcriber, long_f
     ours = transcriber.transcribe(long_file, TranscribeOptions(beam_size=beam or 1, temperatures=(0.0,))).segments
     assert [(s.start, s.end, s.tokens) for s in ours] == [
         (t["start"], t["end"], [x for x in t["tokens"] if x < 50256]) for t in theirs if t["text"].strip()]
+
+
+def test_live_session_finalises_words_in_order_and_keeps_the_buffer_short(transcriber, long_parts):
+    from studio.engine.asr.live import LiveSession
+
+    audio = np.concatenate(long_parts[:5])  # jfk, pause, another voice, pause, jfk: 37 s at 16 kHz
+    session = LiveSession(16000)
+    longest = 0.0
+    for i in range(0, len(audio), 16000):  # one-second pieces
+        session.push(audio[i: i + 16000])
+        if session.has_new_audio():
+            session.step(transcriber)
+            longest = max(longest, len(session._buffer) / 16000)
+    update = session.step(transcriber, final=True)
+    words = [w for s in update.final for w in s.words]
+    text = normalize(" ".join(w.text for w in words))
+    assert text.count("fellow americans") == 2 and "country" in text
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and words[-1].end <= len(audio) / 16000 + 0.1
+    assert longest < 20.0  # final audio leaves the buffer: each step decodes a short window
+    assert update.tentative == []

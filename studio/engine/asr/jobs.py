@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from studio.engine.asr.live import LiveSession, LiveUpdate
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import AttentionMap, Segment, Transcript
 from studio.engine.asr.transcribe import Transcriber
@@ -36,3 +37,8 @@ def attention_job(ctx: JobContext, source: str, model: str, start: float, segmen
     transcriber = get_transcriber(ctx, model, cache_dir)
     ctx.progress(0.5, "Computing cross-attention…")
     return transcriber.attention(source, start, segments, language, task)
+
+
+def live_step_job(ctx: JobContext, session: LiveSession, model: str, final: bool = False,
+                  cache_dir: str | None = None) -> LiveUpdate:
+    return session.step(get_transcriber(ctx, model, cache_dir), final)
