@@ -19,14 +19,15 @@ FILES = {"config.json": b'{"d_model": 384}', "model.safetensors": bytes(range(25
 class _Hub(http.server.BaseHTTPRequestHandler):
     requests: list[tuple[str, str, str | None]] = []
     delay = 0.0
+    repos: dict[str, dict[str, bytes]] = {"test/tiny": FILES}
 
     def log_message(self, *args: object) -> None:
         pass
 
     def _target(self) -> bytes | None:
         parts = self.path.split("/")  # /org/name/resolve/rev/file
-        if len(parts) >= 6 and parts[3] == "resolve" and "/".join(parts[1:3]) == "test/tiny":
-            return FILES.get("/".join(parts[5:]))
+        if len(parts) >= 6 and parts[3] == "resolve" and "/".join(parts[1:3]) in _Hub.repos:
+            return _Hub.repos["/".join(parts[1:3])].get("/".join(parts[5:]))
         return None
 
     def _headers(self, body: bytes, status: int, start: int = 0) -> None:
@@ -150,3 +151,36 @@ def test_import_of_a_local_folder_copies_it(tmp_path: Path):
     assert (dest / "model.bin").read_bytes() == b"weights"
     with pytest.raises(WeightsMissingError, match="does not exist"):
         import_local(tmp_path / "nothing", "x", tmp_path / "models")
+
+
+def test_whisper_downloads_from_the_hub_in_hugging_face_layout_and_transcribes(hub, data):
+    """The whole first-use path: resolve, download with progress into the cache, load the HF layout, transcribe."""
+    import json
+
+    from safetensors.torch import save
+
+    from studio.engine.asr.options import TranscribeOptions
+    from studio.engine.asr.transcribe import Transcriber
+    from studio.hub.whisper_weights import bundled_folder, hf_name_map, load_whisper
+
+    bundled = load_whisper("tiny.en").model
+    names = hf_name_map(bundled.dims)
+    weights = save({names[k]: v.contiguous() for k, v in bundled.state_dict().items() if k in names})
+    config = {"num_mel_bins": 80, "max_source_positions": 1500, "d_model": 384, "encoder_attention_heads": 6,
+              "encoder_layers": 4, "vocab_size": 51864, "max_target_positions": 448, "decoder_attention_heads": 6,
+              "decoder_layers": 4, "_name_or_path": "openai/whisper-tiny.en"}
+    generation = {"alignment_heads": [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]]}
+    _Hub.repos["openai/whisper-tiny.en"] = {
+        "config.json": json.dumps(config).encode(), "generation_config.json": json.dumps(generation).encode(),
+        "tokenizer.json": (bundled_folder() / "tokenizer.json").read_bytes(), "model.safetensors": weights}
+    seen = []
+    ckpt = load_whisper("openai/whisper-tiny.en", progress=seen.append)
+    assert ckpt.format == "hf" and ckpt.model.alignment_heads[2] == (2, 5)
+    assert seen[-1].done == seen[-1].total >= len(weights) and any(p.filename == "model.safetensors" for p in seen)
+    assert (hub / "models--openai--whisper-tiny.en" / "snapshots" / COMMIT / "model.safetensors").exists()
+    text = Transcriber(ckpt).transcribe(data / "jfk.flac", TranscribeOptions(beam_size=1)).text
+    assert "ask not what your country can do for you" in text.lower()
+    # a second load is served from the cache, with no transfer
+    _Hub.requests = []
+    load_whisper("openai/whisper-tiny.en")
+    assert not [r for r in _Hub.requests if r[0] == "GET"]

@@ -251,3 +251,19 @@ def test_live_session_finalises_words_in_order_and_keeps_the_buffer_short(transc
     assert starts == sorted(starts) and words[-1].end <= len(audio) / 16000 + 0.1
     assert longest < 20.0  # final audio leaves the buffer: each step decodes a short window
     assert update.tentative == []
+
+
+def test_long_files_stream_through_a_bounded_buffer(tmp_path):
+    path = tmp_path / "twenty-minutes.flac"
+    rng = np.random.default_rng(1)
+    with sf.SoundFile(path, "w", 44100, 2, "PCM_16") as f:  # stereo 44.1 kHz, written a minute at a time
+        for _ in range(20):
+            f.write((rng.standard_normal((44100 * 60, 2)) * 0.05).astype(np.float32))
+    feed = AudioFeed(path)
+    assert abs(feed.total / 16000 - 1200) < 0.01
+    largest = 0
+    for seek in range(0, feed.total // 160, 3000):
+        mel, samples = feed.mel_window(seek)
+        assert mel.shape == (80, 3000) and len(samples) == 480000
+        largest = max(largest, len(feed._buf))
+    assert largest <= (60 + 31) * 16000  # one read block plus one window, never the whole file
