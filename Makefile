@@ -42,9 +42,11 @@ lint: $(VENV)/.installed-test
 screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m studio.ui.screenshots artifacts/screenshots ../shared/data/jfk.flac
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/startup.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_stall.py
+	$(BIN)/python benchmarks/transcribe.py
+	$(BIN)/python benchmarks/live_lag.py
 
 package: $(VENV)/.installed
 	./packaging/build.sh

@@ -20,6 +20,10 @@ def test_pyinstaller_builds_a_one_folder_app_that_starts():
                          timeout=300)  # torch must load inside the bundle
     assert out.returncode == 0, out.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
+    out = subprocess.run([str(exe), "transcribe", str(data), "--output-dir", str(ROOT / "dist"), "--vad"],
+                         capture_output=True, text=True, timeout=600)  # built-in model and VAD weights bundled
+    assert out.returncode == 0, out.stderr
+    assert "ask not what your country" in (ROOT / "dist" / "jfk.txt").read_text().lower()
 
 
 def test_desktop_entry_names_the_installed_commands():

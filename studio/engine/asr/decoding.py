@@ -75,6 +75,9 @@ class LogitRules:
 
     def apply(self, logits: Tensor, tokens: Tensor) -> None:
         """logits (B, vocab); tokens (B, T) decoded so far."""
+        if self.suppress.device != logits.device:  # index on the logits' device (CUDA)
+            self.suppress = self.suppress.to(logits.device)
+            self.blank = None if self.blank is None else self.blank.to(logits.device)
         if self.blank is not None and tokens.shape[1] == self.sample_begin:
             logits[:, self.blank] = -torch.inf
         logits[:, self.suppress] = -torch.inf

@@ -74,7 +74,8 @@ def find_alignment(model: Whisper, tok: WhisperTokenizer, features: torch.Tensor
     weights, logits = teacher_forced_attention(model, features, tokens)
     # Position p predicts token p + 1: the last start token predicts the first text token.
     probs = logits[len(start_tokens) - 1: -1, : tok.eot].float().softmax(-1)
-    text_probs = probs[torch.arange(len(text_tokens)), torch.tensor(text_tokens)].tolist()
+    text_probs = probs[torch.arange(len(text_tokens), device=probs.device),
+                       torch.tensor(text_tokens, device=probs.device)].tolist()
     heads = torch.stack([weights[layer, head] for layer, head in model.alignment_heads])
     heads = heads[:, :, : max(1, num_frames // 2)]
     heads = heads / heads.sum(-1, keepdim=True).clamp_min(1e-12)  # softmax restricted to the audio present
