@@ -62,11 +62,16 @@ def main() -> None:
     files = [DATA / "jfk.flac", five_minutes(tmp)]
     durations = [sf.info(f).duration for f in files]
     ours = Transcriber(load_whisper("tiny.en"))
+    ours_int8 = Transcriber(load_whisper("tiny.en"), int8=True)
     engines: list[tuple[str, str, object]] = []
     for beam in (5, 1):
         opts = TranscribeOptions(beam_size=beam, language="en")
         engines.append(("ours (torch fp32)", f"beam {beam}",
                         lambda f, o=opts: ours.transcribe(f, o).text))
+    for beam in (5, 1):
+        opts = TranscribeOptions(beam_size=beam, language="en")
+        engines.append(("ours (int8 linears)", f"beam {beam}",
+                        lambda f, o=opts: ours_int8.transcribe(f, o).text))
     try:
         from faster_whisper import WhisperModel
 
@@ -91,7 +96,7 @@ def main() -> None:
         print("openai-whisper not installed: skipped", file=sys.stderr)
 
     print(f"CPU threads {THREADS}; torch {torch.__version__}; model tiny.en (same weights for all)")
-    print(f"{'engine':<24}{'decoding':<10}{'file':<18}{'wall s':>8}{'RTF':>8}  same text as ours")
+    print(f"{'engine':<24}{'decoding':<10}{'file':<18}{'wall s':>8}{'RTF':>8}  same text as ours (fp32)")
     reference: dict[tuple[str, str], str] = {}
     for name, setting, fn in engines:
         for f, dur in zip(files, durations, strict=True):
@@ -99,7 +104,7 @@ def main() -> None:
             fn(f) if dur < 60 else None  # warm-up on the short file
             wall, text = timed(lambda f=f, fn=fn: fn(f), repeats)
             key = (setting, f.name)
-            if name.startswith("ours"):
+            if name.startswith("ours (torch fp32)"):
                 reference[key] = norm(text)
             same = "yes" if norm(text) == reference.get(key) else "no"
             print(f"{name:<24}{setting:<10}{f.name:<18}{wall:8.2f}{wall / dur:8.3f}  {same}", flush=True)

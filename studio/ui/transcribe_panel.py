@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QTableWidget,
     QTableWidgetItem,
@@ -112,6 +113,9 @@ class TranscribePanel(FileDropMixin, QWidget):
         self.model.currentIndexChanged.connect(self._model_changed)
         self._model_changed(0)
         self.words = QCheckBox("Word timestamps")
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("Prompt: names, spellings, style (optional)")
+        self.prompt.setToolTip("Text the model sees as if it came before the audio: helps with names and jargon")
         self.vad = QCheckBox("Skip silence (VAD)")
         self.vad.setToolTip("Silero voice-activity filter: the cure for invented lines during long silences")
         self.run_btn = button("Transcribe", "Transcribe the file (Ctrl+T)", self.start)
@@ -134,6 +138,7 @@ class TranscribePanel(FileDropMixin, QWidget):
         self.bar.setRange(0, 1000)
         self.bar.setFormat("%p%")
         self.progress_label = QLabel("")
+        top.addWidget(self.prompt, 1)
         prog = QHBoxLayout()
         prog.addWidget(self.bar, 1)
         prog.addWidget(self.progress_label)
@@ -214,7 +219,8 @@ class TranscribePanel(FileDropMixin, QWidget):
     def options(self) -> TranscribeOptions:
         lang = self.language.currentData()
         return TranscribeOptions(language=None if lang == "auto" else lang, task=self.task.currentData(),
-                                 word_timestamps=self.words.isChecked(), vad_filter=self.vad.isChecked())
+                                 word_timestamps=self.words.isChecked(), vad_filter=self.vad.isChecked(),
+                                 initial_prompt=self.prompt.text().strip() or None)
 
     # ---- running ------------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -28,6 +28,16 @@ INPUT_STRIDE = 2  # mel frames per audio feature
 Progress = Callable[[float, str], None]
 
 
+def quantize_linears(model: Whisper) -> Whisper:
+    """int8 weights with dynamic activation scales for every nn.Linear (CPU): less memory traffic per token.
+    Attention maps stay reachable: only the projections change."""
+    import warnings
+
+    with warnings.catch_warnings():  # the eager API is deprecated in favour of torchao, which is not installed
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def _rms_db(x: np.ndarray) -> float:
     return 10 * float(np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)) if len(x) else -200.0
 
@@ -36,9 +46,11 @@ class Transcriber:
     """Whisper weights + tokenizer + decoding rules. Create once per model; transcribe any number of inputs."""
 
     def __init__(self, checkpoint: WhisperCheckpoint, device: str | torch.device = "cpu",
-                 fast_logits: bool = False) -> None:
+                 fast_logits: bool = False, int8: bool = False) -> None:
         self.name = checkpoint.name
         self.model: Whisper = checkpoint.model.to(device)
+        if int8 and torch.device(device).type == "cpu":
+            self.model = quantize_linears(self.model)
         self.device = torch.device(device)
         dims = self.model.dims
         self.tok = WhisperTokenizer(checkpoint.tokenizer_file, dims.is_multilingual, dims.num_languages)
