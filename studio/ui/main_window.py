@@ -29,10 +29,10 @@ from studio import __version__
 from studio.ui.gc_guard import GarbageCollector
 from studio.ui.record_panel import RecordPanel
 from studio.ui.settings import AppSettings
-from studio.ui.spectrogram_panel import AUDIO_FILTER, SpectrogramPanel
+from studio.ui.spectrogram_panel import SpectrogramPanel
 from studio.ui.theme import THEMES, apply_theme
 from studio.ui.transcribe_panel import TranscribePanel
-from studio.ui.widgets import ErrorBanner, FileDropMixin, JobBar
+from studio.ui.widgets import AUDIO_FILTER, ErrorBanner, FileDropMixin, JobBar
 from studio.worker.qt import QtWorker
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"

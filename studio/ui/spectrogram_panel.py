@@ -5,23 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from studio.audio.io import probe
 from studio.audio.player import Player
 from studio.engine.render import COLORMAPS
 from studio.engine.spectrogram import KINDS, Spectrogram, compute_spectrogram
 from studio.errors import StudioError
 from studio.ui.attention_view import AttentionView
 from studio.ui.settings import AppSettings
-from studio.ui.widgets import FileDropMixin, SpectrogramPlot, button, fmt_time
+from studio.ui.widgets import AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.qt import QtWorker
 
 OVERVIEW_COLUMNS = 4000
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif *.w64 *.caf);;All files (*)"
 
 
-class SpectrogramPanel(FileDropMixin, QWidget):
+class SpectrogramPanel(AudioFilePanel, QWidget):
     error = Signal(str, str)
     status = Signal(str)
     spectrogram_shown = Signal(object)   # the Spectrogram result now on screen
@@ -86,19 +84,9 @@ class SpectrogramPanel(FileDropMixin, QWidget):
     def kind(self) -> str:
         return self.kind_combo.currentData()
 
-    def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
-        if path:
-            self.open_file(path)
-
-    def on_files_dropped(self, paths: list[Path]) -> None:
-        self.open_file(str(paths[0]))
-
     def open_file(self, path: str) -> None:
-        try:
-            info = probe(path)
-        except StudioError as e:
-            self.error.emit(e.message, e.remedy)
+        info = self.probe_or_report(path)
+        if info is None:
             return
         self.player.stop()
         self.play_btn.setText("▶ Play")
@@ -207,15 +195,6 @@ class SpectrogramPanel(FileDropMixin, QWidget):
         self.attention.show()
         t0 = amap.start  # type: ignore[attr-defined]
         self.plot.setXRange(t0, min(self.duration, t0 + amap.weights.shape[-1] * 0.02), padding=0)  # type: ignore
-
-    def play_range(self, start: float, end: float) -> None:
-        if self.path is None:
-            return
-        try:
-            self.player.play(self.path, start, end)
-            self.play_btn.setText("❚❚ Pause")
-        except StudioError as e:
-            self.error.emit(e.message, e.remedy)
 
     def shutdown(self) -> None:
         self.player.stop()

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from studio.audio.devices import list_input_devices
-from studio.audio.io import probe
 from studio.audio.library import Library
 from studio.audio.player import Player
 from studio.audio.recorder import Recorder
@@ -34,11 +33,10 @@ from studio.engine.asr.result import Segment, Transcript
 from studio.engine.asr.tokenizer import LANGUAGES
 from studio.errors import StudioError
 from studio.ui.settings import AppSettings
-from studio.ui.widgets import FileDropMixin, button, fmt_time
+from studio.ui.widgets import AudioFilePanel, button, fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.qt import QtWorker
 
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif *.w64 *.caf);;All files (*)"
 MODELS = [("tiny.en (built in, English)", "tiny.en"), ("base.en", "base.en"), ("small.en", "small.en"),
           ("tiny (99 languages)", "tiny"), ("base", "base"), ("small", "small"), ("medium", "medium"),
           ("large-v3", "large-v3"), ("turbo (large-v3-turbo)", "turbo")]
@@ -64,7 +62,7 @@ def _attention(ctx: object, source: str, model: str, start: float, segments: lis
     return attention_job(ctx, source, model, start, segments, language, task, cache_dir)  # type: ignore[arg-type]
 
 
-class TranscribePanel(FileDropMixin, QWidget):
+class TranscribePanel(AudioFilePanel, QWidget):
     error = Signal(str, str)
     status = Signal(str)
     segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
@@ -177,19 +175,9 @@ class TranscribePanel(FileDropMixin, QWidget):
             b.setEnabled(has)
 
     # ---- input ------------------------------------------------------------------------------------------
-    def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
-        if path:
-            self.open_file(path)
-
-    def on_files_dropped(self, paths: list[Path]) -> None:
-        self.open_file(str(paths[0]))
-
     def open_file(self, path: str) -> bool:
-        try:
-            info = probe(path)
-        except StudioError as e:
-            self.error.emit(e.message, e.remedy)
+        info = self.probe_or_report(path)
+        if info is None:
             return False
         self.player.stop()
         self.path, self.duration = info.path, info.duration
@@ -327,13 +315,7 @@ class TranscribePanel(FileDropMixin, QWidget):
             self.play_from(self.segments[row].start)
 
     def play_from(self, seconds: float, end: float | None = None) -> None:
-        if self.path is None:
-            return
-        try:
-            self.player.play(self.path, seconds, end)
-            self.play_btn.setText("❚❚ Pause")
-        except StudioError as e:
-            self.error.emit(e.message, e.remedy)
+        self.play_range(seconds, end)
 
     def toggle_play(self) -> None:
         if self.player.playing:

@@ -9,9 +9,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QLinearGradient, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from studio.audio.io import AudioInfo, probe
 from studio.engine.render import colormap_table
+from studio.errors import StudioError
 
 
 def fmt_time(seconds: float) -> str:
@@ -42,6 +44,40 @@ class FileDropMixin:
         if paths:
             event.acceptProposedAction()
             self.on_files_dropped(paths)
+
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif *.w64 *.caf);;All files (*)"
+
+
+class AudioFilePanel(FileDropMixin):
+    """A panel that shows one audio file: Open… dialog, drops, and playback of a range.
+
+    Needs `player`, `path`, `play_btn` and an `error` signal on the panel, and an `open_file(path)` method."""
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)  # type: ignore[arg-type]
+        if path:
+            self.open_file(path)  # type: ignore[attr-defined]
+
+    def on_files_dropped(self, paths: list[Path]) -> None:
+        self.open_file(str(paths[0]))  # type: ignore[attr-defined]
+
+    def probe_or_report(self, path: str) -> AudioInfo | None:
+        """The file's facts, or None after showing why it cannot be read."""
+        try:
+            return probe(path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)  # type: ignore[attr-defined]
+            return None
+
+    def play_range(self, start: float, end: float | None = None) -> None:
+        if self.path is None:  # type: ignore[attr-defined]
+            return
+        try:
+            self.player.play(self.path, start, end)  # type: ignore[attr-defined]
+            self.play_btn.setText("❚❚ Pause")  # type: ignore[attr-defined]
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)  # type: ignore[attr-defined]
 
 
 class LevelMeter(QWidget):
