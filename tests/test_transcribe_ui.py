@@ -25,7 +25,7 @@ def test_drop_transcribe_export_srt_and_open_attention(qtbot, window, data, tmp_
     assert seen, "segments appear while decoding, before the transcript is complete"
     text = " ".join(panel.table.item(r, 2).text() for r in range(panel.table.rowCount())).lower()
     assert "ask not what your country can do for you" in re.sub(r"[^a-z ]", "", text)
-    assert panel.bar.value() == 1000 and panel.run_btn.isEnabled()
+    assert panel.bar.value() == 1000 and panel.run_btn.isEnabled() and not panel.cancel_btn.isEnabled()
     # edit a segment, export SRT: the edit is in the file
     panel.table.item(0, 2).setText("And so, my fellow citizens")
     out = tmp_path / "jfk.srt"
