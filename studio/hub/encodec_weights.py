@@ -1,0 +1,148 @@
+"""EnCodec weights in both published layouts -> our `Encodec` module, weight norm folded at load time.
+
+- original release: `encodec_24khz-d7cc33bc.th`, `encodec_48khz-7e698e3e.th` (a plain state dict,
+  `encoder.model.{i}.conv.conv.weight_g/_v`, `quantizer.vq.layers.{k}._codebook.embed`)
+- Hugging Face: `facebook/encodec_24khz`, `facebook/encodec_48khz` (config.json + model.safetensors,
+  `encoder.layers.{i}.conv.weight_g/_v` or `...conv.parametrizations.weight.original0/1`)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from studio.hub.ctranslate2 import CheckpointError
+from studio.hub.download import DownloadProgress, download_files
+from studio.models.encodec import ENCODEC_24KHZ, ENCODEC_48KHZ, Encodec, EncodecConfig
+
+HF_REPOS = {"24khz": "facebook/encodec_24khz", "48khz": "facebook/encodec_48khz"}
+# Training-time statistics of the codebooks: not needed to encode or decode.
+_TRAINING_ONLY = re.compile(r"\.(inited|cluster_size|embed_avg)$")
+
+
+def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """weight = g * v / ||v|| over every dim but the first: the same kernel torch's weight_norm runs."""
+    return torch._weight_norm(v, g, 0)
+
+
+def _fold_all(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for name, t in state.items():
+        for g_suffix, v_suffix in ((".weight_g", ".weight_v"),
+                                   (".parametrizations.weight.original0", ".parametrizations.weight.original1")):
+            if name.endswith(g_suffix):
+                base = name[: -len(g_suffix)]
+                out[base + ".weight"] = fold_weight_norm(t.float(), state[base + v_suffix].float())
+                break
+            if name.endswith(v_suffix):
+                break
+        else:
+            out[name] = t
+    return out
+
+
+def from_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Release names -> ours (a plain renaming table, then weight norm folded)."""
+    renamed = {}
+    for name, t in state.items():
+        if _TRAINING_ONLY.search(name):
+            continue
+        new = (name.replace("encoder.model.", "encoder.layers.").replace("decoder.model.", "decoder.layers.")
+               .replace(".conv.conv.", ".conv.").replace(".convtr.convtr.", ".conv.")
+               .replace(".conv.norm.", ".norm.").replace(".convtr.norm.", ".norm."))
+        new = re.sub(r"^quantizer\.vq\.layers\.(\d+)\._codebook\.", r"quantizer.layers.\1.", new)
+        renamed[new] = t
+    return _fold_all(renamed)
+
+
+def from_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for name, t in state.items():
+        if _TRAINING_ONLY.search(name):
+            continue
+        renamed[re.sub(r"^quantizer\.layers\.(\d+)\.codebook\.", r"quantizer.layers.\1.", name)] = t
+    return _fold_all(renamed)
+
+
+def config_from_hf(cfg: dict) -> EncodecConfig:
+    ratios = tuple(cfg.get("upsampling_ratios", (8, 5, 4, 2)))
+    frame_rate = math.ceil(cfg["sampling_rate"] / math.prod(ratios))
+    bandwidths = tuple(float(b) for b in cfg["target_bandwidths"])
+    return EncodecConfig(sample_rate=cfg["sampling_rate"], channels=cfg["audio_channels"],
+                         causal=cfg.get("use_causal_conv", True), norm=cfg.get("norm_type", "weight_norm"),
+                         normalize=cfg.get("normalize", False), segment=cfg.get("chunk_length_s"),
+                         overlap=cfg.get("overlap") or 0.01, ratios=ratios, n_filters=cfg.get("num_filters", 32),
+                         dimension=cfg.get("hidden_size", 128), n_q=int(1000 * bandwidths[-1] // (frame_rate * 10)),
+                         bins=cfg.get("codebook_size", 1024), bandwidths=bandwidths)
+
+
+def config_from_state(state: dict[str, torch.Tensor]) -> EncodecConfig:
+    """The release checkpoints carry no config: stereo input and GroupNorm mean the 48 kHz model."""
+    first = state["encoder.layers.0.conv.weight"]
+    return ENCODEC_48KHZ if first.shape[1] == 2 or "encoder.layers.0.norm.weight" in state else ENCODEC_24KHZ
+
+
+def build_model(cfg: EncodecConfig, state: dict[str, torch.Tensor]) -> Encodec:
+    model = Encodec(cfg)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        what = f"lacks {missing[0]}" if missing else f"has an unexpected tensor {unexpected[0]}"
+        khz = cfg.sample_rate // 1000
+        raise CheckpointError(f"The EnCodec checkpoint does not fit the {khz} kHz model: it {what}.",
+                              "Use an EnCodec 24 kHz or 48 kHz checkpoint (original .th or Hugging Face folder).")
+    for k, t in state.items():
+        if t.shape != expected[k].shape:
+            raise CheckpointError(f"Tensor {k} has shape {tuple(t.shape)}, expected {tuple(expected[k].shape)}.",
+                                  "The file may belong to another model.")
+    model.load_state_dict({k: t.float() for k, t in state.items()}, strict=True)
+    return model.eval()
+
+
+def load_original(path: Path) -> Encodec:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path.name} is not an EnCodec checkpoint ({type(e).__name__}).",
+                              "Pick encodec_24khz-d7cc33bc.th or encodec_48khz-7e698e3e.th.") from e
+    state = from_original(state)
+    return build_model(config_from_state(state), state)
+
+
+def load_hf(folder: Path) -> Encodec:
+    from safetensors.torch import load_file
+
+    cfg = config_from_hf(json.loads((folder / "config.json").read_text()))
+    return build_model(cfg, from_hf(load_file(str(folder / "model.safetensors"))))
+
+
+def load_encodec(source: str | os.PathLike = "24khz", cache_dir: str | os.PathLike | None = None,
+                 progress: Callable[[DownloadProgress], None] | None = None,
+                 cancel: threading.Event | None = None) -> Encodec:
+    """`source`: "24khz" / "48khz" (download once from the Hub), a Hub repo id, a release .th file, or a Hugging
+    Face folder."""
+    source = os.fspath(source)
+    path = Path(source).expanduser()
+    if path.exists():
+        if path.is_file() and path.suffix == ".safetensors":
+            path = path.parent
+        if path.is_file():
+            return load_original(path)
+        if (path / "model.safetensors").exists() and (path / "config.json").exists():
+            return load_hf(path)
+        raise CheckpointError(f"{path} holds no EnCodec model I can read.",
+                              "Pick a release .th file or a folder with config.json + model.safetensors.")
+    repo = HF_REPOS.get(source.lower().removeprefix("encodec_").replace(" ", ""), source)
+    if "/" not in repo:
+        raise CheckpointError(f"Unknown codec '{source}'.", "Use 24khz, 48khz, a Hub repo id, or a path.")
+    files = download_files(repo, ["config.json", "model.safetensors"], cache_dir=cache_dir, progress=progress,
+                           cancel=cancel)
+    return load_hf(files["model.safetensors"].parent)
