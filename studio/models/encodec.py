@@ -65,14 +65,51 @@ def _extra_padding(length: int, kernel: int, stride: int, padding_total: int) ->
     return (math.ceil(n_frames) - 1) * stride + (kernel - padding_total) - length
 
 
-def _pad(x: Tensor, left: int, right: int) -> Tensor:
-    """Reflect padding that also works when the input is shorter than the padding."""
-    length = x.shape[-1]
+# Activations run time-major, (B, T, C) contiguous: seen as (B, C, 1, T) that is exactly PyTorch's channels-last
+# layout, where oneDNN convolutions are 3-4x faster on CPU than on (B, C, T), with no copies in between.
+
+def _pad_time(x: Tensor, left: int, right: int) -> Tensor:
+    """Reflect-pad (B, T, C) in time; zeros first when the signal is shorter than the padding, as EnCodec does."""
+    length = x.shape[1]
     extra = max(0, max(left, right) - length + 1)
     if extra:
-        x = F.pad(x, (0, extra))
-    x = F.pad(x, (left, right), mode="reflect")
-    return x[..., : x.shape[-1] - extra] if extra else x
+        x = torch.cat([x, x.new_zeros(x.shape[0], extra, x.shape[2])], dim=1)
+    parts = [x[:, 1: left + 1].flip(1)] if left else []
+    parts.append(x)
+    if right:
+        parts.append(x[:, -right - 1: -1].flip(1))
+    y = torch.cat(parts, dim=1) if len(parts) > 1 else x
+    return y[:, : y.shape[1] - extra] if extra else y
+
+
+def _as_image(x: Tensor) -> Tensor:
+    """(B, T, C) -> the (B, C, 1, T) channels-last view."""
+    return x.transpose(1, 2).unsqueeze(2)
+
+
+def _from_image(y: Tensor) -> Tensor:
+    return y.squeeze(2).transpose(1, 2)
+
+
+def _image_weight(module: nn.Module) -> Tensor:
+    """The layer's weight as a channels-last 4-D kernel, rebuilt only when the parameter changes."""
+    w = module.weight
+    key = (w.data_ptr(), w._version, w.device, w.dtype)
+    if getattr(module, "_image_key", None) != key:
+        module._image_weight = w.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        module._image_key = key
+    return module._image_weight
+
+
+def elu(x: Tensor, chunk: int = 1 << 16) -> Tensor:
+    """ELU(x) = max(x, exp(min(x, 0)) - 1), in cache-sized pieces: torch's elu uses a scalar expm1 and is 4x slower
+    on these sizes. Differs from it by at most ~6e-8."""
+    out = torch.empty_like(x)
+    flat, dst = x.reshape(-1), out.view(-1)
+    for i in range(0, flat.numel(), chunk):
+        piece = flat[i: i + chunk]
+        torch.maximum(piece, piece.clamp(max=0).exp_().sub_(1), out=dst[i: i + chunk])
+    return out
 
 
 class Conv(nn.Module):
@@ -86,12 +123,14 @@ class Conv(nn.Module):
         self.causal = causal
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, T, C) -> (B, T', C')."""
         k, s, d = self.conv.kernel_size[0], self.conv.stride[0], self.conv.dilation[0]
         total = (k - 1) * d - (s - 1)
-        extra = _extra_padding(x.shape[-1], k, s, total)
+        extra = _extra_padding(x.shape[1], k, s, total)
         left = total if self.causal else total - total // 2
-        x = self.conv(_pad(x, left, total - left + extra))
-        return x if self.norm is None else self.norm(x)
+        x = _pad_time(x, left, total - left + extra)
+        y = F.conv2d(_as_image(x), _image_weight(self.conv), self.conv.bias, (1, s), dilation=(1, d))
+        return _from_image(y if self.norm is None else self.norm(y))
 
 
 class ConvTranspose(nn.Module):
@@ -105,11 +144,12 @@ class ConvTranspose(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         k, s = self.conv.kernel_size[0], self.conv.stride[0]
         total = k - s
-        y = self.conv(x)
+        y = F.conv_transpose2d(_as_image(x), _image_weight(self.conv), self.conv.bias, (1, s))
         if self.norm is not None:
             y = self.norm(y)
+        y = _from_image(y)
         right = total if self.causal else total // 2  # causal: trim everything on the right
-        return y[..., total - right: y.shape[-1] - right]
+        return y[:, total - right: y.shape[1] - right]
 
 
 class ResBlock(nn.Module):
@@ -123,26 +163,26 @@ class ResBlock(nn.Module):
         self.shortcut = Conv(dim, dim, 1, causal=causal, group_norm=group_norm)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.block["3"](F.elu(self.block["1"](F.elu(x))))
+        y = self.block["3"](elu(self.block["1"](elu(x))))
         return self.shortcut(x) + y
 
 
 class LSTMBlock(nn.Module):
-    """Two LSTM layers over time with a skip connection; input and output (B, C, T)."""
+    """Two LSTM layers over time with a skip connection; (B, T, C) in and out."""
 
     def __init__(self, dim: int, layers: int = 2) -> None:
         super().__init__()
         self.lstm = nn.LSTM(dim, dim, layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.permute(2, 0, 1)
+        x = x.transpose(0, 1).contiguous()
         y, _ = self.lstm(x)
-        return (y + x).permute(1, 2, 0)
+        return (y + x).transpose(0, 1).contiguous()
 
 
 class Elu(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x)
+        return elu(x)
 
 
 class Encoder(nn.Module):
@@ -162,9 +202,10 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = x.transpose(1, 2).contiguous()
         for layer in self.layers:
             x = layer(x)
-        return x
+        return x.transpose(1, 2)
 
 
 class Decoder(nn.Module):
@@ -185,9 +226,10 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, z: Tensor) -> Tensor:
+        z = z.transpose(1, 2).contiguous()
         for layer in self.layers:
             z = layer(z)
-        return z
+        return z.transpose(1, 2)
 
 
 class Codebook(nn.Module):
