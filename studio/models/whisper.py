@@ -58,6 +58,11 @@ WHISPER_SIZES["large"] = WHISPER_SIZES["large-v3"]
 WHISPER_SIZES["turbo"] = WHISPER_SIZES["large-v3-turbo"]
 
 
+def _version(t: Tensor) -> int:
+    """In-place change counter (inference-mode tensors have none and cannot change in place)."""
+    return 0 if t.is_inference() else t._version
+
+
 def sinusoids(length: int, channels: int, max_timescale: float = 10000) -> Tensor:
     """Sinusoidal positions of the audio encoder, (length, channels)."""
     log_timescale_increment = np.log(max_timescale) / (channels // 2 - 1)
@@ -212,7 +217,7 @@ class TextDecoder(nn.Module):
         """x (B, T, C) -> fp32 logits against the token embedding. This matmul reads the whole embedding every
         step and dominates the decoder loop; `fast_logits` picks the quickest exact-enough layout."""
         w = self.token_embedding.weight
-        key = (w.data_ptr(), w._version, w.device, w.dtype, self.fast_logits)
+        key = (w.data_ptr(), _version(w), w.device, w.dtype, self.fast_logits)
         if getattr(self, "_proj_key", None) != key:
             half = self.fast_logits and x.dtype == torch.float32 and half_linear_is_faster(w)
             # fp16 rows (vocab, C) use the CPU's fp16 dot products; else (C, vocab) fp32, read row by row.

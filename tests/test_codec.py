@@ -1,0 +1,187 @@
+"""EnCodec against the `encodec` package on one shared random state dict, the two checkpoint layouts, code files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from studio.audio.io import load_audio
+from studio.engine.codec.analysis import analyze, codebook_stats, decode_codes, encode_audio
+from studio.engine.codec.files import CodeFile, CodeFileError, read_codes, read_ecdc, read_npz, write_codes, write_ecdc
+from studio.hub.encodec_weights import build_model, config_from_state, from_original, load_encodec
+
+encodec = pytest.importorskip("encodec")
+
+
+def random_pair(khz: int, seed: int = 0):
+    """The package's model with random weights and codebooks drawn from real latents, and ours from its state."""
+    torch.manual_seed(seed)
+    ref = (encodec.EncodecModel.encodec_model_24khz if khz == 24 else encodec.EncodecModel.encodec_model_48khz)(
+        pretrained=False)
+    ref.name = f"encodec_{khz}khz"
+    state = ref.state_dict()
+    for k in state:
+        if k.endswith("_codebook.embed"):
+            state[k].normal_(std=0.5)
+    ref.load_state_dict(state)
+    ours_state = from_original(ref.state_dict())
+    return ref.eval(), build_model(config_from_state(ours_state), ours_state)
+
+
+@pytest.fixture(scope="module")
+def pair24():
+    return random_pair(24)
+
+
+@pytest.fixture(scope="module")
+def pair48():
+    return random_pair(48)
+
+
+def _inputs(data, rate: int, channels: int):
+    out = []
+    for name in ("encodec-test_24k.wav", "jfk.flac"):
+        wav = torch.from_numpy(load_audio(data / name, rate))[: rate * 6]
+        wav = wav[None].repeat(channels, 1) * torch.linspace(1.0, 0.6, channels)[:, None]
+        out.append(wav)
+    return out
+
+
+@pytest.mark.parametrize("khz", [24, 48])
+def test_codes_bit_identical_and_audio_within_1e4_at_every_bandwidth(khz, pair24, pair48, data):
+    ref, ours = pair24 if khz == 24 else pair48
+    for wav in _inputs(data, ours.cfg.sample_rate, ours.cfg.channels):
+        for bw in ours.cfg.bandwidths:
+            ref.set_target_bandwidth(bw)
+            with torch.inference_mode():
+                frames = ref.encode(wav[None])
+                theirs = torch.cat([f[0] for f in frames], -1)
+                codes, scales = ours.encode(wav[None], bw)
+                assert codes.shape[1] == ours.cfg.n_q_for(bw) and torch.equal(codes, theirs)
+                audio_ref = ref.decode(frames)[..., : wav.shape[-1]]
+                audio = ours.decode(codes, scales, wav.shape[-1])
+            assert (audio - audio_ref).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("khz", [24, 48])
+def test_ecdc_bytes_equal_the_package_and_read_both_ways(khz, pair24, pair48, data, tmp_path):
+    from encodec.compress import compress, decompress
+
+    ref, ours = pair24 if khz == 24 else pair48
+    ref.set_target_bandwidth(6.0)
+    wav = _inputs(data, ours.cfg.sample_rate, ours.cfg.channels)[1]
+    theirs = compress(ref, wav, use_lm=False)
+    codes, scales = encode_audio(ours, wav.numpy(), 6.0)
+    path = tmp_path / "ours.ecdc"
+    write_ecdc(path, CodeFile(codes, f"encodec_{khz}khz", wav.shape[-1], scales))
+    assert path.read_bytes() == theirs
+    # the package reads ours (it loads its own pretrained model, so use its reader on a random one)
+    back = read_ecdc(path)
+    assert np.array_equal(back.codes, codes) and back.audio_length == wav.shape[-1]
+    ours_audio = decode_codes(ours, back.codes, back.scales, back.audio_length)
+    import importlib
+
+    ec = importlib.import_module("encodec.compress")
+
+    real = ec.MODELS[f"encodec_{khz}khz"]
+    ec.MODELS[f"encodec_{khz}khz"] = lambda: ref  # the package's decompressor, with the shared weights
+    try:
+        their_audio, rate = decompress(path.read_bytes())
+    finally:
+        ec.MODELS[f"encodec_{khz}khz"] = real
+    assert rate == ours.cfg.sample_rate and np.abs(their_audio.numpy() - ours_audio).max() < 1e-4
+
+
+def test_original_and_hugging_face_layouts_give_identical_codes(pair24, data, tmp_path):
+    from safetensors.torch import save_file
+
+    ref, ours = pair24
+    th = tmp_path / "encodec_24khz-random.th"
+    torch.save(ref.state_dict(), th)
+    hf = tmp_path / "encodec_24khz"
+    hf.mkdir()
+    hf_state = {}
+    for name, t in ref.state_dict().items():  # the release -> HF renaming, weight norm kept as g/v
+        new = (name.replace("encoder.model.", "encoder.layers.").replace("decoder.model.", "decoder.layers.")
+               .replace(".conv.conv.", ".conv.").replace(".convtr.convtr.", ".conv."))
+        new = new.replace("quantizer.vq.layers.", "quantizer.layers.").replace("._codebook.", ".codebook.")
+        hf_state[new] = t.contiguous()
+    save_file(hf_state, str(hf / "model.safetensors"))
+    (hf / "config.json").write_text(json.dumps({
+        "sampling_rate": 24000, "audio_channels": 1, "target_bandwidths": [1.5, 3.0, 6.0, 12.0, 24.0],
+        "upsampling_ratios": [8, 5, 4, 2], "norm_type": "weight_norm", "use_causal_conv": True,
+        "normalize": False, "chunk_length_s": None, "overlap": None}))
+    wav = torch.from_numpy(load_audio(data / "jfk.flac", 24000))[None, None]
+    with torch.inference_mode():
+        a, _ = load_encodec(th).encode(wav, 6.0)
+        b, _ = load_encodec(hf).encode(wav, 6.0)
+        c, _ = ours.encode(wav, 6.0)
+    assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_codebook_statistics_on_constructed_codes():
+    uniform = np.tile(np.arange(1024), 3)[None]
+    constant = np.full((1, 3072), 7)
+    half = np.tile(np.arange(512), 6)[None]
+    stats = codebook_stats(np.concatenate([uniform, constant, half]), frame_rate=75)
+    assert stats[0].entropy_bits == pytest.approx(10.0) and stats[0].used_codes == 1024
+    assert stats[0].kbps == pytest.approx(0.75)  # 10 bits x 75 frames/s
+    assert stats[1].entropy_bits == 0.0 and stats[1].used_codes == 1
+    assert stats[2].entropy_bits == pytest.approx(9.0) and stats[2].usage[5] == 6
+
+
+def test_each_stage_removes_latent_energy_when_codebooks_fit_the_data(data):
+    """Codebooks drawn from the encoder's residuals on other speech (EnCodec's initialisation): every stage helps."""
+    ref, ours = random_pair(24, seed=3)
+    wav = torch.from_numpy(load_audio(data / "encodec-test_24k.wav", 24000))[None, None]
+    with torch.inference_mode():
+        z = ours.encoder(wav)
+        residual = z[0].T.clone()
+        g = torch.Generator().manual_seed(0)
+        for layer in ours.quantizer.layers[:8]:
+            layer.embed.copy_(residual[torch.randint(len(residual), (1024,), generator=g)])
+            residual = residual - layer.decode(layer.encode(residual))
+
+    path = data / "jfk.flac"
+    result = analyze(ours, path, 6.0, stats_seconds=4.0)
+    energies = [s.residual_energy for s in result.stages]
+    assert len(energies) == 8 and all(b < a for a, b in zip(energies, energies[1:], strict=False)), energies
+    assert energies[0] < 1.0 and result.codes.shape == (8, 825) and abs(result.duration - 11.0) < 0.01
+    assert len(result.codebooks) == 8 and result.nominal_kbps == 6.0
+
+
+def test_vallex_preset_reads_as_an_8_by_225_grid_and_round_trips(data, tmp_path):
+    f = read_npz(data / "vallex-preset-librispeech_1.npz")
+    assert f.codes.shape == (8, 225) and f.codes.dtype == np.int64 and f.lang_code is not None
+    write_codes(tmp_path / "copy.npz", f)
+    with np.load(tmp_path / "copy.npz") as z, np.load(data / "vallex-preset-librispeech_1.npz") as orig:
+        assert np.array_equal(z["audio_tokens"], orig["audio_tokens"])
+        assert np.array_equal(z["text_tokens"], orig["text_tokens"])
+
+
+def test_bad_code_files_are_clear_errors(tmp_path, pair24, data):
+    bad_shape = tmp_path / "shape.npz"
+    np.savez(bad_shape, audio_tokens=np.zeros((225, 8), np.int64))
+    with pytest.raises(CodeFileError, match="expected"):
+        read_codes(bad_shape)
+    out_of_range = tmp_path / "range.npz"
+    np.savez(out_of_range, audio_tokens=np.full((1, 10, 8), 1024, np.int64))
+    with pytest.raises(CodeFileError, match="outside"):
+        read_codes(out_of_range)
+    empty = tmp_path / "empty.ecdc"
+    empty.write_bytes(b"")
+    with pytest.raises(CodeFileError, match="empty"):
+        read_codes(empty)
+    _, ours = pair24
+    codes, _ = encode_audio(ours, load_audio(data / "jfk.flac", 24000), 6.0)
+    good = tmp_path / "good.ecdc"
+    write_ecdc(good, CodeFile(codes, "encodec_24khz", 11 * 24000))
+    truncated = tmp_path / "truncated.ecdc"
+    truncated.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(CodeFileError, match="truncated"):
+        read_codes(truncated)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not numpy at all")
+    with pytest.raises(CodeFileError):
+        read_codes(junk)
