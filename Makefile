@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_stall.py
 	$(BIN)/python benchmarks/transcribe.py
 	$(BIN)/python benchmarks/live_lag.py
+	$(BIN)/python benchmarks/codec.py
 
 package: $(VENV)/.installed
 	./packaging/build.sh

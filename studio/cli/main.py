@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
-from studio.cli import transcribe
+from studio.cli import codec, transcribe
 from studio.errors import StudioError
 
 
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     mel.add_argument("--width", type=int, default=1600, help="at most this many columns")
     mel.add_argument("--colormap", default="magma")
     transcribe.add_parser(sub)
+    codec.add_parser(sub)
     return p
 
 
@@ -132,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_mel(args)
         if args.command == "transcribe":
             return transcribe.run(args, _progress_bar)
+        if args.command == "codec":
+            return codec.run(args, _progress_bar)
     except StudioError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.remedy:

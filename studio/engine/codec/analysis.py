@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from studio.audio.io import load_audio, probe, resample
+from studio.engine.codec.result import CodecAnalysis, StageQuality, codebook_stats
 from studio.models.encodec import Encodec
 
 LONG_PIECE_S = 60.0  # the causal model codes long files in pieces of this length ...
@@ -19,57 +19,8 @@ CONTEXT_S = 2.0  # ... each started this much earlier, so its first frames have 
 STATS_SECONDS = 20.0  # reconstruction quality is measured on this much audio (one decode per k)
 
 
-@dataclass
-class CodebookStats:
-    index: int
-    usage: np.ndarray  # (bins,) how often each code occurs
-    entropy_bits: float  # of the code distribution; log2(bins) when every code is used equally
-    used_codes: int
-    kbps: float  # entropy-coded rate this codebook would need
-
-
-@dataclass
-class StageQuality:
-    k: int  # reconstruction from codebooks 1..k
-    si_snr_db: float
-    mel_distance: float  # mean |log10 mel power| difference
-    residual_energy: float  # what the first k codebooks leave of the latent, relative to the latent's energy
-
-
-@dataclass
-class CodecAnalysis:
-    source: str
-    model: str  # "encodec_24khz" / "encodec_48khz"
-    sample_rate: int
-    frame_rate: int
-    bandwidth: float
-    codes: np.ndarray  # (n_q, frames) int64
-    scales: list[float] | None
-    audio_length: int  # samples at the model's rate
-    codebooks: list[CodebookStats] = field(default_factory=list)
-    stages: list[StageQuality] = field(default_factory=list)
-
-    @property
-    def duration(self) -> float:
-        return self.audio_length / self.sample_rate
-
-    @property
-    def nominal_kbps(self) -> float:
-        return self.codes.shape[0] * 10 * self.frame_rate / 1000
-
-
 def model_name(model: Encodec) -> str:
     return f"encodec_{model.cfg.sample_rate // 1000}khz"
-
-
-def codebook_stats(codes: np.ndarray, frame_rate: int, bins: int = 1024) -> list[CodebookStats]:
-    out = []
-    for k, row in enumerate(codes):
-        usage = np.bincount(row, minlength=bins)
-        p = usage[usage > 0] / max(1, len(row))
-        entropy = float(-(p * np.log2(p)).sum())
-        out.append(CodebookStats(k, usage, entropy, int((usage > 0).sum()), entropy * frame_rate / 1000))
-    return out
 
 
 def si_snr(reference: np.ndarray, estimate: np.ndarray) -> float:
