@@ -135,8 +135,9 @@ def test_theme_switch_and_settings_persist(qtbot, window):
 def test_every_panel_can_be_grabbed_to_png(qtbot, tmp_path, data):
     from studio.ui.screenshots import grab_all
 
-    shots = grab_all(tmp_path / "shots", data / "jfk.flac")
-    assert [p.name for p in shots] == ["record-dark.png", "spectrogram-dark.png", "transcribe-dark.png"]
+    shots = grab_all(tmp_path / "shots", data / "jfk.flac", codes=data / "vallex-preset-librispeech_1.npz")
+    assert [p.name for p in shots] == ["record-dark.png", "spectrogram-dark.png", "transcribe-dark.png",
+                                       "codec-dark.png"]
     for p in shots:
         raw = p.read_bytes()
         assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 20000

@@ -33,9 +33,12 @@ class DownloadProgress:
 
 
 def _offline() -> bool:
+    """HF_HUB_OFFLINE as it is now; huggingface_hub reads it once at import, so its copy is brought up to date."""
     from huggingface_hub import constants
 
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE") or constants.HF_HUB_OFFLINE
+    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    constants.HF_HUB_OFFLINE = offline
+    return offline
 
 
 def _endpoint() -> str:

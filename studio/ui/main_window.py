@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
+from studio.ui.codec_panel import CodecPanel
 from studio.ui.gc_guard import GarbageCollector
 from studio.ui.record_panel import RecordPanel
 from studio.ui.settings import AppSettings
@@ -80,7 +81,7 @@ class SettingsDialog(QDialog):
 
 
 class MainWindow(FileDropMixin, QMainWindow):
-    PANELS = ("Record", "Spectrogram", "Transcribe")
+    PANELS = ("Record", "Spectrogram", "Transcribe", "Codec")
     LABELS = {"Spectrogram": "Spectrogram & Attention"}
 
     def __init__(self, settings: AppSettings | None = None) -> None:
@@ -102,7 +103,9 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.record = RecordPanel(self.worker, self.settings, self.undo)
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
         self.transcribe = TranscribePanel(self.worker, self.settings)
-        for name, panel in zip(self.PANELS, (self.record, self.spectrogram, self.transcribe), strict=True):
+        self.codec = CodecPanel(self.worker, self.settings)
+        panels = (self.record, self.spectrogram, self.transcribe, self.codec)
+        for name, panel in zip(self.PANELS, panels, strict=True):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
             panel.error.connect(self.banner.show_error)
@@ -179,13 +182,13 @@ class MainWindow(FileDropMixin, QMainWindow):
 
     def play_pause(self) -> None:
         current = self.stack.currentWidget()
-        (current if current in (self.spectrogram, self.transcribe) else self.record).toggle_play()
+        (current if current in (self.spectrogram, self.transcribe, self.codec) else self.record).toggle_play()
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "R  Record / pause", "S  Stop recording", "Space  Play / pause", "Ctrl+O  Open a file",
             "Ctrl+I  Import recordings", "F2  Rename recording", "Delete  Delete recording",
-            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+3  Switch panel", "Ctrl+,  Settings"]))
+            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+4  Switch panel", "Ctrl+,  Settings"]))
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
@@ -215,6 +218,8 @@ class MainWindow(FileDropMixin, QMainWindow):
             self.record.import_files(paths)
         elif self.stack.currentWidget() is self.transcribe:
             self.transcribe.open_file(str(paths[0]))
+        elif self.stack.currentWidget() is self.codec:
+            self.codec.open_file(str(paths[0]))
         else:
             self.spectrogram.open_file(str(paths[0]))
 
@@ -230,12 +235,14 @@ class MainWindow(FileDropMixin, QMainWindow):
         apply_theme(QApplication.instance(), theme)
         att = self.spectrogram.attention
         for plot in (self.spectrogram.plot, self.record.live_wave, self.record.live_spec, self.record.waveform,
-                     att.mel_plot, att.heat_plot):
+                     att.mel_plot, att.heat_plot, self.codec.spec, self.codec.grid, self.codec.usage_plot,
+                     self.codec.entropy_plot, self.codec.quality_plot):
             plot.setBackground(QApplication.instance().palette().base().color())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.record.shutdown()
         self.spectrogram.shutdown()
         self.transcribe.shutdown()
+        self.codec.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)

@@ -1,6 +1,6 @@
 """Grab every panel of the app to PNG (offscreen), for docs and for looking at the UI as a user would.
 
-    QT_QPA_PLATFORM=offscreen python -m studio.ui.screenshots OUTDIR [AUDIO_FILE]
+    QT_QPA_PLATFORM=offscreen python -m studio.ui.screenshots OUTDIR [AUDIO_FILE [CODE_FILE]]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 
-def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark") -> list[Path]:
+def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark", codes: Path | None = None) -> list[Path]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -38,6 +38,8 @@ def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark") -> l
         win.transcribe.show_attention()
         _settle(app, win, 30.0)
         win.spectrogram.attention.tokens.setCurrentRow(8)
+    if codes is not None:  # a code file shows the token grid without needing the codec's weights
+        win.codec.open_file(str(codes))
     _settle(app, win)
     shots = []
     for i, name in enumerate(win.PANELS):
@@ -64,6 +66,7 @@ def _settle(app: object, win: object, seconds: float = 3.0) -> None:
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
     audio = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    codes = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     for theme in ("dark", "light"):
-        for p in grab_all(out, audio, theme):
+        for p in grab_all(out, audio, theme, codes):
             print(p)

@@ -1,0 +1,457 @@
+"""Codec panel: how EnCodec turns audio into residual codebook tokens, and what each codebook adds."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.audio.player import Player
+from studio.engine.codec.files import CodeFile, write_codes
+from studio.engine.codec.result import CodecAnalysis
+from studio.engine.render import colormap_table
+from studio.engine.spectrogram import Spectrogram, compute_spectrogram
+from studio.errors import StudioError
+from studio.ui.settings import AppSettings
+from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
+from studio.worker.errors import ErrorReport
+from studio.worker.qt import QtWorker
+
+CODE_SUFFIXES = (".ecdc", ".npz")
+OPEN_FILTER = "Audio or codes (*.wav *.flac *.ogg *.opus *.mp3 *.ecdc *.npz);;" + AUDIO_FILTER
+MODELS = [("EnCodec 24 kHz (mono)", "24khz"), ("EnCodec 48 kHz (stereo)", "48khz")]
+
+
+def _analyze(ctx: object, path: str, model: str, bandwidth: float, cache_dir: str) -> CodecAnalysis:
+    from studio.engine.codec.jobs import analyze_job  # torch loads on the worker
+
+    return analyze_job(ctx, path, model, bandwidth, cache_dir)  # type: ignore[arg-type]
+
+
+def _open_codes(ctx: object, path: str) -> CodecAnalysis:
+    from studio.engine.codec.jobs import open_codes_job
+
+    return open_codes_job(ctx, path)  # type: ignore[arg-type]
+
+
+def _reconstruct(ctx: object, analysis: CodecAnalysis, model: str, k: int, out_dir: str, cache_dir: str) -> str:
+    from studio.engine.codec.jobs import reconstruct_job
+
+    return reconstruct_job(ctx, analysis, model, k, out_dir, cache_dir)  # type: ignore[arg-type]
+
+
+class TokenGrid(pg.PlotWidget):
+    """Codes as an image: one row per codebook (1 at the top), one column per frame, colour = code index."""
+
+    hovered = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image = pg.ImageItem()
+        self.addItem(self.image)
+        self.image.setLookupTable(colormap_table("viridis"))
+        self.getViewBox().invertY(True)
+        self.setLabel("left", "codebook")
+        self.setLabel("bottom", "time", units="s")
+        self.setMouseEnabled(x=True, y=False)
+        self.hideButtons()
+        self.playhead = pg.InfiniteLine(angle=90, pen=pg.mkPen(255, 255, 255, 200, width=1))
+        self.addItem(self.playhead)
+        self.k_band = pg.LinearRegionItem(orientation="horizontal", movable=False, brush=pg.mkBrush(0, 0, 0, 170))
+        self.addItem(self.k_band)
+        self.codes: np.ndarray | None = None
+        self.frame_rate = 75
+        self.scene().sigMouseMoved.connect(self._moved)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def show_codes(self, codes: np.ndarray, frame_rate: int) -> None:
+        self.codes, self.frame_rate = codes, frame_rate
+        self.image.setImage(codes.astype(np.float32), autoLevels=False, levels=(0, 1023))
+        self.image.setRect(0, 0, codes.shape[1] / frame_rate, codes.shape[0])
+        self.setYRange(0, codes.shape[0], padding=0)
+        self.getAxis("left").setTicks([[(i + 0.5, str(i + 1)) for i in range(codes.shape[0])]])
+
+    def set_k(self, k: int) -> None:
+        """Shade the codebooks the reconstruction leaves out."""
+        if self.codes is None or k >= self.codes.shape[0]:
+            self.k_band.hide()
+            return
+        self.k_band.setRegion((k, self.codes.shape[0]))
+        self.k_band.show()
+
+    def describe(self, t: float, row: int) -> str:
+        assert self.codes is not None
+        frame = int(t * self.frame_rate)
+        return f"{t:.3f} s · frame {frame} · codebook {row + 1} · code {int(self.codes[row, frame])}"
+
+    clicked_time = Signal(float)
+
+    def _clicked(self, ev: object) -> None:
+        p = self.getViewBox().mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        if p.x() >= 0:
+            self.clicked_time.emit(float(p.x()))
+
+    def _moved(self, pos: object) -> None:
+        if self.codes is None:
+            return
+        p = self.getViewBox().mapSceneToView(pos)
+        t, row = p.x(), int(p.y())
+        if 0 <= t < self.codes.shape[1] / self.frame_rate and 0 <= row < self.codes.shape[0]:
+            self.hovered.emit(self.describe(t, row))
+
+
+class CodecPanel(AudioFilePanel, QWidget):
+    error = Signal(str, str)
+    status = Signal(str)
+    analysis_ready = Signal(object)
+
+    def __init__(self, worker: QtWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.worker, self.settings = worker, settings
+        self.path: Path | None = None
+        self.analysis: CodecAnalysis | None = None
+        self.player = Player()
+        self.reconstructions: dict[int, str] = {}
+        self._job = self._rec_job = self._spec_job = 0
+        self._pending_play: int | None = None
+        self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
+        self._build()
+        self._tick_timer = QTimer(self, interval=40)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
+
+    # ---- layout -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.file_label = QLabel("Open or drop audio to encode, or an .ecdc / .npz (VALL-E-X) code file.")
+        self.model = QComboBox()
+        for label, key in MODELS:
+            self.model.addItem(label, key)
+        self.model.addItem("Local model…", "local")
+        self.model.currentIndexChanged.connect(self._model_changed)
+        self.bandwidth = QComboBox()
+        for bw in (1.5, 3.0, 6.0, 12.0, 24.0):
+            self.bandwidth.addItem(f"{bw:g} kbps ({int(bw * 4 / 3)} codebooks)", bw)
+        self.bandwidth.setCurrentIndex(2)
+        self.bandwidth.currentIndexChanged.connect(lambda _: self.reanalyze())
+        self.export_btn = button("Export codes…", "Save the codes as .ecdc (EnCodec) or .npz (VALL-E-X)",
+                                 self.export_dialog)
+        top = QHBoxLayout()
+        top.addWidget(button("Open…", "Open audio or a code file", self.choose_file))
+        top.addWidget(self.file_label, 1)
+        for w in (QLabel("Codec"), self.model, QLabel("Bandwidth"), self.bandwidth, self.export_btn):
+            top.addWidget(w)
+
+        self.k_slider = QSlider(Qt.Horizontal)
+        self.k_slider.setRange(1, 8)
+        self.k_slider.setValue(8)
+        self.k_slider.setTickPosition(QSlider.TicksBelow)
+        self.k_slider.valueChanged.connect(self._k_changed)
+        self.k_label = QLabel("k = 8")
+        self.source_group = QButtonGroup(self)
+        self.original_btn = QPushButton("A: original")
+        self.codec_btn = QPushButton("B: codec")
+        for i, b in enumerate((self.original_btn, self.codec_btn)):
+            b.setCheckable(True)
+            self.source_group.addButton(b, i)
+        self.codec_btn.setChecked(True)
+        self.source_group.idClicked.connect(lambda _: self._switch_source())
+        self.play_btn = button("▶ Play", "Play from the playhead; A/B switches instantly", self.toggle_play)
+        self.time_label = QLabel("")
+        play = QHBoxLayout()
+        for w in (QLabel("Codebooks used"), self.k_slider, self.k_label, self.original_btn, self.codec_btn,
+                  self.play_btn, self.time_label):
+            play.addWidget(w)
+        play.setStretchFactor(self.k_slider, 1)
+
+        self.spec = SpectrogramPlot()
+        self.grid = TokenGrid()
+        self.grid.setXLink(self.spec)
+        self.grid.hovered.connect(lambda text: self.hover_label.setText(text))
+        self.spec.clicked_time.connect(self.seek)
+        self.grid.clicked_time.connect(self.seek)
+        self.hover_label = QLabel("Hover the grid: time, codebook and code.")
+
+        self.usage_plot = pg.PlotWidget(title="Code usage")
+        self.usage_plot.setLabel("bottom", "code index")
+        self.usage_bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush="#4c9be8")
+        self.usage_plot.addItem(self.usage_bars)
+        self.codebook_pick = QComboBox()
+        self.codebook_pick.currentIndexChanged.connect(self._show_usage)
+        self.entropy_plot = pg.PlotWidget(title="Entropy per codebook (bits, max 10)")
+        self.entropy_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#e8a94c")
+        self.entropy_plot.addItem(self.entropy_bars)
+        self.entropy_plot.setLabel("bottom", "codebook")
+        self.quality_plot = pg.PlotWidget(title="Quality with k codebooks")
+        self.quality_plot.setLabel("bottom", "k")
+        self.quality_plot.setLabel("left", "SI-SNR", units="dB")
+        self.quality_plot.addLegend(offset=(10, 10))
+        self.snr_curve = self.quality_plot.plot([], [], pen=pg.mkPen("#4ce87a", width=2), symbol="o", name="SI-SNR dB")
+        self.mel_curve = self.quality_plot.plot([], [], pen=pg.mkPen("#e84c6b", width=2), symbol="t",
+                                                name="mel distance ×10")
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        stats = QGridLayout()
+        usage_box = QVBoxLayout()
+        usage_row = QHBoxLayout()
+        usage_row.addWidget(QLabel("Codebook"))
+        usage_row.addWidget(self.codebook_pick)
+        usage_row.addStretch(1)
+        usage_box.addLayout(usage_row)
+        usage_box.addWidget(self.usage_plot)
+        stats.addLayout(usage_box, 0, 0)
+        stats.addWidget(self.entropy_plot, 0, 1)
+        stats.addWidget(self.quality_plot, 0, 2)
+        stats_widget = QWidget()
+        stats_widget.setLayout(stats)
+
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.spec)
+        split.addWidget(self.grid)
+        split.addWidget(stats_widget)
+        split.setSizes([220, 200, 260])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(play)
+        lay.addWidget(self.hover_label)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.summary)
+        self.export_btn.setEnabled(False)
+
+    # ---- opening --------------------------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio or codes", "", OPEN_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        p = Path(path)
+        self.player.stop()
+        self.reconstructions.clear()
+        self.analysis = None
+        if p.suffix.lower() in CODE_SUFFIXES:
+            if not p.exists():
+                self.error.emit(f"File not found: {p}.", "Check that the file still exists.")
+                return
+            self.path = None
+            self.spec.image.clear()  # the spectrogram of the decoded codes appears once they are played
+            self.file_label.setText(f"<b>{p.name}</b> — codes (press Play to decode and hear them)")
+            self._submit(_open_codes, path, name=f"Reading {p.name}")
+            return
+        info = self.probe_or_report(path)
+        if info is None:
+            return
+        self.path = info.path
+        self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}")
+        self._show_spectrogram(str(info.path))
+        self.reanalyze()
+
+    def reanalyze(self) -> None:
+        if self.path is None:
+            return
+        self.reconstructions.clear()
+        self._submit(_analyze, str(self.path), self.model.currentData(), self.bandwidth.currentData(),
+                     self.settings.cache_folder, name=f"Encoding {self.path.name}")
+
+    def _submit(self, fn: object, *args: object, name: str) -> None:
+        if self._job:
+            self.worker.cancel(self._job)
+        self._job = self.worker.submit(fn, *args, name=name, on_result=self._analysis_done,  # type: ignore[arg-type]
+                                       on_error=self._failed)
+
+    def _show_spectrogram(self, path: str) -> None:
+        self._spec_job = self.worker.submit(lambda ctx: compute_spectrogram(path, "mel80", 0.0, None, 2000),
+                                            name="Spectrogram", on_result=self._spectrogram_done)
+
+    def _spectrogram_done(self, spec: Spectrogram) -> None:
+        self.spec.show_spectrogram(spec.image, spec.t0, spec.t1, spec.freqs, spec.vmin, spec.vmax, mel=True)
+
+    def _model_changed(self, _: int) -> None:
+        if self.model.currentData() == "local":
+            path, _ = QFileDialog.getOpenFileName(self, "EnCodec checkpoint (.th) or Hugging Face model.safetensors",
+                                                  "", "EnCodec (*.th *.safetensors)")
+            if not path:
+                self.model.setCurrentIndex(0)
+                return
+            self.model.insertItem(self.model.count() - 1, Path(path).name, path)
+            self.model.setCurrentIndex(self.model.count() - 2)
+            return
+        self.reanalyze()
+
+    # ---- results --------------------------------------------------------------------------------------------
+    def _analysis_done(self, analysis: CodecAnalysis) -> None:
+        self._job = 0
+        self.analysis = analysis
+        n_q = analysis.codes.shape[0]
+        self.grid.show_codes(analysis.codes, analysis.frame_rate)
+        self.spec.setXRange(0, analysis.duration, padding=0)
+        self.k_slider.blockSignals(True)
+        self.k_slider.setRange(1, n_q)
+        self.k_slider.setValue(n_q)
+        self.k_slider.blockSignals(False)
+        self.k_label.setText(f"k = {n_q}")
+        self.grid.set_k(n_q)
+        self.codebook_pick.blockSignals(True)
+        self.codebook_pick.clear()
+        self.codebook_pick.addItems([str(i + 1) for i in range(n_q)])
+        self.codebook_pick.blockSignals(False)
+        self._show_usage(0)
+        ks = np.arange(1, n_q + 1)
+        self.entropy_bars.setOpts(x=ks, height=[c.entropy_bits for c in analysis.codebooks])
+        self.entropy_plot.setYRange(0, 10.2)
+        self.entropy_plot.setXRange(0.4, n_q + 0.6, padding=0)
+        if analysis.stages:
+            self.snr_curve.setData([s.k for s in analysis.stages], [s.si_snr_db for s in analysis.stages])
+            self.mel_curve.setData([s.k for s in analysis.stages], [10 * s.mel_distance for s in analysis.stages])
+        else:
+            self.snr_curve.setData([], [])
+            self.mel_curve.setData([], [])
+        entropy_rate = sum(c.kbps for c in analysis.codebooks)
+        self.summary.setText(
+            f"{analysis.model}: {n_q} codebooks × {analysis.codes.shape[1]} frames at {analysis.frame_rate} frames/s "
+            f"= {analysis.nominal_kbps:g} kbps nominal; entropy coding would need {entropy_rate:.2f} kbps. "
+            + ("Quality per k is measured on the first 20 s." if analysis.stages else
+               "A code file has no original audio: play the reconstruction; quality needs the audio."))
+        self.export_btn.setEnabled(True)
+        self.analysis_ready.emit(analysis)
+        if self.path is None:
+            self.original_btn.setEnabled(False)
+            self.codec_btn.setChecked(True)
+        else:
+            self.original_btn.setEnabled(True)
+
+    def _show_usage(self, index: int) -> None:
+        if self.analysis is None or not 0 <= index < len(self.analysis.codebooks):
+            return
+        cb = self.analysis.codebooks[index]
+        self.usage_bars.setOpts(x=np.arange(len(cb.usage)), height=cb.usage)
+        self.usage_plot.setTitle(f"Codebook {index + 1}: {cb.used_codes}/{len(cb.usage)} codes, "
+                                 f"{cb.entropy_bits:.2f} bits")
+
+    def _failed(self, report: ErrorReport) -> None:
+        self._job = 0
+        self.error.emit(report.message, report.remedy)
+
+    # ---- listening ------------------------------------------------------------------------------------------
+    @property
+    def k(self) -> int:
+        return self.k_slider.value()
+
+    def _k_changed(self, k: int) -> None:
+        self.k_label.setText(f"k = {k}")
+        self.grid.set_k(k)
+        if self.player.playing and self.codec_btn.isChecked():
+            self._play_codec(self.player.position)
+
+    def _switch_source(self) -> None:
+        if self.player.playing:
+            pos = self.player.position
+            if self.original_btn.isChecked() and self.path is not None:
+                self.play_range(pos)
+            else:
+                self._play_codec(pos)
+
+    def toggle_play(self) -> None:
+        if self.player.playing:
+            self.player.pause()
+            self.play_btn.setText("▶ Play")
+            return
+        start = self.grid.playhead.value()
+        start = 0.0 if self.analysis is None or start >= self.analysis.duration - 0.05 else start
+        if self.original_btn.isChecked() and self.path is not None:
+            self.play_range(start)
+        else:
+            self._play_codec(start)
+
+    def _play_codec(self, start: float) -> None:
+        """Play the reconstruction from the first k codebooks (decoded on the worker once per k)."""
+        if self.analysis is None:
+            return
+        k = self.k
+        if k in self.reconstructions:
+            try:
+                self.player.play(self.reconstructions[k], start)
+                self.play_btn.setText("❚❚ Pause")
+            except StudioError as e:
+                self.error.emit(e.message, e.remedy)
+            return
+        self._pending_play = k
+        self._pending_start = start
+        model = self.model.currentData()
+        if self.path is None:  # code files name their model
+            model = model if Path(str(model)).exists() else self.analysis.model.removeprefix("encodec_")
+        if self._rec_job:
+            self.worker.cancel(self._rec_job)
+        self._rec_job = self.worker.submit(_reconstruct, self.analysis, model, k, str(self._out_dir),
+                                           self.settings.cache_folder, name=f"Decoding with {k} codebooks",
+                                           on_result=lambda path, k=k: self._reconstructed(k, path),
+                                           on_error=self._failed_reconstruction)
+
+    def _reconstructed(self, k: int, path: str) -> None:
+        self._rec_job = 0
+        self.reconstructions[k] = path
+        if self.path is None and k == self.k:  # a code file: show what the codes sound like
+            self._show_spectrogram(path)
+        if self._pending_play == k:
+            self._pending_play = None
+            self._play_codec(self._pending_start)
+
+    def _failed_reconstruction(self, report: ErrorReport) -> None:
+        self._rec_job = 0
+        self._pending_play = None
+        self.error.emit(report.message, report.remedy)
+
+    def seek(self, seconds: float) -> None:
+        self.grid.playhead.setValue(seconds)
+        self.spec.set_playhead(seconds)
+        if self.player.playing:
+            self.player.seek(seconds)
+
+    def _tick(self) -> None:
+        if self.player.path is None:
+            return
+        pos = self.player.position
+        if self.player.playing:
+            self.grid.playhead.setValue(pos)
+            self.spec.set_playhead(pos)
+            self.time_label.setText(fmt_time(pos))
+        elif self.play_btn.text().startswith("❚❚"):
+            self.play_btn.setText("▶ Play")
+
+    # ---- export ---------------------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        if self.analysis is None:
+            return
+        default = str(Path(self.analysis.source).with_suffix(".ecdc"))
+        path, _ = QFileDialog.getSaveFileName(self, "Export codes", default, "EnCodec (*.ecdc);;VALL-E-X (*.npz)")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> None:
+        a = self.analysis
+        assert a is not None
+        try:
+            write_codes(path, CodeFile(a.codes, a.model, a.audio_length, a.scales))
+            self.status.emit(f"Saved {path}")
+        except (StudioError, OSError) as e:
+            message = e.message if isinstance(e, StudioError) else f"Could not save {path}: {e}."
+            self.error.emit(message, getattr(e, "remedy", "Choose another folder."))
+
+    def shutdown(self) -> None:
+        self.player.stop()
