@@ -131,18 +131,22 @@ def test_codebook_statistics_on_constructed_codes():
     assert stats[2].entropy_bits == pytest.approx(9.0) and stats[2].usage[5] == 6
 
 
-def test_each_stage_removes_latent_energy_when_codebooks_fit_the_data(data):
-    """Codebooks drawn from the encoder's residuals on other speech (EnCodec's initialisation): every stage helps."""
-    ref, ours = random_pair(24, seed=3)
+def fitted_codec(data, seed: int = 3):
+    """Random SEANet, codebooks drawn from its residuals on other speech (EnCodec's initialisation): codes that
+    vary with the audio, as a trained model's do."""
+    _, ours = random_pair(24, seed=seed)
     wav = torch.from_numpy(load_audio(data / "encodec-test_24k.wav", 24000))[None, None]
     with torch.inference_mode():
-        z = ours.encoder(wav)
-        residual = z[0].T.clone()
+        residual = ours.encoder(wav)[0].T.clone()
         g = torch.Generator().manual_seed(0)
         for layer in ours.quantizer.layers[:8]:
             layer.embed.copy_(residual[torch.randint(len(residual), (1024,), generator=g)])
             residual = residual - layer.decode(layer.encode(residual))
+    return ours
 
+
+def test_each_stage_removes_latent_energy_when_codebooks_fit_the_data(data):
+    ours = fitted_codec(data)
     path = data / "jfk.flac"
     result = analyze(ours, path, 6.0, stats_seconds=4.0)
     energies = [s.residual_energy for s in result.stages]
@@ -185,3 +189,41 @@ def test_bad_code_files_are_clear_errors(tmp_path, pair24, data):
     junk.write_bytes(b"not numpy at all")
     with pytest.raises(CodeFileError):
         read_codes(junk)
+
+
+def test_cli_encode_decode_stats_and_clear_errors(pair24, data, tmp_path, monkeypatch, capsys):
+    from studio.cli.main import main
+
+    ref, _ = pair24
+    th = tmp_path / "codec.th"
+    torch.save(ref.state_dict(), th)
+    ecdc, wav = tmp_path / "jfk.ecdc", tmp_path / "jfk-k2.wav"
+    assert main(["codec", "encode", str(data / "jfk.flac"), str(ecdc), "--bandwidth", "3", "--model", str(th)]) == 0
+    assert read_ecdc(ecdc).codes.shape == (4, 825)
+    assert main(["codec", "decode", str(ecdc), str(wav), "--codebooks", "2", "--model", str(th)]) == 0
+    import soundfile as sf
+
+    assert abs(sf.info(wav).duration - 11.0) < 0.01
+    assert main(["codec", "stats", str(data / "jfk.flac"), "--model", str(th)]) == 0
+    out = capsys.readouterr().out
+    assert "SI-SNR" in out and len([line for line in out.splitlines() if line.strip().startswith(("1 ", "8 "))]) == 2
+    assert main(["codec", "encode", str(data / "jfk.flac"), str(ecdc), "--bandwidth", "5", "--model", str(th)]) == 2
+    assert "does not offer 5.0 kbps" in capsys.readouterr().err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert main(["codec", "stats", str(data / "jfk.flac")]) == 2
+    assert "not on this computer" in capsys.readouterr().err
+
+
+def test_long_audio_is_coded_in_pieces_that_agree_with_one_pass(data):
+    ours = fitted_codec(data)
+    jfk = load_audio(data / "jfk.flac", 24000)
+    wav = np.tile(jfk, 14)[: 150 * 24000]  # 2.5 minutes: three pieces
+    pieces, _ = encode_audio(ours, wav, 1.5)
+    with torch.inference_mode():
+        whole, _ = ours.encode(torch.from_numpy(wav)[None, None], 1.5)
+    assert pieces.shape == tuple(whole.shape[1:]) == (2, 11250)
+    assert len(np.unique(pieces[0])) > 50  # codes follow the audio
+    assert (pieces == whole[0].numpy()).mean() > 0.98  # only frames just after a piece boundary may differ
+    audio = decode_codes(ours, pieces, None, len(wav))
+    assert audio.shape == (1, len(wav))
