@@ -172,7 +172,8 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.source_group.addButton(b, i)
         self.codec_btn.setChecked(True)
         self.source_group.idClicked.connect(lambda _: self._switch_source())
-        self.play_btn = button("▶ Play", "Play from the playhead; A/B switches instantly", self.toggle_play)
+        self.play_btn = button("▶ Play", "Play from the playhead; A/B switches sound and spectrogram instantly",
+                               self.toggle_play)
         self.time_label = QLabel("")
         play = QHBoxLayout()
         for w in (QLabel("Codebooks used"), self.k_slider, self.k_label, self.original_btn, self.codec_btn,
@@ -356,10 +357,17 @@ class CodecPanel(AudioFilePanel, QWidget):
     def _k_changed(self, k: int) -> None:
         self.k_label.setText(f"k = {k}")
         self.grid.set_k(k)
+        if k in self.reconstructions and self.codec_btn.isChecked():
+            self._show_spectrogram(self.reconstructions[k])
         if self.player.playing and self.codec_btn.isChecked():
             self._play_codec(self.player.position)
 
     def _switch_source(self) -> None:
+        """A/B: the spectrogram and the sound switch between the original and the k-codebook reconstruction."""
+        if self.original_btn.isChecked() and self.path is not None:
+            self._show_spectrogram(str(self.path))
+        elif self.k in self.reconstructions:
+            self._show_spectrogram(self.reconstructions[self.k])
         if self.player.playing:
             pos = self.player.position
             if self.original_btn.isChecked() and self.path is not None:
@@ -406,7 +414,7 @@ class CodecPanel(AudioFilePanel, QWidget):
     def _reconstructed(self, k: int, path: str) -> None:
         self._rec_job = 0
         self.reconstructions[k] = path
-        if self.path is None and k == self.k:  # a code file: show what the codes sound like
+        if k == self.k and self.codec_btn.isChecked():  # the spectrogram follows what is heard
             self._show_spectrogram(path)
         if self._pending_play == k:
             self._pending_play = None
@@ -454,4 +462,7 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.error.emit(message, getattr(e, "remedy", "Choose another folder."))
 
     def shutdown(self) -> None:
+        import shutil
+
         self.player.stop()
+        shutil.rmtree(self._out_dir, ignore_errors=True)  # decoded reconstructions are only for listening
