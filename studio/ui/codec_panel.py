@@ -64,6 +64,7 @@ class TokenGrid(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image = pg.ImageItem()
+        self.image.setAutoDownsample(True)  # minutes of frames: shown at screen resolution, exact when zoomed in
         self.addItem(self.image)
         self.image.setLookupTable(colormap_table("viridis"))
         self.getViewBox().invertY(True)

@@ -31,6 +31,5 @@ def apply_theme(app: QApplication, theme: str) -> None:
     pal.setColor(QPalette.HighlightedText, QColor("#ffffff"))
     pal.setColor(QPalette.PlaceholderText, QColor(c["mid"]))
     app.setPalette(pal)
-    pg.setConfigOptions(background=c["plot"], foreground=c["text"], antialias=True,
-                        imageAxisOrder="row-major")
+    pg.setConfigOptions(background=c["plot"], foreground=c["text"], antialias=True)
     app.setProperty("studio_theme", theme)

@@ -15,6 +15,10 @@ from studio.audio.io import AudioInfo, probe
 from studio.engine.render import colormap_table
 from studio.errors import StudioError
 
+# Every image in the app is (rows, columns) = (frequency or codebook or token, time): set once, for every widget,
+# whether or not a theme was applied.
+pg.setConfigOptions(imageAxisOrder="row-major")
+
 
 def fmt_time(seconds: float) -> str:
     seconds = max(0.0, seconds)
