@@ -21,10 +21,11 @@ def codec_file(tmp_path_factory):
 
 def test_encode_a_file_move_k_play_ab_export_and_open_the_vallex_preset(qtbot, window, data, tmp_path, codec_file):
     panel = window.codec
-    window.nav.setCurrentRow(window.PANELS.index("Codec"))
     panel.model.insertItem(0, "random test codec", str(codec_file))
     panel.model.setCurrentIndex(0)
-    drop_files(panel, [data / "jfk.flac"])
+    drop_files(window.record, [data / "jfk.flac"])  # a recording in the library ...
+    qtbot.mouseClick(window.record.codec_btn, Qt.LeftButton)  # ... sent to the Codec panel
+    assert window.stack.currentWidget() is panel and panel.path.name == "jfk.flac"
     qtbot.waitUntil(lambda: panel.analysis is not None, timeout=90000)
     a = panel.analysis
     assert a.codes.shape == (8, 825) and panel.grid.codes.shape == (8, 825)

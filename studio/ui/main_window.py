@@ -115,6 +115,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
         self.transcribe.attention_ready.connect(self.show_attention)
         self.record.open_in_transcribe.connect(self.show_in_transcribe)
+        self.record.open_in_codec.connect(self.show_in_codec)
 
         body = QWidget()
         row = QHBoxLayout(body)
@@ -207,6 +208,10 @@ class MainWindow(FileDropMixin, QMainWindow):
     def show_in_transcribe(self, path: str) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Transcribe"))
         self.transcribe.open_file(path)
+
+    def show_in_codec(self, path: str) -> None:
+        self.nav.setCurrentRow(self.PANELS.index("Codec"))
+        self.codec.open_file(path)
 
     def show_attention(self, amap: object) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))

@@ -55,6 +55,7 @@ class RecordPanel(FileDropMixin, QWidget):
     error = Signal(str, str)
     open_in_spectrogram = Signal(str)
     open_in_transcribe = Signal(str)
+    open_in_codec = Signal(str)
     status = Signal(str)
 
     def __init__(self, worker: QtWorker, settings: AppSettings, undo: QUndoStack,
@@ -146,9 +147,11 @@ class RecordPanel(FileDropMixin, QWidget):
                                self._open_spectrogram)
         self.transcribe_btn = button("Transcribe", "Open the selected recording in the Transcribe panel",
                                      lambda: (p := self.selected_path()) and self.open_in_transcribe.emit(str(p)))
+        self.codec_btn = button("Codec", "Encode the selected recording in the Codec panel",
+                                lambda: (p := self.selected_path()) and self.open_in_codec.emit(str(p)))
         self.position = QLabel("")
         lib_buttons = QHBoxLayout()
-        for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.delete_btn, self.undo_btn):
+        for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.codec_btn, self.delete_btn, self.undo_btn):
             lib_buttons.addWidget(w)
         lib_buttons.addStretch(1)
         lib_buttons.addWidget(self.position)
