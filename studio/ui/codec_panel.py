@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -141,6 +142,8 @@ class CodecPanel(AudioFilePanel, QWidget):
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.file_label = QLabel("Open or drop audio to encode, or an .ecdc / .npz (VALL-E-X) code file.")
+        self.file_label.setMinimumWidth(80)  # long names must not widen the window
+        self.file_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.model = QComboBox()
         for label, key in MODELS:
             self.model.addItem(label, key)
@@ -252,8 +255,8 @@ class CodecPanel(AudioFilePanel, QWidget):
                 self.error.emit(f"File not found: {p}.", "Check that the file still exists.")
                 return
             self.path = None
-            self.spec.image.clear()  # the spectrogram of the decoded codes appears once they are played
-            self.file_label.setText(f"<b>{p.name}</b> — codes (press Play to decode and hear them)")
+            self.spec.hide()  # the spectrogram of the decoded codes appears once they are played
+            self.file_label.setText(f"<b>{p.name}</b> — codes; Play decodes them")
             self._submit(_open_codes, path, name=f"Reading {p.name}")
             return
         info = self.probe_or_report(path)
@@ -282,6 +285,7 @@ class CodecPanel(AudioFilePanel, QWidget):
                                             name="Spectrogram", on_result=self._spectrogram_done)
 
     def _spectrogram_done(self, spec: Spectrogram) -> None:
+        self.spec.show()
         self.spec.show_spectrogram(spec.image, spec.t0, spec.t1, spec.freqs, spec.vmin, spec.vmax, mel=True)
 
     def _model_changed(self, _: int) -> None:
