@@ -121,3 +121,26 @@ def test_live_mode_transcribes_the_microphone_and_keeps_the_recording(qtbot, win
     assert len(heard & said) >= 0.8 * len(said), heard  # live decoding sees cut audio: near, not always exact
     assert panel.path is not None and panel.path.exists() and panel.duration > 10
     assert panel.export_buttons[0].isEnabled()
+
+
+def test_attention_follows_the_part_of_a_long_file_on_screen(qtbot, window, data, tmp_path):
+    from studio.audio.io import load_audio
+
+    jfk, other = load_audio(data / "jfk.flac"), load_audio(data / "vallex-en-1.wav")
+    gap = np.zeros(64000, np.float32)
+    path = tmp_path / "two-windows.wav"
+    sf.write(path, np.concatenate([jfk, gap, other, gap, jfk]), 16000, subtype="PCM_16")  # 37 s
+    panel = window.transcribe
+    assert panel.open_file(str(path))
+    panel.start()
+    with qtbot.waitSignal(panel.transcript_ready, timeout=90000):
+        pass
+    panel.table.selectRow(0)
+    panel.show_attention()
+    view = window.spectrogram.attention
+    qtbot.waitUntil(lambda: view.amap is not None, timeout=30000)
+    assert view.amap.start == 0.0
+    window.spectrogram.plot.setXRange(25.0, 35.0, padding=0)  # the user looks at the second jfk
+    qtbot.mouseClick(view.here_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.amap.start > 15.0, timeout=30000)
+    assert view.amap.start <= 25.0 and any("fellow" in t for t in view.amap.token_texts)

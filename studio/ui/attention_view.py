@@ -8,7 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.engine.asr.result import AttentionMap
 from studio.engine.render import colormap_table
@@ -28,6 +37,7 @@ class AttentionView(QWidget):
     heatmap. Left: the tokens; hovering or clicking one highlights it; clicking also asks to play its audio."""
 
     play_range = Signal(float, float)  # seconds in the file
+    window_requested = Signal()  # "attention for the part of the file on screen"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +85,10 @@ class AttentionView(QWidget):
         bar.addWidget(QLabel("Head"))
         bar.addWidget(self.head)
         bar.addWidget(self.info, 1)
+        self.here_btn = QPushButton("Attention for this view")
+        self.here_btn.setToolTip("Recompute the cross-attention for the 30 s from where the spectrogram view starts")
+        self.here_btn.clicked.connect(self.window_requested.emit)
+        bar.addWidget(self.here_btn)
         plots = QSplitter(Qt.Vertical)
         plots.addWidget(self.mel_plot)
         plots.addWidget(self.heat_plot)

@@ -114,6 +114,8 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.nav.setCurrentRow(0)
         self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
         self.transcribe.attention_ready.connect(self.show_attention)
+        self.spectrogram.attention.window_requested.connect(
+            lambda: self.transcribe.attention_at(self.spectrogram.visible_range()[0]))
         self.record.open_in_transcribe.connect(self.show_in_transcribe)
         self.record.open_in_codec.connect(self.show_in_codec)
 

@@ -468,8 +468,16 @@ class TranscribePanel(AudioFilePanel, QWidget):
         if self.transcript is None or not self.segments or self.path is None:
             return
         row = max(0, self.table.currentRow())
-        start = self.segments[row].start
-        window = [s for s in self.segments if s.start >= start and s.end <= start + 30.0] or [self.segments[row]]
+        self.attention_at(self.segments[row].start)
+
+    def attention_at(self, seconds: float) -> None:
+        """Cross-attention for the window starting with the segment under `seconds` (the part of a long file the
+        user is looking at): only that window's attention is ever computed."""
+        if self.transcript is None or not self.segments or self.path is None:
+            return
+        first = next((s for s in self.segments if s.end > seconds), self.segments[-1])
+        start = first.start
+        window = [s for s in self.segments if s.start >= start and s.end <= start + 30.0] or [first]
         if self._attention_job:
             self.worker.cancel(self._attention_job)
         self._attention_job = self.worker.submit(
