@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -135,9 +135,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self._pending_play: int | None = None
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
         self._build()
-        self._tick_timer = QTimer(self, interval=40)
-        self._tick_timer.timeout.connect(self._tick)
-        self._tick_timer.start()
+        self._tick_timer = self.start_ticker(40)
 
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:

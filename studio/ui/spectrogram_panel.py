@@ -38,9 +38,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self._zoom_timer = QTimer(self, singleShot=True, interval=150)
         self._zoom_timer.timeout.connect(self._refine_visible)
         self.plot.sigXRangeChanged.connect(lambda *_: self._zoom_timer.start())
-        self._play_timer = QTimer(self, interval=33)
-        self._play_timer.timeout.connect(self._tick)
-        self._play_timer.start()
+        self._play_timer = self.start_ticker(33)
 
     def _build(self) -> None:
         self.file_label = QLabel("Open or drop an audio file or pick a recording.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -90,9 +90,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self._build()
         self.segment_ready.connect(self._add_segment)
         self.worker.progress.connect(self._progress)
-        self._tick_timer = QTimer(self, interval=50)
-        self._tick_timer.timeout.connect(self._tick)
-        self._tick_timer.start()
+        self._tick_timer = self.start_ticker(50)
 
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QLinearGradient, QPainter
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
@@ -73,6 +73,13 @@ class AudioFilePanel(FileDropMixin):
         except StudioError as e:
             self.error.emit(e.message, e.remedy)  # type: ignore[attr-defined]
             return None
+
+    def start_ticker(self, interval_ms: int) -> QTimer:
+        """Call the panel's `_tick` (playhead, live updates) every `interval_ms` on the UI thread."""
+        timer = QTimer(self, interval=interval_ms)  # type: ignore[call-overload]
+        timer.timeout.connect(self._tick)  # type: ignore[attr-defined]
+        timer.start()
+        return timer
 
     def play_range(self, start: float, end: float | None = None) -> None:
         if self.path is None:  # type: ignore[attr-defined]
