@@ -34,7 +34,7 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import pytest, pytestqt, whisper, faster_whisper, encodec" && touch $@
+	$(BIN)/python -c "import pytest, pytestqt, whisper, faster_whisper, encodec, transformers" && touch $@
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check studio tests benchmarks

@@ -227,3 +227,27 @@ def test_long_audio_is_coded_in_pieces_that_agree_with_one_pass(data):
     assert (pieces == whole[0].numpy()).mean() > 0.98  # only frames just after a piece boundary may differ
     audio = decode_codes(ours, pieces, None, len(wav))
     assert audio.shape == (1, len(wav))
+
+
+def test_hugging_face_layout_matches_transformers_encodec(data):
+    """The HF loader on the real transformers EncodecModel (24 kHz): same codes, same audio. (Its 48 kHz model
+    pads the last chunk, unlike the original release, which is the reference above.)"""
+    transformers = pytest.importorskip("transformers")
+    from studio.hub.encodec_weights import config_from_hf, from_hf
+
+    torch.manual_seed(0)
+    cfg = transformers.EncodecConfig()
+    hf = transformers.EncodecModel(cfg).eval()
+    state = hf.state_dict()
+    for k in state:
+        if k.endswith("codebook.embed"):
+            state[k].normal_(std=0.5)
+    hf.load_state_dict(state)
+    ours = build_model(config_from_hf(cfg.to_dict()), from_hf(hf.state_dict()))
+    wav = torch.from_numpy(load_audio(data / "jfk.flac", 24000))[None, None]
+    with torch.no_grad():
+        out = hf.encode(wav, bandwidth=6.0)
+        codes, scales = ours.encode(wav, 6.0)
+        assert torch.equal(torch.cat(list(out.audio_codes), dim=-1), codes)
+        audio = hf.decode(out.audio_codes, out.audio_scales)[0][..., : wav.shape[-1]]
+        assert (ours.decode(codes, scales, wav.shape[-1]) - audio).abs().max() < 1e-4

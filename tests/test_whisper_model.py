@@ -164,3 +164,23 @@ def test_build_model_rejects_wrong_shapes(bundled_state):
     dims, state = bundled_state
     with pytest.raises(CheckpointError, match="shape"):
         build_model(WhisperDims(**{**dims.to_dict(), "n_text_ctx": 224}), state, None)
+
+
+def test_hugging_face_layout_matches_transformers_whisper():
+    """Our HF name map against the real WhisperForConditionalGeneration, random tiny.en dims."""
+    transformers = pytest.importorskip("transformers")
+    from studio.hub.whisper_weights import dims_from_hf_config, from_hf
+
+    cfg = transformers.WhisperConfig(vocab_size=51864, num_mel_bins=80, encoder_layers=4, decoder_layers=4,
+                                     encoder_attention_heads=6, decoder_attention_heads=6, d_model=384,
+                                     encoder_ffn_dim=1536, decoder_ffn_dim=1536, max_source_positions=1500,
+                                     max_target_positions=448)
+    torch.manual_seed(0)
+    hf = transformers.WhisperForConditionalGeneration(cfg).eval()
+    dims = dims_from_hf_config(cfg.to_dict())
+    ours = build_model(dims, from_hf(hf.state_dict(), dims), None)
+    mel = torch.randn(1, 80, 3000)
+    tokens = torch.tensor([[50257, 50362, 843, 523]])
+    with torch.no_grad():
+        theirs = hf(input_features=mel, decoder_input_ids=tokens).logits
+        assert (ours(mel, tokens) - theirs).abs().max() < 1e-4
