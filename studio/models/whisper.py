@@ -195,7 +195,6 @@ class TextDecoder(nn.Module):
         self.blocks = nn.ModuleList(ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
                                     for _ in range(dims.n_text_layer))
         self.ln = nn.LayerNorm(dims.n_text_state)
-        self.fast_logits = False
 
     def forward(self, tokens: Tensor, xa: Tensor, cache: list[dict] | None = None, offset: int = 0,
                 capture: AttentionCapture | None = None) -> Tensor:
@@ -215,46 +214,17 @@ class TextDecoder(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:
         """x (B, T, C) -> fp32 logits against the token embedding. This matmul reads the whole embedding every
-        step and dominates the decoder loop; `fast_logits` picks the quickest exact-enough layout."""
+        step and dominates the decoder loop, so its layout is chosen by the number of rows."""
         w = self.token_embedding.weight
-        key = (w.data_ptr(), _version(w), w.device, w.dtype, self.fast_logits)
+        key = (w.data_ptr(), _version(w), w.device, w.dtype)
         if getattr(self, "_proj_key", None) != key:
-            half = self.fast_logits and x.dtype == torch.float32 and half_linear_is_faster(w)
-            # fp16 rows (vocab, C) use the CPU's fp16 dot products; else (C, vocab) fp32, read row by row.
-            self._proj = w.detach().half() if half else w.detach().T.contiguous()
-            self._proj_half = half
+            self._proj = w.detach().T.contiguous()  # (C, vocab), read row by row
             self._proj_key = key
-        if self._proj_half:
-            return F.linear(x.half(), self._proj).float()
         rows = x.shape[:-1]
         if rows.numel() == 1:  # one row: (1, C) @ (C, vocab) streams the transposed copy fastest
             return (x @ self._proj.to(x.dtype)).float()
         # several rows (beams): (vocab, C) @ (C, rows) on the embedding itself is ~3x faster than the above
         return (w.to(x.dtype) @ x.reshape(-1, x.shape[-1]).T).T.reshape(*rows, -1).float()
-
-
-_HALF_FASTER: dict[tuple, bool] = {}
-
-
-def half_linear_is_faster(w: Tensor) -> bool:
-    """Whether an fp16 (vocab, C) matmul beats fp32 on this device (CPUs with AVX-512 FP16: ~3x). Measured once."""
-    key = (w.device.type, tuple(w.shape))
-    if key not in _HALF_FASTER:
-        import time
-
-        x = torch.randn(1, 1, w.shape[1], device=w.device)
-        wt, wh = w.detach().T.contiguous(), w.detach().half()
-        timings = []
-        for f in (lambda: x @ wt, lambda: F.linear(x.half(), wh)):
-            f()
-            start = time.perf_counter()
-            for _ in range(3):
-                f()
-            if w.device.type == "cuda":
-                torch.cuda.synchronize()
-            timings.append(time.perf_counter() - start)
-        _HALF_FASTER[key] = timings[1] < 0.7 * timings[0]
-    return _HALF_FASTER[key]
 
 
 class Whisper(nn.Module):

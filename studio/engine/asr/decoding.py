@@ -111,12 +111,9 @@ class LogitRules:
 class WindowDecoder:
     """Decodes one window of audio features with a given tokenizer; reusable across windows."""
 
-    def __init__(self, model: Whisper, tok: WhisperTokenizer, fast_logits: bool = False) -> None:
+    def __init__(self, model: Whisper, tok: WhisperTokenizer) -> None:
         self.model = model
         self.tok = tok
-        # fp16 logits where the CPU does fp16 dot products fast (~3x); logits move ~1e-3, which can flip
-        # near-tied timestamp tokens, so exact fp32 is the default.
-        model.decoder.fast_logits = fast_logits
 
     def initial_tokens(self, options: DecodingOptions, language: str | None) -> list[int]:
         seq: list[int] = []

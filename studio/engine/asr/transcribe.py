@@ -46,7 +46,7 @@ class Transcriber:
     """Whisper weights + tokenizer + decoding rules. Create once per model; transcribe any number of inputs."""
 
     def __init__(self, checkpoint: WhisperCheckpoint, device: str | torch.device = "cpu",
-                 fast_logits: bool = False, int8: bool = False) -> None:
+                 int8: bool = False) -> None:
         self.name = checkpoint.name
         self.model: Whisper = checkpoint.model.to(device)
         if int8 and torch.device(device).type == "cpu":
@@ -54,7 +54,7 @@ class Transcriber:
         self.device = torch.device(device)
         dims = self.model.dims
         self.tok = WhisperTokenizer(checkpoint.tokenizer_file, dims.is_multilingual, dims.num_languages)
-        self.decoder = WindowDecoder(self.model, self.tok, fast_logits=fast_logits)
+        self.decoder = WindowDecoder(self.model, self.tok)
 
     @property
     def multilingual(self) -> bool:
