@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.derived import derived
+
 
 @dataclass(frozen=True)
 class EncodecConfig:
@@ -59,11 +61,6 @@ ENCODEC_48KHZ = EncodecConfig(sample_rate=48000, channels=2, causal=False, norm=
                               segment=1.0, n_q=16, bandwidths=(3.0, 6.0, 12.0, 24.0))
 
 
-def _version(t: Tensor) -> int:
-    """In-place change counter (inference-mode tensors have none and cannot change in place)."""
-    return 0 if t.is_inference() else t._version
-
-
 def _extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
     """Right padding that makes the last window complete, so a transposed conv can rebuild the length."""
     n_frames = (length - kernel + padding_total) / stride + 1
@@ -98,12 +95,8 @@ def _from_image(y: Tensor) -> Tensor:
 
 def _image_weight(module: nn.Module) -> Tensor:
     """The layer's weight as a channels-last 4-D kernel, rebuilt only when the parameter changes."""
-    w = module.weight
-    key = (w.data_ptr(), _version(w), w.device, w.dtype)
-    if getattr(module, "_image_key", None) != key:
-        module._image_weight = w.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        module._image_key = key
-    return module._image_weight
+    return derived(module, "image_weight", module.weight,
+                   lambda w: w.unsqueeze(2).contiguous(memory_format=torch.channels_last))
 
 
 def elu(x: Tensor, chunk: int = 1 << 16) -> Tensor:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.derived import derived
+
 
 @dataclass(frozen=True)
 class WhisperDims:
@@ -56,11 +58,6 @@ for _name in ("tiny", "base", "small", "medium"):
     WHISPER_SIZES[f"{_name}.en"] = WhisperDims(**{**WHISPER_SIZES[_name].to_dict(), "n_vocab": 51864})
 WHISPER_SIZES["large"] = WHISPER_SIZES["large-v3"]
 WHISPER_SIZES["turbo"] = WHISPER_SIZES["large-v3-turbo"]
-
-
-def _version(t: Tensor) -> int:
-    """In-place change counter (inference-mode tensors have none and cannot change in place)."""
-    return 0 if t.is_inference() else t._version
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000) -> Tensor:
@@ -216,13 +213,9 @@ class TextDecoder(nn.Module):
         """x (B, T, C) -> fp32 logits against the token embedding. This matmul reads the whole embedding every
         step and dominates the decoder loop, so its layout is chosen by the number of rows."""
         w = self.token_embedding.weight
-        key = (w.data_ptr(), _version(w), w.device, w.dtype)
-        if getattr(self, "_proj_key", None) != key:
-            self._proj = w.detach().T.contiguous()  # (C, vocab), read row by row
-            self._proj_key = key
         rows = x.shape[:-1]
-        if rows.numel() == 1:  # one row: (1, C) @ (C, vocab) streams the transposed copy fastest
-            return (x @ self._proj.to(x.dtype)).float()
+        if rows.numel() == 1:  # one row: (1, C) @ (C, vocab), the transposed copy read row by row, is fastest
+            return (x @ derived(self, "projection", w, lambda t: t.T.contiguous()).to(x.dtype)).float()
         # several rows (beams): (vocab, C) @ (C, rows) on the embedding itself is ~3x faster than the above
         return (w.to(x.dtype) @ x.reshape(-1, x.shape[-1]).T).T.reshape(*rows, -1).float()
 
