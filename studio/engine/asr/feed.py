@@ -28,7 +28,7 @@ class AudioFeed:
             info = probe(source)
             self.source_samples = math.ceil(info.frames * SAMPLE_RATE / info.sample_rate)
         self.total = self.source_samples if regions is None else sum(e - s for s, e in regions)
-        self._blocks = self._generate(block_seconds)
+        self.blocks = self._generate(block_seconds)  # the stream in order; `samples` consumes it
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0
         self._done = False
@@ -53,7 +53,7 @@ class AudioFeed:
     def samples(self, a: int, b: int) -> np.ndarray:
         """Samples [a, b) of the stream, zeros outside it. Never ask again for anything before `a`."""
         while not self._done and self._buf_start + len(self._buf) < b:
-            block = next(self._blocks, None)
+            block = next(self.blocks, None)
             if block is None:
                 self._done = True
             else:

@@ -55,6 +55,7 @@ class Transcriber:
         dims = self.model.dims
         self.tok = WhisperTokenizer(checkpoint.tokenizer_file, dims.is_multilingual, dims.num_languages)
         self.decoder = WindowDecoder(self.model, self.tok)
+        self._mel_max: dict[tuple, float] = {}
 
     @property
     def multilingual(self) -> bool:
@@ -116,13 +117,12 @@ class Transcriber:
                 if progress:
                     progress(0.1 * done[0] / max(1, feed.source_samples), "Finding speech…")
 
-            probs = speech_probabilities(AudioFeed(source)._blocks, check, vad_progress)
+            probs = speech_probabilities(AudioFeed(source).blocks, check, vad_progress)
             regions = speech_regions(probs, feed.source_samples, options.vad)
             feed = AudioFeed(source, regions)
         content_frames = feed.total // HOP_LENGTH
         n_mels = self.model.dims.n_mels
-        # Whisper normalises with the whole file's loudest frame; a quick first pass finds it.
-        mel_max = AudioFeed(source, regions).log_mel_max(n_mels, check)
+        mel_max = self._log_mel_max(source, regions, check)
         prompt_tokens: list[int] = []
         if options.initial_prompt:
             prompt_tokens = self.tok.encode(" " + options.initial_prompt.strip())
@@ -185,6 +185,18 @@ class Transcriber:
         return Transcript(source="" if isinstance(source, np.ndarray) else os.fspath(source), model=self.name,
                           language=language or "en", task=options.task, duration=duration, segments=segments,
                           language_probs=language_probs)
+
+    def _log_mel_max(self, source: str | os.PathLike | np.ndarray, regions: list[tuple[int, int]] | None,
+                      check: Callable[[], None] = lambda: None) -> float:
+        """Whisper normalises with the whole stream's loudest frame, which takes a pass over the file: done once per
+        file (and speech regions), so attention maps of a transcribed hour need no second read."""
+        if isinstance(source, np.ndarray):
+            return AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check)
+        stat = os.stat(source)
+        key = (os.fspath(source), stat.st_mtime_ns, stat.st_size, None if regions is None else tuple(regions))
+        if key not in self._mel_max:
+            self._mel_max[key] = AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check)
+        return self._mel_max[key]
 
     @staticmethod
     def _report(progress: Progress | None, base: float, seek: int, total: int, n: int) -> None:
@@ -259,7 +271,7 @@ class Transcriber:
         feed = AudioFeed(source)
         seek = int(round(start * SAMPLE_RATE / HOP_LENGTH))
         n_mels = self.model.dims.n_mels
-        mel, _ = feed.mel_window(seek, n_mels, AudioFeed(source).log_mel_max(n_mels))
+        mel, _ = feed.mel_window(seek, n_mels, self._log_mel_max(source, None))
         end = min(start + 30.0, feed.source_samples / SAMPLE_RATE)
         mel[:, int((end - start) * SAMPLE_RATE / HOP_LENGTH):] = 0
         features = self.encode(mel)
