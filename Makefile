@@ -40,8 +40,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check studio tests benchmarks
 
 screenshots: $(VENV)/.installed
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m studio.ui.screenshots artifacts/screenshots ../shared/data/jfk.flac \
-		../shared/data/vallex-preset-librispeech_1.npz
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m studio.ui.screenshots artifacts/screenshots tests/data/jfk.flac \
+		tests/data/vallex-preset-librispeech_1.npz
 
 bench: $(VENV)/.installed-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/startup.py

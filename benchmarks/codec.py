@@ -15,7 +15,7 @@ import torch
 
 THREADS = 2
 torch.set_num_threads(THREADS)
-DATA = Path(os.environ.get("STUDIO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 from encodec import EncodecModel  # noqa: E402
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 torch.set_num_threads(2)
-DATA = Path(os.environ.get("STUDIO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 from studio.audio.io import load_audio  # noqa: E402
 from studio.engine.asr.live import LiveSession  # noqa: E402

@@ -22,7 +22,7 @@ import torch
 THREADS = 2
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 torch.set_num_threads(THREADS)
-DATA = Path(os.environ.get("STUDIO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 from studio.audio.io import load_audio  # noqa: E402
 from studio.engine.asr.options import TranscribeOptions  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("STUDIO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = ROOT / "tests" / "data"
 _PULSE: dict[str, str] = {}
 
 
@@ -63,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def data() -> Path:
     if not (DATA / "jfk.flac").exists():
-        pytest.fail(f"shared test data missing at {DATA} (set STUDIO_SHARED_DATA)")
+        pytest.fail(f"test data missing at {DATA}: the repository's tests/data folder is incomplete")
     return DATA
 
 

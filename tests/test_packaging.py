@@ -14,7 +14,7 @@ def test_pyinstaller_builds_a_one_folder_app_that_starts():
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0 and "Voice Studio" in out.stdout
-    data = ROOT.parent / "shared" / "data" / "jfk.flac"
+    data = ROOT / "tests" / "data" / "jfk.flac"
     png = ROOT / "dist" / "jfk.png"
     out = subprocess.run([str(exe), "mel", str(data), "--png", str(png)], capture_output=True, text=True,
                          timeout=300)  # torch must load inside the bundle
