@@ -5,7 +5,6 @@ Run: .venv/bin/python benchmarks/codec.py
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from pathlib import Path

@@ -5,7 +5,6 @@ the moment its text is first on screen (tentative) and to the moment it is final
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import threading
