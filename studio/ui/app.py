@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 
 def _log_to_file() -> None:
@@ -14,6 +19,28 @@ def _log_to_file() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=folder / "studio.log", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _close_on_signals(loop: asyncio.AbstractEventLoop, app: QApplication) -> None:
+    """SIGTERM (session logout, `kill`), SIGHUP (terminal closed) and SIGINT (Ctrl+C) close the windows through Qt's
+    normal close path, as File > Quit does: a running recording is stopped and saved, workers stop, exit status 0.
+    The handler runs in the event loop (asyncio's self-pipe), never in the middle of other Python code. A second
+    signal of the same kind gets the default action, for a close that hangs."""
+
+    def close(sig: signal.Signals) -> None:
+        logging.getLogger(__name__).info("%s: closing the windows", sig.name)
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_DFL)
+        app.closeAllWindows()
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            loop.add_signal_handler(sig, close, sig)
+        except (NotImplementedError, RuntimeError):  # Windows event loops have no signal handlers
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     window = MainWindow(settings)
     window.show()
+    _close_on_signals(loop, app)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     with loop:
