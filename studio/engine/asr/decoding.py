@@ -27,7 +27,7 @@ class DecodingOptions:
     suppress_tokens: str | tuple[int, ...] = "-1"  # "-1": symbols and specials
     suppress_blank: bool = True
     without_timestamps: bool = False
-    max_initial_timestamp: float = 1.0
+    max_initial_timestamp: float | None = 1.0
 
 
 @dataclass
@@ -44,6 +44,12 @@ class DecodingResult:
     sequence: list[int] = field(default_factory=list)  # the full decoder input (prompt + sot + tokens)
 
 
+def ranking_score(sum_logprob: float, length: int, length_penalty: float | None) -> float:
+    """openai-whisper's MaximumLikelihoodRanker: `length` counts the text and timestamp tokens, not the end token."""
+    penalty = length if length_penalty is None else ((5 + length) / 6) ** length_penalty
+    return sum_logprob / max(penalty, 1e-9)
+
+
 def compression_ratio(text: str) -> float:
     data = text.encode("utf-8")
     return len(data) / max(1, len(zlib.compress(data)))
@@ -56,21 +62,22 @@ class LogitRules:
         self.tok = tok
         self.sample_begin = sample_begin
         self.timestamps = not options.without_timestamps
-        self.max_initial = round(options.max_initial_timestamp / TIME_PRECISION)
+        # no limit for 0 or None, as openai-whisper
+        self.max_initial = (round(options.max_initial_timestamp / TIME_PRECISION)
+                            if options.max_initial_timestamp else None)
         suppress: set[int] = set()
         spec = options.suppress_tokens
         ids = [int(t) for t in spec.split(",") if t.strip()] if isinstance(spec, str) else list(spec)
-        if -1 in ids:
-            suppress.update(tok.non_speech_tokens)
-        suppress.update(t for t in ids if t >= 0)
-        suppress.update([tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm])
-        if tok.no_speech is not None:
-            suppress.add(tok.no_speech)
-        # Without a timestamps rule the model could still emit them; forbid.
-        if not self.timestamps:
-            suppress.update(range(tok.timestamp_begin, vocab))
-        suppress.add(tok.no_timestamps)
-        self.suppress = torch.tensor(sorted(t for t in suppress if t < vocab))
+        if ids:  # an empty list turns all suppression off, the special tokens' too (openai-whisper's rule)
+            if -1 in ids:
+                suppress.update(tok.non_speech_tokens)
+            suppress.update(t for t in ids if t >= 0)
+            suppress.update([tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm])
+            if tok.no_speech is not None:
+                suppress.add(tok.no_speech)
+        if self.timestamps:  # without timestamps openai-whisper applies no timestamp rule at all: none banned
+            suppress.add(tok.no_timestamps)
+        self.suppress = torch.tensor(sorted(t for t in suppress if t < vocab), dtype=torch.long)
         self.blank = torch.tensor([*tok.encode(" "), tok.eot]) if options.suppress_blank else None
 
     def apply(self, logits: Tensor, tokens: Tensor) -> None:
@@ -101,7 +108,8 @@ class LogitRules:
                 logits[k, tb:floor] = -torch.inf
         if tokens.shape[1] == self.sample_begin:
             logits[:, :tb] = -torch.inf  # a window starts with a timestamp ...
-            logits[:, tb + self.max_initial + 1:] = -torch.inf  # ... not far in
+            if self.max_initial is not None:
+                logits[:, tb + self.max_initial + 1:] = -torch.inf  # ... not far in
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         stamp_mass = logprobs[:, tb:].logsumexp(dim=-1)
         best_text = logprobs[:, :tb].max(dim=-1).values
@@ -123,8 +131,9 @@ class WindowDecoder:
         seq += self.tok.sot_sequence(language, options.task)
         if options.without_timestamps:
             seq.append(self.tok.no_timestamps)
-        if options.prefix:
-            seq += list(options.prefix)[-(n_ctx // 2 - 1):]
+        if options.prefix:  # as openai-whisper: with the default sample_len this keeps the whole prefix ([-0:])
+            keep = n_ctx // 2 - (options.sample_len or n_ctx // 2)
+            seq += list(options.prefix)[-keep:]
         return seq
 
     @torch.inference_mode()
@@ -149,7 +158,8 @@ class WindowDecoder:
         sample_begin = len(initial)
         sot_index = initial.index(self.tok.sot)
         n_ctx = self.model.dims.n_text_ctx
-        sample_len = min(options.sample_len or n_ctx // 2, n_ctx - sample_begin)
+        # openai-whisper stops once the sequence is longer than the context: the last token is chosen, never fed
+        sample_len = min(options.sample_len or n_ctx // 2, n_ctx + 1 - sample_begin)
         rules = LogitRules(self.tok, options, sample_begin, self.model.dims.n_vocab)
 
         if options.temperature == 0 and (options.beam_size or 1) > 1:
@@ -169,11 +179,12 @@ class WindowDecoder:
         logits = self.model.decoder.logits(hidden[:, -1])
         seq, sum_logprob = run(logits, tokens, feats, cache, rules, options, sample_len)
 
-        text_tokens = [t for t in seq[sample_begin:] if t != self.tok.eot]
+        sampled = seq[sample_begin:]
+        text_tokens = sampled[: sampled.index(self.tok.eot)] if self.tok.eot in sampled else sampled
         text = self.tok.decode(text_tokens).strip()
-        n_out = max(1, len(seq) - sample_begin)
+        # the end token counts in the average whether it was decoded or the row ran out of length
         return DecodingResult(tokens=text_tokens, text=text, language=language, language_probs=language_probs,
-                              avg_logprob=sum_logprob / n_out, no_speech_prob=no_speech_prob,
+                              avg_logprob=sum_logprob / (len(text_tokens) + 1), no_speech_prob=no_speech_prob,
                               temperature=options.temperature, compression_ratio=compression_ratio(text),
                               sample_begin=sample_begin, sequence=seq)
 
@@ -183,7 +194,7 @@ class WindowDecoder:
 
     def _sample(self, logits: Tensor, tokens: Tensor, feats: Tensor, cache: list[dict], rules: LogitRules,
                 options: DecodingOptions, sample_len: int) -> tuple[list[int], float]:
-        """Greedy (temperature 0) or sampling; with best_of > 1 the sample of highest mean log-prob wins."""
+        """Greedy (temperature 0) or sampling; with best_of > 1 the best sample under the length penalty wins."""
         eot = self.tok.eot
         n = tokens.shape[0]
         sum_logprobs = torch.zeros(n, device=tokens.device)
@@ -203,10 +214,11 @@ class WindowDecoder:
             if bool(done.all()) or i == sample_len - 1:
                 break
             logits = self._step(tokens, feats, cache)
-        lengths = [(row.index(eot) + 1 if eot in row else len(row)) for row in tokens[:, rules.sample_begin:].tolist()]
-        scores = [s / max(1, n_tok) for s, n_tok in zip(sum_logprobs.tolist(), lengths, strict=True)]
-        best = max(range(n), key=scores.__getitem__)
-        row = tokens[best].tolist()[: rules.sample_begin + lengths[best]]
+        lengths = [(row.index(eot) if eot in row else len(row)) for row in tokens[:, rules.sample_begin:].tolist()]
+        scores = [ranking_score(s, n_tok, options.length_penalty)
+                  for s, n_tok in zip(sum_logprobs.tolist(), lengths, strict=True)]
+        best = max(range(n), key=scores.__getitem__)  # the first of equal scores, as numpy's argmax
+        row = tokens[best].tolist()[: rules.sample_begin + lengths[best]] + [eot]
         return row, sum_logprobs[best].item()
 
     def _beam_search(self, logits: Tensor, tokens: Tensor, feats: Tensor, cache: list[dict], rules: LogitRules,
@@ -241,7 +253,7 @@ class WindowDecoder:
                 if len(keep_rows) == beam:
                     break
             finished.extend(newly_finished[: max(0, max_done - len(finished))])
-            if len(finished) >= max_done or not keep_rows or i == sample_len - 1:
+            if not keep_rows:
                 break
             while len(keep_rows) < beam:  # pad with dead rows
                 keep_rows.append(keep_rows[0])
@@ -251,17 +263,15 @@ class WindowDecoder:
             tokens = torch.cat([tokens.index_select(0, index),
                                 torch.tensor(keep_tokens, device=tokens.device)[:, None]], dim=1)
             scores = torch.tensor(keep_scores, device=tokens.device)
+            # the live rows take this step's tokens even on the last step: they may fill the finished list below
+            if len(finished) >= max_done or i == sample_len - 1:
+                break
             Whisper.reorder_cache(cache, index)
             logits = self._step(tokens, feats, cache)
         if len(finished) < beam:  # ran out of length: the best live rows count as finished
             live = sorted(zip(scores.tolist(), tokens.tolist(), strict=True), key=lambda x: -x[0])
             finished += [(s, row + [eot]) for s, row in live if s > -torch.inf][: beam - len(finished)]
 
-        def ranked(item: tuple[float, list[int]]) -> float:
-            logprob, row = item
-            length = max(1, len(row) - rules.sample_begin - 1)  # text and timestamps, not the end token
-            penalty = length if options.length_penalty is None else ((5 + length) / 6) ** options.length_penalty
-            return logprob / penalty
-
-        best_score, best_row = max(finished, key=ranked)
+        best_score, best_row = max(finished, key=lambda item: ranking_score(
+            item[0], len(item[1]) - rules.sample_begin - 1, options.length_penalty))
         return best_row, best_score

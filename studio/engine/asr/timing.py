@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from studio.engine.asr.result import Word
+from studio.engine.asr.result import Segment, Word
 from studio.engine.asr.tokenizer import WhisperTokenizer
 from studio.models.whisper import AttentionCapture, Whisper
 
 TOKENS_PER_SECOND = 50  # audio features are 20 ms apart
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+SENTENCE_END_MARKS = ".。!！?？"
 
 
 def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,8 @@ def teacher_forced_attention(model: Whisper, features: torch.Tensor,
 def find_alignment(model: Whisper, tok: WhisperTokenizer, features: torch.Tensor, start_tokens: list[int],
                    text_tokens: list[int], num_frames: int, language: str | None,
                    medfilt_width: int = 7) -> list[Word]:
-    """Words of `text_tokens` with start/end seconds relative to the window start."""
+    """Word timings of `text_tokens` in seconds from the window start, one per word and punctuation mark, before
+    any post-processing (openai-whisper's `find_alignment`)."""
     if not text_tokens:
         return []
     tokens = [*start_tokens, *text_tokens, tok.eot]
@@ -96,28 +98,100 @@ def find_alignment(model: Whisper, tok: WhisperTokenizer, features: torch.Tensor
         b = boundaries[k]
         p = float(np.mean(text_probs[b: b + len(toks)]))
         out.append(Word(float(starts[k]), float(ends[k]), word, p, list(toks)))
-    return merge_punctuations(out)
+    return out
 
 
-def merge_punctuations(words: list[Word]) -> list[Word]:
-    """Attach opening marks to the next word and closing marks to the previous one."""
-    merged: list[Word] = []
-    carry: Word | None = None
-    for w in words:
-        stripped = w.text.strip()
-        if stripped and stripped in PREPEND_PUNCTUATIONS and w.text.startswith(" "):
-            carry = w if carry is None else Word(carry.start, w.end, carry.text + w.text, carry.probability,
-                                                    carry.tokens + w.tokens)
-            continue
-        if carry is not None:
-            w = Word(w.start, w.end, carry.text + w.text.lstrip(), min(carry.probability, w.probability),
-                     carry.tokens + w.tokens)
-            carry = None
-        if merged and stripped and all(c in APPEND_PUNCTUATIONS for c in stripped) and not w.text.startswith(" "):
-            prev = merged[-1]
-            merged[-1] = Word(prev.start, prev.end, prev.text + w.text, prev.probability, prev.tokens + w.tokens)
-            continue
-        merged.append(w)
-    if carry is not None:
-        merged.append(carry)
-    return merged
+def merge_punctuations(words: list[Word], prepended: str = PREPEND_PUNCTUATIONS,
+                       appended: str = APPEND_PUNCTUATIONS) -> None:
+    """In place, as openai-whisper: opening marks join the next word, closing marks the previous one; a merged
+    mark stays in the list with empty text and no tokens (so token counts per segment still add up)."""
+    i, j = len(words) - 2, len(words) - 1
+    while i >= 0:
+        previous, following = words[i], words[j]
+        if previous.text.startswith(" ") and previous.text.strip() in prepended:
+            following.text = previous.text + following.text
+            following.tokens = previous.tokens + following.tokens
+            previous.text, previous.tokens = "", []
+        else:
+            j = i
+        i -= 1
+    i, j = 0, 1
+    while j < len(words):
+        previous, following = words[i], words[j]
+        if not previous.text.endswith(" ") and following.text in appended:
+            previous.text = previous.text + following.text
+            previous.tokens = previous.tokens + following.tokens
+            following.text, following.tokens = "", []
+        else:
+            i = j
+        j += 1
+
+
+def aligned_words(model: Whisper, tok: WhisperTokenizer, features: torch.Tensor, start_tokens: list[int],
+                  text_tokens: list[int], num_frames: int, language: str | None) -> list[Word]:
+    """The words of `text_tokens` with punctuation attached, times from the window start."""
+    words = find_alignment(model, tok, features, start_tokens, text_tokens, num_frames, language)
+    merge_punctuations(words)
+    return [w for w in words if w.text]
+
+
+def last_word_end(segments: list[Segment]) -> float | None:
+    """End of the last word, or of the last segment where no segment has words (openai-whisper's get_end)."""
+    return next((w.end for s in reversed(segments) for w in reversed(s.words)),
+                segments[-1].end if segments else None)
+
+
+def add_word_timestamps(model: Whisper, tok: WhisperTokenizer, features: torch.Tensor, start_tokens: list[int],
+                        segments: list[Segment], num_frames: int, time_offset: float, language: str | None,
+                        last_speech_timestamp: float) -> None:
+    """Give each segment of one window its words, and trim implausibly long words and segment edges, exactly as
+    openai-whisper's `add_word_timestamps` (times rounded to 10 ms as it does)."""
+    if not segments:
+        return
+    per_segment = [[t for t in s.tokens if t < tok.eot] for s in segments]
+    alignment = find_alignment(model, tok, features, start_tokens, [t for ts in per_segment for t in ts],
+                               num_frames, language)
+    durations = np.array([w.end - w.start for w in alignment])
+    durations = durations[durations.nonzero()]
+    median_duration = min(0.7, float(np.median(durations))) if len(durations) > 0 else 0.0
+    max_duration = median_duration * 2
+    if len(durations) > 0:  # a word at a sentence end is no longer than twice the median word
+        for i in range(1, len(alignment)):
+            if alignment[i].end - alignment[i].start > max_duration:
+                if alignment[i].text in SENTENCE_END_MARKS:
+                    alignment[i].end = alignment[i].start + max_duration
+                elif alignment[i - 1].text in SENTENCE_END_MARKS:
+                    alignment[i].start = alignment[i].end - max_duration
+    merge_punctuations(alignment)
+
+    index = 0
+    for segment, tokens in zip(segments, per_segment, strict=True):
+        saved, words = 0, []
+        while index < len(alignment) and saved < len(tokens):
+            timing = alignment[index]
+            if timing.text:
+                start, end = float(time_offset + timing.start), float(time_offset + timing.end)
+                words.append(Word(round(start, 2), round(end, 2), timing.text, timing.probability, timing.tokens))
+            saved += len(timing.tokens)
+            index += 1
+        if words:
+            first, last = words[0], words[-1]
+            # after a pause, the first (and second) word are no longer than twice the median word
+            if first.end - last_speech_timestamp > median_duration * 4 and (
+                    first.end - first.start > max_duration
+                    or (len(words) > 1 and words[1].end - first.start > max_duration * 2)):
+                if len(words) > 1 and words[1].end - words[1].start > max_duration:
+                    boundary = max(words[1].end / 2, words[1].end - max_duration)
+                    first.end = words[1].start = boundary
+                first.start = max(0, first.end - max_duration)
+            # the segment's own start and end win over a first or last word that is too long
+            if segment.start < first.end and segment.start - 0.5 > first.start:
+                first.start = max(0, min(first.end - median_duration, segment.start))
+            else:
+                segment.start = first.start
+            if segment.end > last.start and segment.end + 0.5 < last.end:
+                last.end = max(last.start + median_duration, segment.end)
+            else:
+                segment.end = last.end
+            last_speech_timestamp = segment.end
+        segment.words = words

@@ -99,20 +99,21 @@ class WhisperTokenizer:
         return sorted(result)
 
     def split_on_unicode(self, tokens: list[int]) -> tuple[list[str], list[list[int]]]:
-        """Smallest token groups that decode to whole characters."""
+        """Smallest token groups that decode to whole characters (a U+FFFD that the text itself holds counts as
+        whole); an incomplete group at the end is dropped, as openai-whisper does."""
+        full = self.decode(tokens)
         words: list[str] = []
         groups: list[list[int]] = []
         current: list[int] = []
+        offset = 0
         for t in tokens:
             current.append(t)
             text = self.decode(current)
-            if "\ufffd" not in text:
+            if "\ufffd" not in text or full[offset + text.index("\ufffd")] == "\ufffd":
                 words.append(text)
                 groups.append(current)
                 current = []
-        if current:
-            words.append(self.decode(current))
-            groups.append(current)
+                offset += len(text)
         return words, groups
 
     def split_to_word_tokens(self, tokens: list[int], language: str | None = None) -> tuple[list[str], list[list[int]]]:
@@ -124,7 +125,7 @@ class WhisperTokenizer:
         word_tokens: list[list[int]] = []
         for text, group in zip(subwords, groups, strict=True):
             special = group[0] >= self.eot
-            punctuation = text.strip() in string.punctuation and text.strip() != ""
+            punctuation = text.strip() in string.punctuation  # a substring test, as openai-whisper's
             if special or text.startswith(" ") or punctuation or not words:
                 words.append(text)
                 word_tokens.append(list(group))
