@@ -16,4 +16,9 @@ class StudioError(Exception):
 
 
 class JobCancelled(Exception):
-    """Raised inside a job when the user cancelled it; not an error."""
+    """Raised inside a job when the user cancelled it; not an error. `partial` holds what the job finished
+    before the cancel, where it has something worth keeping (e.g. the segments of a transcript)."""
+
+    def __init__(self, partial: object = None) -> None:
+        super().__init__()
+        self.partial = partial

@@ -16,7 +16,7 @@ class _Collector:
         worker.on_progress = lambda j, f, m: self.events.append(("progress", j, f, m))
         worker.on_result = lambda j, r: (self.events.append(("result", j, r)), self.done.set())
         worker.on_error = lambda j, e: (self.events.append(("error", j, e)), self.done.set())
-        worker.on_cancelled = lambda j: (self.events.append(("cancelled", j)), self.done.set())
+        worker.on_cancelled = lambda j, partial: (self.events.append(("cancelled", j)), self.done.set())
 
 
 def test_jobs_run_in_order_on_one_thread_with_progress():

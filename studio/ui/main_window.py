@@ -136,7 +136,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.worker.progress.connect(self.job_bar.update_progress)
         for sig in (self.worker.finished, self.worker.failed):
             sig.connect(lambda jid, _r: self.job_bar.end(jid))
-        self.worker.cancelled.connect(self.job_bar.end)
+        self.worker.cancelled.connect(lambda jid, _partial: self.job_bar.end(jid))
         self._menus()
         self._shortcuts()
 

@@ -279,13 +279,17 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self._end_job()
         self.error.emit(report.message, report.remedy)
 
-    def _on_cancelled(self, job_id: int) -> None:
+    def _on_cancelled(self, job_id: int, partial: object = None) -> None:
         if job_id != self._job:
             return
         self._end_job()
         self.progress_label.setText(f"Cancelled — {len(self.segments)} segments kept")
-        if self.segments and self.path is not None:  # what was decoded stays usable
-            self.transcript = Transcript(str(self.path), self.model.currentData(), "", "transcribe", self.duration,
+        if self.segments and self.path is not None:  # what was decoded stays usable, in its language and task
+            options = self.options()
+            language, task = options.language or "", options.task
+            if isinstance(partial, Transcript):
+                language, task = partial.language, partial.task
+            self.transcript = Transcript(str(self.path), self._model_key, language, task, self.duration,
                                          list(self.segments))
             self._set_has_transcript(True)
 
@@ -344,7 +348,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self.player.stop()
         self.recorder = rec
         lang = self.language.currentData()
-        self.live = LiveSession(rec.samplerate, language="en" if lang == "auto" else lang,
+        self.live = LiveSession(rec.samplerate, language=None if lang == "auto" else lang,
                                 task=self.task.currentData())
         self._model_key = self.model.currentData()
         self.segments, self.transcript = [], None
@@ -411,7 +415,8 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self.run_btn.setEnabled(True)
         if not self.open_file(path):
             return
-        self.transcript = Transcript(path, self._model_key, "en", "transcribe", self.duration, list(update.final))
+        self.transcript = Transcript(path, self._model_key, update.language or "en", update.task, self.duration,
+                                     list(update.final))
         self.segments = self.transcript.segments
         self._filling = True
         self.table.setRowCount(0)

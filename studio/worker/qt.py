@@ -27,7 +27,7 @@ class QtWorker(QObject):
     progress = Signal(int, float, str)
     finished = Signal(int, object)
     failed = Signal(int, object)      # ErrorReport
-    cancelled = Signal(int)
+    cancelled = Signal(int, object)  # job id, what the job kept (e.g. a partial transcript) or None
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -74,7 +74,7 @@ class QtWorker(QObject):
             on_error(report)
         self._reject(job_id, JobFailed(report))
 
-    def _cancelled(self, job_id: int) -> None:
+    def _cancelled(self, job_id: int, partial: object = None) -> None:
         self._callbacks.pop(job_id, None)
         self._reject(job_id, JobCancelled())
 

@@ -53,7 +53,7 @@ class Worker:
         self.on_started: Callable[[int, str], None] = lambda *a: None
         self.on_result: Callable[[int, Any], None] = lambda *a: None
         self.on_error: Callable[[int, ErrorReport], None] = lambda *a: None
-        self.on_cancelled: Callable[[int], None] = lambda *a: None
+        self.on_cancelled: Callable[[int, Any], None] = lambda *a: None  # (job id, what the job kept or None)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._ids = itertools.count(1)
         self._jobs: dict[int, _Job] = {}
@@ -116,8 +116,8 @@ class Worker:
                 job.ctx.device = self._device
                 self.on_started(job_id, job.name)
                 result = job.fn(job.ctx, *job.args, **job.kwargs)
-            except JobCancelled:
-                self._safe(self.on_cancelled, job_id)
+            except JobCancelled as cancelled:
+                self._safe(self.on_cancelled, job_id, cancelled.partial)
             except BaseException as e:  # a job must never take the worker down
                 self._safe(self.on_error, job_id, describe_error(e))
             else:

@@ -20,6 +20,7 @@ from studio.engine.asr.result import Segment, Word
 WINDOW_S = 30.0
 TRIM_AFTER_S = 15.0  # buffer length at which final audio is dropped at a sentence end
 MIN_NEW_S = 0.3
+DETECT_AFTER_S = 3.0  # with "detect language", the language is fixed once this much audio is in the buffer
 
 
 def _key(word: Word) -> str:
@@ -31,6 +32,8 @@ class LiveUpdate:
     final: list[Segment]  # every final segment so far, in order
     tentative: list[Segment]  # the current guess for the audio after them; may still change
     audio_seconds: float  # audio received so far
+    language: str | None = None  # chosen or detected (None: not known yet)
+    task: str = "transcribe"
 
 
 @dataclass
@@ -87,7 +90,8 @@ class LiveSession:
             self._final += self._guess
             self._guess = []
         self._trim()
-        return LiveUpdate(self._segments(self._final), self._segments(self._guess), self._decoded / self.sample_rate)
+        return LiveUpdate(self._segments(self._final), self._segments(self._guess), self._decoded / self.sample_rate,
+                          self.language, self.task)
 
     def _drop_repeated_start(self, new: list[Word]) -> list[Word]:
         """The hypothesis may restate the last final words (their audio is still in the buffer)."""
@@ -123,7 +127,7 @@ class LiveSession:
         from studio.audio.io import resample
         from studio.audio.mel import log_mel_spectrogram
         from studio.engine.asr.decoding import DecodingOptions
-        from studio.engine.asr.timing import find_alignment
+        from studio.engine.asr.timing import aligned_words
 
         audio = self._buffer if self.sample_rate == SAMPLE_RATE else resample(self._buffer, self.sample_rate,
                                                                               SAMPLE_RATE)
@@ -135,17 +139,32 @@ class LiveSession:
         features = tr.encode(mel.numpy())  # type: ignore[attr-defined]
         before = [t for w in self._final if w.end <= self._buffer_at + 0.05 for t in w.tokens]
         seconds = len(audio) / SAMPLE_RATE
-        options = DecodingOptions(task=self.task, language=self.language or "en", prompt=tuple(before[-200:]),
+        language = self._language(tr, features, seconds)
+        options = DecodingOptions(task=self.task, language=language, prompt=tuple(before[-200:]),
                                   without_timestamps=True, sample_len=int(16 + 6 * seconds))
         with torch.inference_mode():
             result = tr.decoder.decode(features, options)  # type: ignore[attr-defined]
             if result.compression_ratio > 2.4 or (result.no_speech_prob > 0.6 and result.avg_logprob < -1.0):
                 return None if result.compression_ratio > 2.4 else []
-            start_tokens = [*tok.sot_sequence(self.language or "en", self.task), tok.no_timestamps]
-            words = find_alignment(model, tok, features, start_tokens, result.tokens, n_frames, self.language)
+            start_tokens = [*tok.sot_sequence(language, self.task), tok.no_timestamps]
+            words = aligned_words(model, tok, features, start_tokens, result.tokens, n_frames, language)
         for w in words:
             w.start, w.end = w.start + self._buffer_at, w.end + self._buffer_at
         return words
+
+    def _language(self, tr: object, features: object, seconds: float) -> str:
+        """The chosen language; with none chosen, detected once from the first seconds of speech (English-only
+        models: English)."""
+        if self.language is not None:
+            return tr.resolve_language(self.language)  # type: ignore[attr-defined]
+        if not tr.multilingual:  # type: ignore[attr-defined]
+            self.language = "en"
+            return "en"
+        probs = tr.decoder.detect_language(features)  # type: ignore[attr-defined]
+        best = max(probs, key=probs.get)  # type: ignore[arg-type]
+        if seconds >= DETECT_AFTER_S:  # before that, a guess for this step only
+            self.language = best
+        return best
 
     @staticmethod
     def _segments(words: list[Word]) -> list[Segment]:

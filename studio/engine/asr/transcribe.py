@@ -14,15 +14,16 @@ from studio.audio.mel import HOP_LENGTH, SAMPLE_RATE
 from studio.engine.asr.decoding import DecodingOptions, DecodingResult, WindowDecoder
 from studio.engine.asr.feed import N_FRAMES, AudioFeed
 from studio.engine.asr.options import TranscribeOptions
-from studio.engine.asr.result import AttentionMap, Segment, Transcript, Word
-from studio.engine.asr.timing import find_alignment, teacher_forced_attention
+from studio.engine.asr.result import AttentionMap, Segment, Transcript
+from studio.engine.asr.timing import add_word_timestamps, last_word_end, teacher_forced_attention
 from studio.engine.asr.tokenizer import LANGUAGE_BY_NAME, LANGUAGES, TIME_PRECISION, WhisperTokenizer
 from studio.engine.asr.vad import speech_probabilities, speech_regions
-from studio.errors import StudioError
+from studio.errors import JobCancelled, StudioError
 from studio.hub.whisper_weights import WhisperCheckpoint
 from studio.models.whisper import Whisper
 
 INPUT_STRIDE = 2  # mel frames per audio feature
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # mel frames
 
 
 Progress = Callable[[float, str], None]
@@ -61,16 +62,19 @@ class Transcriber:
     def multilingual(self) -> bool:
         return self.tok.multilingual
 
-    def _language(self, options: TranscribeOptions) -> str | None:
-        lang = options.language
-        if lang is None or lang in ("", "auto"):
+    def resolve_language(self, language: str | None) -> str | None:
+        """A language code this model knows, from a code or an English name; None: detect it."""
+        if language is None or language in ("", "auto"):
             return None if self.multilingual else "en"
-        lang = LANGUAGE_BY_NAME.get(lang.lower(), lang.lower())
+        lang = LANGUAGE_BY_NAME.get(language.lower(), language.lower())
         if lang not in LANGUAGES:
-            raise StudioError(f"Unknown language '{options.language}'.", "Use a code such as en, de, ja, or 'auto'.")
+            raise StudioError(f"Unknown language '{language}'.", "Use a code such as en, de, ja, or 'auto'.")
         if not self.multilingual and lang != "en":
             raise StudioError(f"The model '{self.name}' understands English only.",
                               "Pick a multilingual model (without .en) for other languages.")
+        if self.multilingual and lang not in self.tok.language_codes:  # Cantonese came with large-v3's 100th token
+            raise StudioError(f"The model '{self.name}' does not know {LANGUAGES[lang].title()} ({lang}).",
+                              "Pick large-v3 or turbo for it, or 'auto' to detect the language.")
         return lang
 
     @torch.inference_mode()
@@ -103,7 +107,7 @@ class Transcriber:
                    progress: Progress | None = None, on_segment: Callable[[Segment], None] | None = None,
                    check: Callable[[], None] = lambda: None) -> Transcript:
         """`source`: an audio file (read in blocks; hours are fine) or 16 kHz mono float32 samples."""
-        language = self._language(options)
+        language = self.resolve_language(options.language)
         regions = None
         feed = AudioFeed(source)
         duration = feed.source_samples / SAMPLE_RATE
@@ -131,59 +135,73 @@ class Transcriber:
         segments: list[Segment] = []
         language_probs = None
         seek = 0
+        last_speech = 0.0  # end of the last word heard, for word timestamps after a pause
         base_progress = 0.1 if options.vad_filter else 0.0
 
-        while seek < content_frames:
-            check()
-            mel, samples = feed.mel_window(seek, n_mels, mel_max)
-            segment_size = min(N_FRAMES, content_frames - seek)
-            mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
-            if options.silence_db is not None and _rms_db(samples[: segment_size * HOP_LENGTH]) < options.silence_db:
-                seek += segment_size  # digital silence: Whisper would only invent a "you" or "Thank you."
-                self._report(progress, base_progress, seek, content_frames, len(segments))
-                continue
-            time_offset = seek * HOP_LENGTH / SAMPLE_RATE
-            features = self.encode(mel)
-            if language is None:
-                language_probs = self.decoder.detect_language(features)
-                language = max(language_probs, key=language_probs.get)  # type: ignore[arg-type]
-            base = DecodingOptions(task=options.task, language=language,
-                                   prompt=tuple(all_tokens[prompt_reset_since:]),
-                                   suppress_tokens=options.suppress_tokens,
-                                   without_timestamps=options.without_timestamps,
-                                   length_penalty=options.length_penalty)
-            result = self.decode_with_fallback(features, options, base, check)
-            if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
-                    and (options.logprob_threshold is None or result.avg_logprob < options.logprob_threshold)):
-                seek += segment_size  # silence
-                self._report(progress, base_progress, seek, content_frames, len(segments))
-                continue
-            new, raw, advance, single_ending = self._split(result, time_offset, segment_size)
-            # an instantaneous or empty segment is dropped, and so are its tokens from the next prompt
-            kept = [i for i, s in enumerate(new) if s.start != s.end and s.text.strip()]
-            new = [new[i] for i in kept]
-            all_tokens.extend(t for i in kept for t in raw[i])
-            if options.word_timestamps and new:
-                self._add_words(features, new, language, segment_size, time_offset)
-                last_word_end = max((w.end for s in new for w in s.words), default=None)
-                if not single_ending and last_word_end is not None and last_word_end > time_offset:
-                    advance = round(last_word_end * SAMPLE_RATE / HOP_LENGTH) - seek  # resume after the last word
-            for s in new:
-                s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
-                for w in s.words:
-                    w.start, w.end = feed.source_time(w.start), feed.source_time(w.end)
-                if not s.text.strip():
+        try:
+            while seek < content_frames:
+                check()
+                mel, samples = feed.mel_window(seek, n_mels, mel_max)
+                segment_size = min(N_FRAMES, content_frames - seek)
+                mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
+                window_db = _rms_db(samples[: segment_size * HOP_LENGTH])
+                if options.silence_db is not None and window_db < options.silence_db:
+                    seek += segment_size  # digital silence: Whisper would only invent a "you" or "Thank you."
+                    self._report(progress, base_progress, seek, content_frames, len(segments))
                     continue
-                s.id = len(segments)
-                segments.append(s)
-                if on_segment is not None:
-                    on_segment(s)
-            if not options.condition_on_previous_text or result.temperature > 0.5:
-                prompt_reset_since = len(all_tokens)
-            seek += advance
-            self._report(progress, base_progress, seek, content_frames, len(segments))
+                time_offset = seek * HOP_LENGTH / SAMPLE_RATE
+                features = self.encode(mel)
+                if language is None:
+                    language_probs = self.decoder.detect_language(features)
+                    language = max(language_probs, key=language_probs.get)  # type: ignore[arg-type]
+                base = DecodingOptions(task=options.task, language=language,
+                                       prompt=tuple(all_tokens[prompt_reset_since:]),
+                                       suppress_tokens=options.suppress_tokens,
+                                       without_timestamps=options.without_timestamps,
+                                       length_penalty=options.length_penalty)
+                result = self.decode_with_fallback(features, options, base, check)
+                if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
+                        and not (options.logprob_threshold is not None
+                                 and result.avg_logprob > options.logprob_threshold)):
+                    seek += segment_size  # silence
+                    self._report(progress, base_progress, seek, content_frames, len(segments))
+                    continue
+                new, raw, advance, single_ending = self._split(result, time_offset, segment_size)
+                if options.word_timestamps:
+                    add_word_timestamps(self.model, self.tok, features, self._start_tokens(language, options.task),
+                                        new, segment_size, time_offset, language, last_speech)
+                    end = last_word_end(new)
+                    if not single_ending and end is not None and end > time_offset:
+                        advance = round(end * FRAMES_PER_SECOND) - seek  # resume after the last word
+                    if end is not None:
+                        last_speech = end
+                # an instantaneous or empty segment is dropped, and so are its tokens from the next prompt
+                kept = [i for i, s in enumerate(new) if s.start != s.end and s.text.strip()]
+                new = [new[i] for i in kept]
+                all_tokens.extend(t for i in kept for t in raw[i])
+                for s in new:
+                    s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
+                    for w in s.words:
+                        w.start, w.end = feed.source_time(w.start), feed.source_time(w.end)
+                    if not s.text.strip():
+                        continue
+                    s.id = len(segments)
+                    segments.append(s)
+                    if on_segment is not None:
+                        on_segment(s)
+                if not options.condition_on_previous_text or result.temperature > 0.5:
+                    prompt_reset_since = len(all_tokens)
+                seek += advance
+                self._report(progress, base_progress, seek, content_frames, len(segments))
+        except JobCancelled as cancelled:  # what is decoded stays usable, with the language and task it was made in
+            cancelled.partial = self._transcript(source, language, options.task, duration, segments, language_probs)
+            raise
+        return self._transcript(source, language, options.task, duration, segments, language_probs)
+
+    def _transcript(self, source: str | os.PathLike | np.ndarray, language: str | None, task: str, duration: float,
+                    segments: list[Segment], language_probs: dict[str, float] | None) -> Transcript:
         return Transcript(source="" if isinstance(source, np.ndarray) else os.fspath(source), model=self.name,
-                          language=language or "en", task=options.task, duration=duration, segments=segments,
+                          language=language or "en", task=task, duration=duration, segments=segments,
                           language_probs=language_probs)
 
     def _log_mel_max(self, source: str | os.PathLike | np.ndarray, regions: list[tuple[int, int]] | None,
@@ -247,22 +265,6 @@ class Transcriber:
 
     def _start_tokens(self, language: str | None, task: str) -> list[int]:
         return [*self.tok.sot_sequence(language, task), self.tok.no_timestamps]
-
-    def _add_words(self, features: torch.Tensor, segments: list[Segment], language: str | None,
-                   segment_size: int, time_offset: float) -> None:
-        text_tokens = [t for s in segments for t in s.tokens]
-        words = find_alignment(self.model, self.tok, features, self._start_tokens(language, "transcribe"),
-                               text_tokens, segment_size, language)
-        i = 0
-        for s in segments:  # hand words to segments in order, by token counts
-            got = 0
-            while i < len(words) and got < len(s.tokens):
-                w = words[i]
-                s.words.append(Word(time_offset + w.start, time_offset + w.end, w.text, w.probability, w.tokens))
-                got += len(w.tokens)
-                i += 1
-            if s.words:
-                s.start, s.end = s.words[0].start, max(s.words[-1].end, s.words[0].start)
 
     @torch.inference_mode()
     def attention(self, source: str | os.PathLike | np.ndarray, start: float, segments: list[Segment],
