@@ -1,13 +1,18 @@
 """Test set-up: offscreen Qt, isolated settings and folders, and a real virtual microphone (PulseAudio null
-sink whose monitor is the default source), started before anything opens PortAudio."""
+sink whose monitor is the default source), started before anything opens PortAudio.
+
+Nothing is skipped silently: tests skipped for a missing system piece (the virtual microphone, the X server tools)
+are counted, and the last lines of the run say so with the command that fixes it. Under CI they fail instead."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,23 +20,42 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
+# what scripts/apt-ensure.sh could not install (make test writes it there)
+APT_MISSING = Path(os.environ.get("STUDIO_APT_MISSING", ROOT / ".venv" / ".apt-missing"))
 _PULSE: dict[str, str] = {}
+CI = bool(os.environ.get("CI"))
+
+# Skip reasons for missing system pieces (a prefix of the reason), the Debian packages that bring them, and counts.
+NO_MIC = "no PulseAudio virtual microphone"
+NO_X = "no X server tools for the desktop tests"
+PIECES = {NO_MIC: ["pulseaudio", "pulseaudio-utils", "libasound2-plugins"],
+          NO_X: ["xvfb", "xauth", "x11-utils", "xdotool"]}
+X_TOOLS = {"xvfb-run": "xvfb", "xauth": "xauth", "xwininfo": "x11-utils", "xdotool": "xdotool"}
+_SKIPPED: Counter[str] = Counter()
+_WHY: dict[str, str] = {}
+
+PULSE_CMD = ["pulseaudio", "-D", "--exit-idle-time=-1", "-n",
+             "--load=module-native-protocol-unix auth-anonymous=1",  # clients with their own HOME get in too
+             "--load=module-null-sink sink_name=vsink", "--load=module-always-sink"]
 
 
 def _start_virtual_mic() -> bool:
-    if not (shutil.which("pulseaudio") and shutil.which("pactl")):
+    absent = [t for t in ("pulseaudio", "pactl") if not shutil.which(t)]
+    if absent:
+        _WHY[NO_MIC] = f"{' and '.join(absent)} not installed"
         return False
     runtime = tempfile.mkdtemp(prefix="studio-pulse-")
     os.environ["XDG_RUNTIME_DIR"] = runtime
     os.environ.pop("PULSE_SERVER", None)
-    subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix",
-                    "--load=module-null-sink sink_name=vsink", "--load=module-always-sink"],
-                   capture_output=True, timeout=20)
+    started = subprocess.run(PULSE_CMD, capture_output=True, text=True, timeout=20)
     for _ in range(50):
         if subprocess.run(["pactl", "info"], capture_output=True).returncode == 0:
             break
         time.sleep(0.1)
     else:
+        said = (started.stderr.strip().splitlines() or [f"exit status {started.returncode}"])[-1]
+        _WHY[NO_MIC] = f"pulseaudio did not start ({said})"
+        shutil.rmtree(runtime, ignore_errors=True)
         return False
     subprocess.run(["pactl", "set-default-sink", "vsink"], capture_output=True)
     subprocess.run(["pactl", "set-default-source", "vsink.monitor"], capture_output=True)
@@ -39,14 +63,85 @@ def _start_virtual_mic() -> bool:
     return True
 
 
+def need_x_tools() -> None:
+    """Skip (fail under CI) unless the X server tools the desktop tests drive are installed."""
+    absent = [t for t in X_TOOLS if not shutil.which(t)]
+    if not absent:
+        return
+    _WHY[NO_X] = f"{', '.join(absent)} not installed"
+    if CI:
+        pytest.fail(f"CI needs {', '.join(absent)} (Debian: {' '.join(X_TOOLS[t] for t in absent)}); "
+                    "make test installs them as root")
+    pytest.skip(f"{NO_X}: {_WHY[NO_X]}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.virtual_mic = _start_virtual_mic()  # type: ignore[attr-defined]
+
+
+def _still_missing() -> list[str]:
+    """Packages apt-ensure could not install and that are still not installed."""
+    try:
+        listed = APT_MISSING.read_text().split()
+    except OSError:
+        return []
+    if not listed or not shutil.which("dpkg-query"):
+        return listed
+    q = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *listed], capture_output=True, text=True)
+    installed = {line.split()[0] for line in q.stdout.splitlines() if line.endswith("install ok installed")}
+    return [p for p in listed if p not in installed]
+
+
+def _fix_command(packages: list[str]) -> str:
+    if not shutil.which("apt-get"):
+        return f"install your system's equivalents of the Debian packages {' '.join(packages)}, then: make test"
+    sudo = "" if os.geteuid() == 0 else "sudo "
+    return f"{sudo}apt-get install -y {' '.join(packages)} && make test"
+
+
+def missing_pieces_notice() -> list[str]:
+    """What was not tested for want of system pieces, and the command that fixes it; [] when nothing."""
+    lines = [f"{n} test{'s' if n > 1 else ''} SKIPPED: {reason} ({_WHY.get(reason, 'see above')})."
+             for reason, n in _SKIPPED.items() if n]
+    apt_missing = _still_missing()
+    if apt_missing:
+        lines.append(f"System packages that make test could not install (it needs root or sudo): "
+                     f"{' '.join(apt_missing)}.")
+    if not lines:
+        return []
+    packages = list(apt_missing)
+    for reason, n in _SKIPPED.items():
+        packages += [p for p in PIECES[reason] if n and p not in packages]
+    if _WHY.get(NO_MIC, "").startswith("pulseaudio did not start") and _SKIPPED[NO_MIC]:
+        lines.append(f"To see why the virtual microphone fails, run: {shlex.join(PULSE_CMD)}")
+    if packages:
+        lines.append(f"Fix: {_fix_command(packages)}")
+    return lines
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2].removeprefix("Skipped: ")
+        for piece in PIECES:
+            if reason.startswith(piece):
+                _SKIPPED[piece] += 1
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _PULSE:
         subprocess.run(["pulseaudio", "-k"], capture_output=True)
         shutil.rmtree(_PULSE["runtime"], ignore_errors=True)
+    lines = missing_pieces_notice()
+    if not lines:
+        return
+    # here, after pytest's own summary line, so that these are the last lines of the run
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        print("\n".join(["NOT EVERYTHING WAS TESTED:", *lines]))
+        return
+    tr.write_sep("!", "NOT EVERYTHING WAS TESTED", red=True, bold=True)
+    for line in lines:
+        tr.write_line(line, yellow=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,9 +150,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "slow" in item.keywords and not slow:
             item.add_marker(pytest.mark.skip(reason="slow; set STUDIO_SLOW_TESTS=1"))
         if "audio" in item.keywords and not getattr(config, "virtual_mic", False):
-            if os.environ.get("CI"):
-                raise pytest.UsageError("CI needs the virtual microphone (pulseaudio) but it did not start")
-            item.add_marker(pytest.mark.skip(reason="no PulseAudio virtual microphone"))
+            if CI:
+                raise pytest.UsageError(f"CI needs the virtual microphone but {_WHY.get(NO_MIC)}")
+            item.add_marker(pytest.mark.skip(reason=f"{NO_MIC}: {_WHY.get(NO_MIC)}"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,159 @@
+"""The real `studio` on a real X server (Xvfb), through Qt's xcb platform plugin, as `make run` starts it: the other
+UI tests run offscreen and would never notice the plugin failing to load for a missing system library."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import need_x_tools
+
+STUDIO = Path(sys.executable).parent / "studio"  # the console script, as installed by make
+TITLE = "Voice Studio"
+WINDOW_TIMEOUT = 60.0
+EXIT_TIMEOUT = 30.0
+
+
+@dataclass
+class Desktop:
+    """One `studio` under `xvfb-run -a`, with HOME and the XDG folders in a tmp dir (QSettings and platformdirs
+    follow them, so the user's settings and recordings are never touched)."""
+
+    home: Path
+    proc: subprocess.Popen | None = None
+    pid: int = 0
+    x_env: dict[str, str] = field(default_factory=dict)
+    window: str = ""
+
+    @property
+    def recordings(self) -> Path:
+        return self.home / "data" / "VoiceStudio" / "recordings"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "state" / "VoiceStudio" / "log" / "studio.log"
+
+    def stderr(self) -> str:
+        return (self.home / "stderr.txt").read_text(errors="replace")
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY")}
+        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / "config"),
+                   XDG_DATA_HOME=str(self.home / "data"), XDG_CACHE_HOME=str(self.home / "cache"),
+                   XDG_STATE_HOME=str(self.home / "state"))
+        info = self.home / "x.txt"
+        # sh tells us its pid (which exec hands on to studio), the display xvfb-run picked and its auth file
+        script = 'echo "$$ $DISPLAY $XAUTHORITY" > "$1.tmp" && mv "$1.tmp" "$1"; shift; exec "$@"'
+        with open(self.home / "stderr.txt", "wb") as err:
+            self.proc = subprocess.Popen(
+                ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "sh", "-c", script, "sh", str(info),
+                 str(STUDIO)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + WINDOW_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"studio exited ({self.proc.returncode}) before its window appeared:\n{self.stderr()}")
+            if not self.x_env and info.exists():
+                pid, display, xauth = info.read_text().split()
+                self.pid, self.x_env = int(pid), {**env, "DISPLAY": display, "XAUTHORITY": xauth}
+            if self.x_env:
+                shown = subprocess.run(["xwininfo", "-name", TITLE], env=self.x_env, capture_output=True, text=True)
+                if "Map State: IsViewable" in shown.stdout:
+                    self.window = re.search(r"Window id: (0x[0-9a-f]+)", shown.stdout).group(1)
+                    return
+            time.sleep(0.25)
+        pytest.fail(f"no viewable '{TITLE}' window in {WINDOW_TIMEOUT:.0f} s:\n{self.stderr()}")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["xdotool", "windowfocus", "--sync", self.window, "key", "--clearmodifiers", *keys],
+                       env=self.x_env, check=True, timeout=20)
+
+    def wait_exit(self) -> int:
+        try:
+            return self.proc.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"studio did not quit within {EXIT_TIMEOUT:.0f} s:\n{self.stderr()}")
+
+    def assert_clean_exit(self) -> None:
+        code, err = self.wait_exit(), self.stderr()
+        assert "Could not load the Qt platform plugin" not in err, err
+        assert "Traceback" not in err, err
+        assert code == 0, err
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            if self.pid:
+                os.kill(self.pid, signal.SIGKILL)  # xvfb-run then ends and takes its Xvfb with it
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def desktop(tmp_path: Path) -> Iterator[Desktop]:
+    need_x_tools()
+    if not STUDIO.exists():
+        pytest.fail(f"{STUDIO} is missing: the package is not installed in this environment (make test does it)")
+    d = Desktop(tmp_path)
+    yield d
+    d.stop()
+
+
+def test_window_opens_through_xcb_and_sigterm_closes_it_cleanly(desktop):
+    desktop.start()
+    os.kill(desktop.pid, signal.SIGTERM)  # what a session logout sends
+    desktop.assert_clean_exit()
+    assert "SIGTERM: closing the windows" in desktop.log.read_text()
+
+
+def test_the_quit_shortcut_quits_cleanly(desktop):
+    desktop.start()
+    desktop.keys("ctrl+q")
+    desktop.assert_clean_exit()
+
+
+@pytest.mark.audio
+def test_sigterm_while_recording_stops_and_saves_the_recording(desktop):
+    import soundfile as sf
+
+    desktop.start()
+    desktop.keys("r")  # Record
+    deadline = time.monotonic() + 30
+    wav: Path | None = None
+    while time.monotonic() < deadline:
+        found = sorted(desktop.recordings.glob("*.wav"))
+        if found and sf.info(str(found[0])).duration >= 1.0:  # the recorder rewrites the header as it goes
+            wav = found[0]
+            break
+        time.sleep(0.2)
+    assert wav is not None, f"no recording grew to 1 s after pressing R:\n{desktop.stderr()}"
+    os.kill(desktop.pid, signal.SIGTERM)
+    desktop.assert_clean_exit()
+    recorded = sf.info(str(wav))
+    assert recorded.duration >= 1.0
+    # closed, not cut off: the header counts every sample in the file (an empty WAV of this kind is the header)
+    empty = desktop.home / "empty.wav"
+    sf.SoundFile(str(empty), "w", recorded.samplerate, recorded.channels, recorded.subtype).close()
+    assert wav.stat().st_size == empty.stat().st_size + recorded.frames * recorded.channels * 2
+
+
+def test_sigterm_with_a_modal_dialog_open_still_quits_cleanly(desktop):
+    desktop.start()
+    desktop.keys("ctrl+comma")  # File > Settings…: a modal dialog with its own event loop
+    deadline = time.monotonic() + 20
+    while "IsViewable" not in subprocess.run(["xwininfo", "-name", "Settings"], env=desktop.x_env,
+                                             capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "the Settings dialog did not open"
+        time.sleep(0.2)
+    os.kill(desktop.pid, signal.SIGTERM)
+    desktop.assert_clean_exit()
