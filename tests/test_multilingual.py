@@ -67,3 +67,84 @@ def test_translate_decoding_equals_openai_whisper_on_the_same_weights(multilingu
     assert ours.tokens == [t for t in theirs.tokens if t != 50257]
     assert ours.sequence[:3] == [50258, 50261, 50358]
     assert abs(ours.no_speech_prob - theirs.no_speech_prob) < 1e-4
+
+
+def test_word_timestamps_of_a_translation_align_in_the_translate_task(multilingual, data, monkeypatch):
+    """The alignment pass is teacher-forced with the transcript's own start tokens (language and task), as
+    openai-whisper's find_alignment uses its tokenizer's sot_sequence. (Word texts cannot be compared with
+    openai-whisper here: its multilingual vocabulary is not the one this test tokenizer carries.)"""
+    from studio.engine.asr import timing
+
+    fed = []
+    real = timing.teacher_forced_attention
+
+    def spy(model, features, tokens):
+        fed.append(list(tokens))
+        return real(model, features, tokens)
+
+    monkeypatch.setattr(timing, "teacher_forced_attention", spy)
+    tok = multilingual.tok
+    result = multilingual.transcribe(load_audio(data / "jfk.flac")[: 4 * 16000], TranscribeOptions(
+        language="de", task="translate", beam_size=1, temperatures=(0.0,), word_timestamps=True,
+        no_speech_threshold=None, suppress_tokens=""))
+    assert fed and all(t[:4] == [tok.sot, tok.language_token("de"), tok.translate, tok.no_timestamps] for t in fed)
+    assert result.language == "de" and result.task == "translate"
+    assert any(s.words for s in result.segments)
+
+
+def test_a_language_the_model_lacks_is_a_clear_message(multilingual, data):
+    from studio.errors import StudioError
+
+    with pytest.raises(StudioError, match=r"does not know Cantonese \(yue\)") as err:
+        multilingual.transcribe(data / "jfk.flac", TranscribeOptions(language="yue"))
+    assert "large-v3" in err.value.remedy
+    with pytest.raises(StudioError, match="does not know Cantonese"):
+        multilingual.resolve_language("cantonese")
+
+
+def test_a_cancelled_transcript_keeps_the_detected_language_and_the_task(multilingual, data, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from studio.errors import JobCancelled
+
+    audio = load_audio(data / "jfk.flac")
+    path = tmp_path / "three-windows.wav"
+    sf.write(path, np.concatenate([audio] * 7), 16000, subtype="PCM_16")  # 77 s
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(fraction)
+
+    def check():
+        if seen:
+            raise JobCancelled()
+
+    with pytest.raises(JobCancelled) as cancelled:
+        multilingual.transcribe(path, TranscribeOptions(task="translate", beam_size=1, temperatures=(0.0,),
+                                                        no_speech_threshold=None), progress=progress, check=check)
+    partial = cancelled.value.partial
+    mel = log_mel_spectrogram(audio, padding=480000)[:, :3000]
+    probs = multilingual.decoder.detect_language(multilingual.encode(mel.numpy()))
+    assert partial.language == max(probs, key=probs.get) != "en"  # random weights: some other language
+    assert partial.task == "translate" and partial.duration == pytest.approx(77.0, abs=0.01)
+    assert 0 < seen[0] < 1
+
+
+def test_live_mode_detects_the_language_and_keeps_the_task(multilingual, data):
+    from studio.engine.asr.live import LiveSession
+
+    audio = load_audio(data / "jfk.flac")
+    session = LiveSession(16000, language=None, task="translate")
+    for i in range(0, len(audio), 16000):
+        session.push(audio[i: i + 16000])
+        update = session.step(multilingual)
+    assert update.language is not None and update.language in multilingual.tok.language_codes
+    assert update.task == "translate"
+    fixed = LiveSession(16000, language="ja", task="transcribe")
+    fixed.push(audio[:48000])
+    assert fixed.step(multilingual).language == "ja"
+    with pytest.raises(Exception, match="does not know Cantonese"):
+        yue = LiveSession(16000, language="yue")
+        yue.push(audio[:48000])
+        yue.step(multilingual)

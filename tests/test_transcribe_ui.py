@@ -62,6 +62,7 @@ def test_cancel_keeps_the_segments_so_far(qtbot, window, data, tmp_path):
     assert panel.progress_label.text().startswith("Cancelled")
     assert panel.transcript is not None and panel.attention_btn.isEnabled()
     assert 1 <= len(panel.transcript.segments) < 16
+    assert (panel.transcript.language, panel.transcript.task) == ("en", "transcribe")  # kept, not blanked
 
 
 def test_bad_file_and_missing_model_show_messages(qtbot, window, tmp_path, monkeypatch):
