@@ -110,6 +110,8 @@ DECODE_CASES = [
     dict(temperature=0.8, best_of=5, seed=1, sample_len=30),
     dict(temperature=1.0, best_of=5, seed=2, length_penalty=1.0),
     dict(temperature=0.6, best_of=3, seed=3, without_timestamps=True),
+    dict(temperature=1.0, best_of=5, seed=5, length_penalty=0.0),  # plain sums rank: the short samples win
+    dict(temperature=1.0, best_of=5, seed=6, sample_len=12),  # unfinished samples ranked beside finished ones
 ]
 
 
