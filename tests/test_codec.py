@@ -1,6 +1,7 @@
 """EnCodec against the `encodec` package on one shared random state dict, the two checkpoint layouts, code files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,31 +13,60 @@ from studio.engine.codec.files import CodeFile, CodeFileError, read_codes, read_
 from studio.hub.encodec_weights import build_model, config_from_state, from_original, load_encodec
 
 encodec = pytest.importorskip("encodec")
+DATA = Path(__file__).resolve().parent / "data"  # also for test_codec_ui, which calls random_pair without fixtures
 
 
-def random_pair(khz: int, seed: int = 0):
-    """The package's model with random weights and codebooks drawn from real latents, and ours from its state."""
+def random_pair(khz: int, seed: int = 0, data: Path = DATA):
+    """The package's model with random weights and codebooks drawn from its own latents of other speech, and ours
+    from its state. (Codebooks of unit-scale noise sit so far from the latents, about 0.03, that every frame picks
+    the same code: equal codes would then say nothing about the encoder.)"""
     torch.manual_seed(seed)
     ref = (encodec.EncodecModel.encodec_model_24khz if khz == 24 else encodec.EncodecModel.encodec_model_48khz)(
         pretrained=False)
     ref.name = f"encodec_{khz}khz"
-    state = ref.state_dict()
-    for k in state:
-        if k.endswith("_codebook.embed"):
-            state[k].normal_(std=0.5)
-    ref.load_state_dict(state)
+    # other speech than the test inputs: codebooks fitted to the very frames coded would leave near-ties
+    wav = torch.from_numpy(load_audio(data / "vallex-en-1.wav", ref.sample_rate))[None, None].repeat(1, ref.channels, 1)
+    if ref.normalize:  # as the package scales each segment before encoding it
+        wav = wav / (1e-8 + wav.mean(dim=1, keepdim=True).pow(2).mean().sqrt())
+    layers = ref.quantizer.vq.layers
+    fit_codebooks(ref.encoder, layers, [layer._codebook.embed for layer in layers], wav, seed)
     ours_state = from_original(ref.state_dict())
     return ref.eval(), build_model(config_from_state(ours_state), ours_state)
 
 
-@pytest.fixture(scope="module")
-def pair24():
-    return random_pair(24)
+def fit_codebooks(encoder, layers, embeds, wav, seed: int = 0) -> None:
+    """Each stage's codebook: residual frames of `wav` after the stages before it, slightly jittered so that no
+    two entries tie. `layers[i].encode/decode` take and give (B, D, T); `embeds[i]` is the (bins, D) table."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        residual = encoder(wav)
+        for layer, embed in zip(layers, embeds, strict=True):
+            vecs = residual[0].T
+            pick = vecs[torch.randint(len(vecs), (embed.shape[0],), generator=g)]
+            embed.copy_(pick + 0.05 * vecs.std() * torch.randn(pick.shape, generator=g))
+            residual = residual - layer.decode(layer.encode(residual))
+
+
+# Our encoder and the package's agree to about 3e-6 of the latent scale (float rounding of folded weight norm),
+# which now and then flips a nearest-code decision between two almost equally near entries: seen at most
+# 0.44 % of the codes (24 kHz, 12 kbps, jfk), none below 6 kbps. A broken encoder changes most of them.
+NEAR_TIES = 0.01
+
+
+def assert_same_codes(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    assert ours.shape == theirs.shape
+    assert len(torch.unique(theirs[0, 0])) >= 20  # the codes follow the audio (a constant code would prove nothing)
+    assert (ours != theirs).float().mean().item() < NEAR_TIES
 
 
 @pytest.fixture(scope="module")
-def pair48():
-    return random_pair(48)
+def pair24(data):
+    return random_pair(24, data=data)
+
+
+@pytest.fixture(scope="module")
+def pair48(data):
+    return random_pair(48, data=data)
 
 
 def _inputs(data, rate: int, channels: int):
@@ -49,7 +79,7 @@ def _inputs(data, rate: int, channels: int):
 
 
 @pytest.mark.parametrize("khz", [24, 48])
-def test_codes_bit_identical_and_audio_within_1e4_at_every_bandwidth(khz, pair24, pair48, data):
+def test_codes_equal_the_package_and_audio_within_1e4_at_every_bandwidth(khz, pair24, pair48, data):
     ref, ours = pair24 if khz == 24 else pair48
     for wav in _inputs(data, ours.cfg.sample_rate, ours.cfg.channels):
         for bw in ours.cfg.bandwidths:
@@ -58,9 +88,10 @@ def test_codes_bit_identical_and_audio_within_1e4_at_every_bandwidth(khz, pair24
                 frames = ref.encode(wav[None])
                 theirs = torch.cat([f[0] for f in frames], -1)
                 codes, scales = ours.encode(wav[None], bw)
-                assert codes.shape[1] == ours.cfg.n_q_for(bw) and torch.equal(codes, theirs)
                 audio_ref = ref.decode(frames)[..., : wav.shape[-1]]
-                audio = ours.decode(codes, scales, wav.shape[-1])
+                audio = ours.decode(theirs, scales, wav.shape[-1])  # the two decoders on the same codes
+            assert codes.shape[1] == ours.cfg.n_q_for(bw)
+            assert_same_codes(codes, theirs)
             assert (audio - audio_ref).abs().max() < 1e-4
 
 
@@ -73,6 +104,13 @@ def test_ecdc_bytes_equal_the_package_and_read_both_ways(khz, pair24, pair48, da
     wav = _inputs(data, ours.cfg.sample_rate, ours.cfg.channels)[1]
     theirs = compress(ref, wav, use_lm=False)
     codes, scales = encode_audio(ours, wav.numpy(), 6.0)
+    with torch.inference_mode():
+        frames = ref.encode(wav[None])
+    their_codes = torch.cat([f[0] for f in frames], -1)
+    assert_same_codes(torch.from_numpy(codes)[None], their_codes)
+    codes = their_codes[0].numpy()  # the file format on the package's codes (ours may differ at a near-tie)
+    if scales is not None:
+        scales = [float(f[1].view(-1)[0]) for f in frames]
     path = tmp_path / "ours.ecdc"
     write_ecdc(path, CodeFile(codes, f"encodec_{khz}khz", wav.shape[-1], scales))
     assert path.read_bytes() == theirs
@@ -93,10 +131,10 @@ def test_ecdc_bytes_equal_the_package_and_read_both_ways(khz, pair24, pair48, da
     assert rate == ours.cfg.sample_rate and np.abs(their_audio.numpy() - ours_audio).max() < 1e-4
 
 
-def test_original_and_hugging_face_layouts_give_identical_codes(pair24, data, tmp_path):
+def test_original_and_hugging_face_layouts_give_the_packages_codes(pair24, data, tmp_path):
     from safetensors.torch import save_file
 
-    ref, ours = pair24
+    ref, _ = pair24
     th = tmp_path / "encodec_24khz-random.th"
     torch.save(ref.state_dict(), th)
     hf = tmp_path / "encodec_24khz"
@@ -113,11 +151,13 @@ def test_original_and_hugging_face_layouts_give_identical_codes(pair24, data, tm
         "upsampling_ratios": [8, 5, 4, 2], "norm_type": "weight_norm", "use_causal_conv": True,
         "normalize": False, "chunk_length_s": None, "overlap": None}))
     wav = torch.from_numpy(load_audio(data / "jfk.flac", 24000))[None, None]
+    ref.set_target_bandwidth(6.0)
     with torch.inference_mode():
         a, _ = load_encodec(th).encode(wav, 6.0)
         b, _ = load_encodec(hf).encode(wav, 6.0)
-        c, _ = ours.encode(wav, 6.0)
-    assert torch.equal(a, b) and torch.equal(a, c)
+        theirs = torch.cat([f[0] for f in ref.encode(wav)], -1)  # the package's own model on the saved weights
+    assert a.shape == (1, 8, 825) and torch.equal(a, b)
+    assert_same_codes(a, theirs)
 
 
 def test_codebook_statistics_on_constructed_codes():
@@ -134,7 +174,7 @@ def test_codebook_statistics_on_constructed_codes():
 def fitted_codec(data, seed: int = 3):
     """Random SEANet, codebooks drawn from its residuals on other speech (EnCodec's initialisation): codes that
     vary with the audio, as a trained model's do."""
-    _, ours = random_pair(24, seed=seed)
+    _, ours = random_pair(24, seed, data)
     wav = torch.from_numpy(load_audio(data / "encodec-test_24k.wav", 24000))[None, None]
     with torch.inference_mode():
         residual = ours.encoder(wav)[0].T.clone()
@@ -238,16 +278,15 @@ def test_hugging_face_layout_matches_transformers_encodec(data):
     torch.manual_seed(0)
     cfg = transformers.EncodecConfig()
     hf = transformers.EncodecModel(cfg).eval()
-    state = hf.state_dict()
-    for k in state:
-        if k.endswith("codebook.embed"):
-            state[k].normal_(std=0.5)
-    hf.load_state_dict(state)
+    other = torch.from_numpy(load_audio(data / "vallex-en-1.wav", 24000))[None, None]
+    layers = hf.quantizer.layers
+    fit_codebooks(hf.encoder, layers, [layer.codebook.embed for layer in layers], other)
     ours = build_model(config_from_hf(cfg.to_dict()), from_hf(hf.state_dict()))
     wav = torch.from_numpy(load_audio(data / "jfk.flac", 24000))[None, None]
     with torch.no_grad():
         out = hf.encode(wav, bandwidth=6.0)
         codes, scales = ours.encode(wav, 6.0)
-        assert torch.equal(torch.cat(list(out.audio_codes), dim=-1), codes)
+        theirs = torch.cat(list(out.audio_codes), dim=-1)
+        assert_same_codes(codes, theirs)
         audio = hf.decode(out.audio_codes, out.audio_scales)[0][..., : wav.shape[-1]]
-        assert (ours.decode(codes, scales, wav.shape[-1]) - audio).abs().max() < 1e-4
+        assert (ours.decode(theirs, scales, wav.shape[-1]) - audio).abs().max() < 1e-4

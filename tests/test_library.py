@@ -57,11 +57,20 @@ def test_import_copies_readable_audio_and_rejects_the_rest(tmp_path: Path, data:
 
 
 def test_header_of_an_interrupted_wav_is_repaired(tmp_path: Path):
-    path = _wav(tmp_path / "cut.wav", 2.0)
+    """A 16-bit stereo WAV whose writer died before its first header update: the sizes must come back as the frames
+    present (hand-computed: 2 s x 16000 frames/s x 4 bytes), and every sample where it was."""
+    codes = (np.arange(2 * 32000) % 3001 - 1500).astype(np.int16).reshape(32000, 2)
+    codes[:, 1] = -codes[:, 1] // 2  # the channels differ: a misaligned data start would mix them up
+    path = tmp_path / "cut.wav"
+    sf.write(path, codes, 16000, subtype="PCM_16")
     raw = bytearray(path.read_bytes())
+    assert raw[36:40] == b"data" and len(raw) == 44 + 32000 * 4
     raw[4:8] = struct.pack("<I", 36)    # as a writer leaves it before the first header update
     raw[40:44] = struct.pack("<I", 0)
     path.write_bytes(bytes(raw))
     assert repair_wav_header(path)
-    assert sf.info(str(path)).frames == 32000
+    fixed = path.read_bytes()
+    assert struct.unpack("<I", fixed[40:44])[0] == 128000 and struct.unpack("<I", fixed[4:8])[0] == 36 + 128000
+    x, sr = sf.read(path, dtype="int16")
+    assert sr == 16000 and np.array_equal(x, codes)
     assert not repair_wav_header(path)

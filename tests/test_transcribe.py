@@ -142,12 +142,57 @@ def test_streamed_windows_equal_whisper_whole_file_mel(long_file):
         assert np.abs(mel - full[:, seek: seek + 3000].numpy()).max() < 1e-5
 
 
-def test_silence_gives_no_text(transcriber, tmp_path):
+def test_digital_silence_is_skipped_before_the_model_runs(transcriber, tmp_path, monkeypatch):
+    """-80 dBFS noise is under the -60 dB silence gate: no window reaches the encoder. Without the gate it does."""
     path = tmp_path / "silence.wav"
     rng = np.random.default_rng(0)
     sf.write(path, (rng.standard_normal(16000 * 20) * 1e-4).astype(np.float32), 16000)
+
+    class Encoded(Exception):
+        pass
+
+    def encode(mel):
+        raise Encoded
+
+    monkeypatch.setattr(transcriber, "encode", encode)
     assert transcriber.transcribe(path).segments == []
     assert transcriber.transcribe(path, TranscribeOptions(vad_filter=True)).segments == []
+    with pytest.raises(Encoded):
+        transcriber.transcribe(path, TranscribeOptions(silence_db=None))
+
+
+def test_noise_above_the_silence_gate_is_skipped_by_the_no_speech_rule(transcriber, monkeypatch):
+    """White noise at -40 dBFS RMS (20 dB over the gate) reaches the decoder, which finds no speech (no_speech_prob
+    about 0.95 > 0.6) and nothing probable (avg_logprob about -1.6 < -1): the window is skipped. With the rule
+    off the same decode comes out as a segment; openai-whisper on the same weights agrees on both."""
+    audio = (np.random.default_rng(0).standard_normal(16000 * 20) * 0.01).astype(np.float32)
+    assert 10 * np.log10(np.mean(audio.astype(np.float64) ** 2)) == pytest.approx(-40.0, abs=0.1)
+    decoded = []
+    decode = transcriber.decoder.decode
+    monkeypatch.setattr(transcriber.decoder, "decode", lambda f, o: decoded.append(decode(f, o)) or decoded[-1])
+    greedy = TranscribeOptions(beam_size=1, temperatures=(0.0,))
+    assert transcriber.transcribe(audio, greedy).segments == []
+    assert len(decoded) == 1 and decoded[0].tokens  # decoded, then dropped
+    assert decoded[0].no_speech_prob > 0.6 and decoded[0].avg_logprob < -1.0
+    kept = transcriber.transcribe(audio, TranscribeOptions(beam_size=1, temperatures=(0.0,),
+                                                           no_speech_threshold=None)).segments
+    assert len(decoded) == 2 and decoded[1].tokens == decoded[0].tokens
+    assert kept and [t for s in kept for t in s.tokens] == [t for t in decoded[0].tokens
+                                                           if t < transcriber.tok.timestamp_begin]
+
+    whisper = pytest.importorskip("whisper")
+    from whisper.model import ModelDimensions
+    from whisper.model import Whisper as OpenAIWhisper
+
+    ref = OpenAIWhisper(ModelDimensions(**transcriber.model.dims.to_dict()))
+    ref.load_state_dict(transcriber.model.state_dict())
+    theirs = whisper.transcribe(ref, audio, temperature=0.0, fp16=False, language="en", beam_size=None)
+    assert theirs["segments"] == []
+    theirs = whisper.transcribe(ref, audio, temperature=0.0, fp16=False, language="en", beam_size=None,
+                                no_speech_threshold=None)["segments"]
+    assert [t for s in theirs for t in s["tokens"] if t < 50256] == [t for s in kept for t in s.tokens]
+    assert theirs[0]["no_speech_prob"] == pytest.approx(kept[0].no_speech_prob, abs=1e-4)
+    assert theirs[0]["avg_logprob"] == pytest.approx(kept[0].avg_logprob, abs=1e-4)
 
 
 def test_bad_inputs_are_clear_errors(transcriber, tmp_path, monkeypatch):
