@@ -56,12 +56,19 @@ screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m studio.ui.screenshots artifacts/screenshots tests/data/jfk.flac \
 		tests/data/vallex-preset-librispeech_1.npz
 
+# every figure the README quotes, printed and kept in artifacts/bench.txt (about half an hour on 2 cores; run it on a
+# quiet machine); `$(BIN)/python benchmarks/readme.py` pastes that file into README.md's Speed section
 bench: $(VENV)/.installed-test
-	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/startup.py
-	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_stall.py
-	$(BIN)/python benchmarks/transcribe.py
-	$(BIN)/python benchmarks/live_lag.py
-	$(BIN)/python benchmarks/codec.py
+	@./scripts/apt-ensure.sh espeak-ng ffmpeg
+	@mkdir -p artifacts
+	set -o pipefail; ( \
+	  echo "make bench, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$(git rev-parse --short HEAD), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $$(nproc) CPUs" && \
+	  QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/startup.py && echo && \
+	  QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_stall.py --profile && echo && \
+	  $(BIN)/python benchmarks/transcribe.py && echo && \
+	  $(BIN)/python benchmarks/live_lag.py && echo && \
+	  $(BIN)/python benchmarks/codec.py ) | tee artifacts/bench.txt
+	@echo "Saved artifacts/bench.txt; paste it into README.md with: $(BIN)/python benchmarks/readme.py"
 
 package: $(VENV)/.installed
 	./packaging/build.sh

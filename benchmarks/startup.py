@@ -1,8 +1,14 @@
-"""Start-up time to the first painted window (goal < 1.5 s). Runs the app's real start in a fresh process."""
+"""Start-up time to the first painted window (goal < 1.5 s), cold: every run is a fresh process running the app's
+real start (QApplication, theme, MainWindow, show) offscreen. Two clocks: from exec (measured by this script, from
+just before the process is started to the moment it reports its first paint: interpreter start and every import
+included) and from the first line of the script (imports of Qt and the app, window, paint). The first run may
+also pay for files not yet in the OS cache; it is shown on its own."""
 
+import os
 import statistics
 import subprocess
 import sys
+import time
 
 CODE = r"""
 import time; t0 = time.perf_counter()
@@ -16,16 +22,28 @@ from studio.ui.theme import apply_theme
 class Painted(QObject):
     def eventFilter(self, obj, ev):
         if ev.type() == QEvent.Paint and obj is w:
-            print(f"{time.perf_counter() - t0:.3f}"); os._exit(0)
+            print(f"{time.perf_counter() - t0:.3f}", flush=True); os._exit(0)
         return False
 s = AppSettings(); apply_theme(app, s.theme)
 w = MainWindow(s); f = Painted(); w.installEventFilter(f); w.show(); app.exec()
 """
 
-times = []
-for _ in range(5):
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
-    times.append(float(out.stdout.strip().splitlines()[-1]))
-print(f"{'run':<8}" + "".join(f"{i:>8}" for i in range(1, len(times) + 1)))
-print(f"{'seconds':<8}" + "".join(f"{t:8.3f}" for t in times))
-print(f"median start-up to first paint: {statistics.median(times):.3f} s (goal < 1.5 s)")
+RUNS = 6
+load = os.getloadavg()[0]
+exec_times, script_times = [], []
+for _ in range(RUNS):
+    t = time.perf_counter()
+    p = subprocess.Popen([sys.executable, "-c", CODE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
+    line = p.stdout.readline()
+    exec_times.append(time.perf_counter() - t)
+    p.wait(timeout=60)
+    script_times.append(float(line.strip()))
+print(f"Start-up benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs; a fresh process per run; "
+      f"load average {load:.1f} at the start")
+print(f"{'run':<28}" + "".join(f"{i:>8}" for i in range(1, RUNS + 1)))
+print(f"{'from exec, s':<28}" + "".join(f"{t:8.3f}" for t in exec_times))
+print(f"{'from the first line, s':<28}" + "".join(f"{t:8.3f}" for t in script_times))
+rest = exec_times[1:]
+print(f"start-up to first paint, from exec: first run {exec_times[0]:.3f} s; runs 2-{RUNS} median "
+      f"{statistics.median(rest):.3f} s, min {min(rest):.3f} s, max {max(rest):.3f} s (goal < 1.5 s)")
