@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,12 @@ import soundfile as sf
 
 from studio.errors import StudioError
 
-# Input samples of context on each side of a block; far wider than torchaudio's sinc kernel.
-_RESAMPLE_CONTEXT = 4096
+# The resampler's low-pass: a Kaiser-windowed sinc reaching _SINC_ZEROS zero crossings on each side, cut off at
+# _ROLLOFF of the lower rate's Nyquist, Kaiser beta 9 (ffmpeg swresample's default). See `resample` for the figures.
+# `iter_blocks` reads context derived from this kernel's width (`resample_context`).
+_SINC_ZEROS = 32
+_ROLLOFF = 0.95
+_KAISER_BETA = 9.0
 
 
 class AudioError(StudioError):
@@ -75,15 +80,82 @@ def to_mono(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
+@lru_cache(maxsize=8)
+def _sinc_kernel(period_in: int, period_out: int) -> tuple[np.ndarray, int]:
+    """(period_out, 2 * width + period_in) float32 polyphase kernel and its `width`, for rates reduced by their gcd.
+
+    Output j of a period sits at input time j * period_in / period_out after the period's first input sample x[0]
+    and is sum_m kernel[j, m] * x[m - width]: a sinc cut off at _ROLLOFF of the lower rate's Nyquist times a Kaiser
+    window, exactly zero from _SINC_ZEROS zero crossings on, so no output reads an input `width` or more samples
+    away from its own time (torchaudio's sinc_interp_kaiser layout, computed in float64).
+    """
+    base = min(period_in, period_out) * _ROLLOFF  # twice the cutoff, in cycles per period
+    width = math.ceil(_SINC_ZEROS * period_in / base)
+    idx = np.arange(-width, width + period_in, dtype=np.float64) / period_in
+    t = (idx[None, :] - np.arange(period_out, dtype=np.float64)[:, None] / period_out) * base  # zero crossings
+    inside = np.abs(t) < _SINC_ZEROS
+    window = np.i0(_KAISER_BETA * np.sqrt(np.clip(1 - (t / _SINC_ZEROS) ** 2, 0, None))) / np.i0(_KAISER_BETA)
+    kernel = np.where(inside, np.sinc(t) * window * (base / period_in), 0.0)
+    return kernel.astype(np.float32), width
+
+
+def _kernel_for(orig_sr: int, new_sr: int) -> tuple[np.ndarray, int, int]:
+    """The kernel, width and input stride `resample` convolves with. With few phases per period (48 kHz -> 16 kHz:
+    one per 3 samples) it spans several periods so the convolution has at least 16 output channels: the same
+    outputs, 2-4x faster than one channel at stride 3."""
+    g = math.gcd(orig_sr, new_sr)
+    period_in, period_out = orig_sr // g, new_sr // g
+    group = -(-16 // period_out)
+    kernel, width = _sinc_kernel(period_in * group, period_out * group)
+    return kernel, width, period_in * group
+
+
+def resample_context(orig_sr: int, new_sr: int) -> int:
+    """Input samples of context, a whole number of resampler periods, that a period-aligned block needs on each side
+    for its resampled samples to equal those of the whole signal (0 when the rates are equal): an output reads
+    inputs less than the kernel's width from its own time, and the last output of a block (cut anywhere) lies less
+    than one period after the block's end."""
+    if orig_sr == new_sr:
+        return 0
+    period_in = orig_sr // math.gcd(orig_sr, new_sr)
+    _, width, _ = _kernel_for(orig_sr, new_sr)
+    return -(-(width + period_in) // period_in) * period_in
+
+
 def resample(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
-    """Band-limited sinc resampling (torchaudio) of a 1-D float32 array."""
+    """Band-limited resampling of a 1-D float32 array: a polyphase FIR (Kaiser-windowed sinc, 32 zero crossings
+    each side, cutoff 0.95 x the lower Nyquist, beta 9) applied with torch's conv1d. Output sample k is at input
+    time k * orig_sr / new_sr; there are ceil(len * new_sr / orig_sr) of them; outside the array is zeros.
+
+    Measured with tones resampled to 16 kHz from 44.1 kHz (gain in dB; from 48 kHz the same within 1.1 dB),
+    against torchaudio's default that we used before (Hann sinc, 6 zero crossings, rolloff 0.99), ffmpeg 5.1
+    swresample (filter_size 32, cutoff 0.97, Kaiser beta 9: what openai-whisper resamples with) and soxr 1.1 HQ:
+
+                  7 kHz  7.5 kHz  8.25 kHz  8.5 kHz  9 kHz  10 kHz  12 kHz
+        this      -0.01   -3.5     -72      -114     -96    -109    -111
+        before    -1.8    -3.7      -8.5     -11     -17     -45     -55
+        ffmpeg    -0.4    -2.9     -17       -26     -62     -98    -104
+        soxr HQ   -0.01   -0.4    -135      -140    -144    -143    -143
+
+    Ours is at least 93 dB down at every tone from 8.5 to 21 kHz (50-100 Hz steps) and flat to 0.011 dB up to
+    7 kHz (before: -0.7 dB at 6.5 kHz). 10 minutes of mono, 2 busy cores: 44.1 kHz 0.24 s (before 0.37 s),
+    48 kHz 0.17 s (before 0.42 s); soxr HQ 0.08 s.
+    """
     if orig_sr == new_sr:
         return audio.astype(np.float32, copy=False)
+    if len(audio) == 0:
+        return np.zeros(0, np.float32)
     import torch
-    import torchaudio.functional as F
 
+    kernel, width, stride = _kernel_for(orig_sr, new_sr)
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    n_out = -(-len(audio) * new_sr // orig_sr)
+    frames = -(-len(audio) // stride)  # kernel applications; the last one's outputs are partly kept
+    total = (frames - 1) * stride + kernel.shape[1]  # >= width + len(audio)
     with torch.inference_mode():
-        out = F.resample(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), orig_sr, new_sr)
+        xp = torch.nn.functional.pad(x, (width, total - width - len(audio)))
+        y = torch.nn.functional.conv1d(xp[None, None], torch.from_numpy(kernel)[:, None], stride=stride)[0]
+        out = y.T.reshape(-1)[:n_out]
     return out.numpy()
 
 
@@ -118,7 +190,7 @@ def iter_blocks(
     if last <= first:
         return
     step = max(period_in, int(block_seconds * sr_in) // period_in * period_in)
-    ctx = 0 if sr_in == sr_out else int(math.ceil(_RESAMPLE_CONTEXT / period_in)) * period_in
+    ctx = resample_context(sr_in, sr_out)
     try:
         with sf.SoundFile(str(info.path)) as f:
             for b0 in range(first, last, step):
