@@ -205,6 +205,8 @@ def test_bad_inputs_are_clear_errors(transcriber, tmp_path, monkeypatch):
         load_whisper("base", cache_dir=tmp_path / "empty-cache")
     with pytest.raises(Exception, match="English only"):
         transcriber.transcribe(broken, TranscribeOptions(language="de"))
+    with pytest.raises(Exception, match="cannot translate"):
+        transcriber.transcribe(broken, TranscribeOptions(task="translate"))
 
 
 def test_cancel_stops_between_windows(transcriber, long_file):

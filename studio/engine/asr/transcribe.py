@@ -108,6 +108,9 @@ class Transcriber:
                    check: Callable[[], None] = lambda: None) -> Transcript:
         """`source`: an audio file (read in blocks; hours are fine) or 16 kHz mono float32 samples."""
         language = self.resolve_language(options.language)
+        if options.task == "translate" and not self.multilingual:  # openai-whisper would silently transcribe
+            raise StudioError(f"The model '{self.name}' cannot translate: it understands English only.",
+                              "Pick a multilingual model (without .en) to translate into English.")
         regions = None
         feed = AudioFeed(source)
         duration = feed.source_samples / SAMPLE_RATE
