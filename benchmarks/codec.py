@@ -247,6 +247,30 @@ def hf_comparison(files: list[Path], fitted: bool = True) -> None:
                   f"{used} (degenerate)")
 
 
+def why_codes_differ(th: Path, clip: Path) -> None:
+    """How far apart the two encoders' latents are, and how many frames got another code."""
+    import soundfile as sf
+    import torch
+    from encodec import EncodecModel
+
+    from studio.hub.encodec_weights import load_encodec
+
+    ref = EncodecModel.encodec_model_24khz(pretrained=False)
+    ref.load_state_dict(torch.load(th, weights_only=True))
+    ref.set_target_bandwidth(BANDWIDTH)
+    ref.eval()
+    ours = load_encodec(th)
+    x, _ = sf.read(clip, dtype="float32")
+    wav = torch.from_numpy(x)[None, None]
+    with torch.inference_mode():
+        za, zb = ref.encoder(wav), ours.encoder(wav)
+        theirs = torch.cat([f[0] for f in ref.encode(wav)], -1)[0]
+        mine = ours.encode(wav, BANDWIDTH)[0][0]
+    frames = int((theirs != mine).any(0).sum())
+    print(f"    encoder latents: largest |ours - package| {float((za - zb).abs().max()):.1e} (largest latent "
+          f"{float(za.abs().max()):.2f}); frames with any code different: {frames} of {theirs.shape[1]}")
+
+
 def degenerate_c1(th: Path, clip: Path) -> None:
     """C1 with the codebooks drawn N(0, 0.5): how the figure looked before, and why it meant little."""
     import soundfile as sf
@@ -302,14 +326,15 @@ def main() -> None:
     print(f"\nA. In-process, each side in a fresh process: import, load, read, first encode and decode (cold); then "
           f"the median of {args.runs} encodes and decodes of the same input (warm). Model calls only, same tensor.")
     print(f"{'':<18}{'import s':>9}{'load s':>8}{'read s':>8}{'cold enc':>9}{'cold dec':>9}{'warm enc':>9}"
-          f"{'warm dec':>9}")
+          f"{'warm dec':>9}{'load':>6}")
     results, codes = {}, {}
     for side, label in (("package", "encodec package"), ("ours", "Voice Studio")):
         r = results[side] = run_child({"side": side, "th": str(th), "file": str(clip), "runs": args.runs,
                                        "codes": str(tmp / f"{side}.npy")})
         codes[side] = np.load(tmp / f"{side}.npy")
         print(f"{label:<18}{r['import']:>9.2f}{r['load']:>8.2f}{r['read']:>8.2f}{r['cold_encode']:>9.2f}"
-              f"{r['cold_decode']:>9.2f}{statistics.median(r['encode']):>9.2f}{statistics.median(r['decode']):>9.2f}")
+              f"{r['cold_decode']:>9.2f}{statistics.median(r['encode']):>9.2f}{statistics.median(r['decode']):>9.2f}"
+              f"{os.getloadavg()[0]:>6.1f}")
     p, o = results["package"], results["ours"]
     print(f"{'package / ours':<18}{'':>25}{p['cold_encode'] / o['cold_encode']:>8.2f}x"
           f"{p['cold_decode'] / o['cold_decode']:>8.2f}x"
@@ -332,7 +357,7 @@ def main() -> None:
           "--model X.th")
     print("  python -c '<encodec: compress(model, wav, use_lm=False) -> .ecdc>'  |  "
           "python -c '<encodec: decompress(.ecdc) -> .wav>'")
-    print(f"{'command':<28}{'min s':>8}{'median s':>10}{'package/ours':>14}{'peak MB':>9}")
+    print(f"{'command':<28}{'min s':>8}{'median s':>10}{'package/ours':>14}{'peak MB':>9}{'load':>6}")
     for op in ("encode", "decode"):
         times: dict[str, list[float]] = {"ours": [], "package": []}
         rss: dict[str, float] = {}
@@ -345,7 +370,7 @@ def main() -> None:
         ratio = statistics.median(times["package"]) / statistics.median(times["ours"])
         for side, label in (("package", "encodec package"), ("ours", "Voice Studio")):
             print(f"{label + ' ' + op:<28}{min(times[side]):>8.2f}{statistics.median(times[side]):>10.2f}"
-                  f"{(f'{ratio:.2f}x' if side == 'ours' else ''):>14}{rss[side]:>9.0f}")
+                  f"{(f'{ratio:.2f}x' if side == 'ours' else ''):>14}{rss[side]:>9.0f}{os.getloadavg()[0]:>6.1f}")
 
     print()
     print_agreement(f"C1. Voice Studio vs the encodec package, shared weights, in-process, {clip.name}",
@@ -355,6 +380,7 @@ def main() -> None:
     per, overall, _ = agreement(a.codes, b.codes)
     print(f"    the two commands' .ecdc files: {overall:.2f} % of codes equal; bytes identical: "
           f"{'yes' if same_bytes else 'no'}")
+    why_codes_differ(th, clip)
     degenerate_c1(shared_state(CACHE, fitted=False), clip)
     print()
     hf_comparison([DATA / "encodec-test_24k.wav", clip])

@@ -126,6 +126,7 @@ def main() -> None:
     print(f"against the reference ({counts['ref']} words; vallex-en-1's span unscored): {counts['ok']} correct, "
           f"{counts['sub']} substituted, {counts['ins']} inserted, {counts['del']} missing; WER {wer:.1f} %; "
           f"{len(unmatched)} final words match no reference word, {len(unscored)} fall in the unscored span")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print("final text:", " ".join(s.text.strip() for s in update.final))
 
 

@@ -9,6 +9,8 @@ A. In-process: each engine configuration runs in its own fresh process, which re
 B. Whole process: `studio transcribe` against a faster-whisper script and openai-whisper's `whisper` command, each
    a fresh process from exec to exit (the file is in the OS page cache), several runs, min and median.
 WER is against the text spoken (benchmarks/corpus.py); "same" compares the words with ours (fp32, same decoding).
+"load" is the 1-minute load average when the row was printed: above the 2 threads used, other work shared the CPU
+(and OpenMP's spinning threads make contended timings many times slower): rerun such rows on a quiet machine.
 
 Run: .venv/bin/python benchmarks/transcribe.py [--quick]   (--quick: jfk and the 90 s file, fewer runs)
 """
@@ -250,7 +252,7 @@ def main() -> None:
               f"a warm-up on {WARMUP_FILE.name} and {args.runs} runs on fresh copies of the file (warm; no per-file "
               f"memo can help).")
         print(f"{'engine':<28}{'decode':<8}{'file':<15}{'import s':>9}{'load s':>8}{'cold s':>8}{'warm s':>8}"
-              f"{'min s':>7}{'RTF':>7}{'x ours':>7}{'WER %':>7}  same as ours")
+              f"{'min s':>7}{'RTF':>7}{'x ours':>7}{'WER %':>7}{'load':>6}  same as ours")
         base: dict[tuple, float] = {}
         texts: dict[tuple, str] = {}
         for f, ref, _ in files:
@@ -266,7 +268,8 @@ def main() -> None:
                     note = "" if r["cold_text_equal"] else " (cold run's text differs)"
                     print(f"{ENGINES[e][0]:<28}{'beam 5' if beam == 5 else 'greedy':<8}{short[f]:<15}"
                           f"{r['import']:>9.2f}{r['load']:>8.2f}{r['cold']:>8.2f}{warm:>8.2f}{min(r['warm']):>7.2f}"
-                          f"{warm / dur[f]:>7.3f}{ratio:>7}{wer(ref, r['text']):>7.1f}  {same}{note}", flush=True)
+                          f"{warm / dur[f]:>7.3f}{ratio:>7}{wer(ref, r['text']):>7.1f}{os.getloadavg()[0]:>6.1f}"
+                          f"  {same}{note}", flush=True)
 
     if not args.skip_cli:
         print(f"\nB. Whole process, beam 5: a fresh process per run from exec to exit (interpreter start, imports, "
@@ -275,7 +278,7 @@ def main() -> None:
         for e in engines:
             print(f"  {ENGINES[e][0]:<28}{cli_shown(e, 5)}")
         print(f"{'engine':<28}{'file':<15}{'min s':>8}{'median s':>10}{'x ours':>8}{'peak MB':>9}{'WER %':>7}"
-              "  same as ours")
+              f"{'load':>6}  same as ours")
         for f, ref, _ in files:
             times: dict[str, list[float]] = {e: [] for e in engines}
             rss: dict[str, float] = {}
@@ -287,12 +290,13 @@ def main() -> None:
                         times[e].append(wall)
                         rss[e] = max(rss.get(e, 0.0), mb)
             text = {e: (outs[e] / f"{f.stem}.txt").read_text() for e in engines}
+            load = os.getloadavg()[0]
             for e in engines:
                 med = statistics.median(times[e])
                 ratio = f"{med / statistics.median(times['ours']):.2f}" if "ours" in times else "-"
                 same = ("yes" if words(text[e]) == words(text["ours"]) else "no") if "ours" in text else "-"
                 print(f"{ENGINES[e][0]:<28}{short[f]:<15}{min(times[e]):>8.2f}{med:>10.2f}{ratio:>8}{rss[e]:>9.0f}"
-                      f"{wer(ref, text[e]):>7.1f}  {same}", flush=True)
+                      f"{wer(ref, text[e]):>7.1f}{load:>6.1f}  {same}", flush=True)
                 shutil.rmtree(outs[e], ignore_errors=True)
 
 

@@ -300,7 +300,8 @@ def run(spec: dict) -> None:
     print(f"  {'all of the work':<40}{'':>8} {stats(busy)}")
     rows = panel.table.rowCount()
     print(f"  transcript on screen: {rows} segments; codec grid: "
-          f"{None if codec.analysis is None else codec.analysis.codes.shape} codes")
+          f"{None if codec.analysis is None else codec.analysis.codes.shape} codes; load average "
+          f"{os.getloadavg()[0]:.1f} at the end")
     if probe:
         probe._stop = True
         worst.sort(reverse=True)
