@@ -247,21 +247,28 @@ def hf_comparison(files: list[Path], fitted: bool = True) -> None:
                   f"{used} (degenerate)")
 
 
-def why_codes_differ(th: Path, clip: Path) -> None:
-    """How far apart the two encoders' latents are, and how many frames got another code."""
+def _package_and_clip(th: Path, clip: Path) -> tuple:
+    """The encodec package's 24 kHz model holding the weights in `th`, and the clip as a (1, 1, T) tensor."""
     import soundfile as sf
     import torch
     from encodec import EncodecModel
-
-    from studio.hub.encodec_weights import load_encodec
 
     ref = EncodecModel.encodec_model_24khz(pretrained=False)
     ref.load_state_dict(torch.load(th, weights_only=True))
     ref.set_target_bandwidth(BANDWIDTH)
     ref.eval()
-    ours = load_encodec(th)
     x, _ = sf.read(clip, dtype="float32")
-    wav = torch.from_numpy(x)[None, None]
+    return ref, torch.from_numpy(x)[None, None]
+
+
+def why_codes_differ(th: Path, clip: Path) -> None:
+    """How far apart the two encoders' latents are, and how many frames got another code."""
+    import torch
+
+    from studio.hub.encodec_weights import load_encodec
+
+    ref, wav = _package_and_clip(th, clip)
+    ours = load_encodec(th)
     with torch.inference_mode():
         za, zb = ref.encoder(wav), ours.encoder(wav)
         theirs = torch.cat([f[0] for f in ref.encode(wav)], -1)[0]
@@ -273,18 +280,11 @@ def why_codes_differ(th: Path, clip: Path) -> None:
 
 def degenerate_c1(th: Path, clip: Path) -> None:
     """C1 with the codebooks drawn N(0, 0.5): how the figure looked before, and why it meant little."""
-    import soundfile as sf
     import torch
-    from encodec import EncodecModel
 
     from studio.hub.encodec_weights import load_encodec
 
-    ref = EncodecModel.encodec_model_24khz(pretrained=False)
-    ref.load_state_dict(torch.load(th, weights_only=True))
-    ref.set_target_bandwidth(BANDWIDTH)
-    ref.eval()
-    x, _ = sf.read(clip, dtype="float32")
-    wav = torch.from_numpy(x)[None, None]
+    ref, wav = _package_and_clip(th, clip)
     with torch.inference_mode():
         theirs = torch.cat([f[0] for f in ref.encode(wav)], -1)[0].numpy()
         mine = load_encodec(th).encode(wav, BANDWIDTH)[0][0].numpy()
