@@ -48,7 +48,10 @@ def float_range(lo: float | None = None, hi: float | None = None, *, lo_open: bo
         parts.append(f"{'>' if lo_open else '>='} {_fmt(lo)}")
     if hi is not None:
         parts.append(f"{'<' if hi_open else '<='} {_fmt(hi)}")
-    allowed = "a number" + (" " + " and ".join(parts) if parts else "")
+    if lo is not None and hi is not None and not lo_open and not hi_open:
+        allowed = f"a number from {_fmt(lo)} to {_fmt(hi)}"
+    else:
+        allowed = "a number" + (" " + " and ".join(parts) if parts else "")
 
     def parse(text: str) -> float:
         try:
