@@ -174,8 +174,10 @@ def iter_blocks(
     block_seconds: float = 60.0,
     start: float = 0.0,
     end: float | None = None,
+    mono: bool = True,
 ) -> Iterator[np.ndarray]:
-    """Yield consecutive mono float32 blocks at `sample_rate` (None: the file's rate) covering [start, end).
+    """Yield consecutive mono float32 blocks at `sample_rate` (None: the file's rate) covering [start, end);
+    with `mono=False`, (channels, samples) blocks, each channel resampled on its own.
 
     Block edges are aligned to the resampler's period and read with context on both sides, so concatenating
     the blocks equals resampling the whole range in one go. The first sample is `first_sample(...)`.
@@ -197,14 +199,17 @@ def iter_blocks(
                 b1 = min(b0 + step, last)
                 r0, r1 = max(0, b0 - ctx), min(info.frames, b1 + ctx)
                 f.seek(r0)
-                raw = to_mono(f.read(r1 - r0, dtype="float32", always_2d=True))
+                data = f.read(r1 - r0, dtype="float32", always_2d=True)
+                raw = to_mono(data) if mono else np.ascontiguousarray(data.T)
                 if sr_in == sr_out:
                     yield raw
                     continue
-                y = resample(raw, sr_in, sr_out)
                 lead = (b0 - r0) // period_in * period_out
                 n_out = -(-(b1 - b0) * period_out // period_in)
-                yield y[lead : lead + n_out]
+                if mono:
+                    yield resample(raw, sr_in, sr_out)[lead : lead + n_out]
+                else:
+                    yield np.stack([resample(c, sr_in, sr_out)[lead : lead + n_out] for c in raw])
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(f"'{info.path.name}' is damaged: reading stopped ({_short_reason(e)}).",
                          "Re-export or re-download the file.") from None
