@@ -8,17 +8,25 @@ import json
 import math
 import os
 import struct
+import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from studio.errors import StudioError
+from studio.outputs import atomic_output, describe_os_error, write_bytes
 
 MAGIC = b"ECDC"
 _HEADER = struct.Struct("!4sBI")
 BITS = 10  # 1024 codes per codebook
 MODEL_RATES = {"encodec_24khz": (24000, 75, None), "encodec_48khz": (48000, 150, 1.0)}  # rate, frames/s, segment
+MAX_CODEBOOKS = {"encodec_24khz": 32, "encodec_48khz": 16}  # 24 kbps
+# At most this many codes in a file (frames x codebooks: 3.9 h at 24 kbps, 15 h at 6 kbps), so that a hostile
+# header or a zip bomb cannot make us allocate gigabytes; the int64 grid of this many codes is 256 MB.
+MAX_CODES = 1 << 25
 
 
 class CodeFileError(StudioError):
@@ -53,14 +61,23 @@ def pack(values: np.ndarray, bits: int = BITS) -> bytes:
 
 
 def unpack(data: bytes, count: int, bits: int = BITS) -> np.ndarray:
-    planes = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
-    if len(planes) < count * bits:
+    """`count` values of `bits` bits from `data`, in slices so that the bit planes never take more than a few
+    megabytes (the whole stream at once is 80 bytes of temporaries per code)."""
+    if len(data) * 8 < count * bits:
         raise CodeFileError("The .ecdc stream ended sooner than expected.", "The file is truncated or damaged.")
-    return planes[: count * bits].reshape(count, bits).astype(np.int64) @ (1 << np.arange(bits))
+    out = np.empty(count, np.int64)
+    weights = (1 << np.arange(bits)).astype(np.int64)
+    step = 1 << 16  # codes per slice: a multiple of 8, so every slice starts on a byte
+    for i in range(0, count, step):
+        n = min(step, count - i)
+        chunk = np.frombuffer(data, np.uint8, count=-(-(n * bits) // 8), offset=i * bits // 8)
+        planes = np.unpackbits(chunk, bitorder="little")[: n * bits]
+        out[i: i + n] = planes.reshape(n, bits) @ weights
+    return out
 
 
 def write_ecdc(path: str | os.PathLike, f: CodeFile) -> None:
-    """Same bytes as `encodec.compress(..., use_lm=False)`."""
+    """Same bytes as `encodec.compress(..., use_lm=False)`; written to a temporary file and renamed into place."""
     if f.audio_length is None:
         raise CodeFileError("An .ecdc file needs the original length.", "Encode from audio to write .ecdc.")
     meta = json.dumps({"m": f.model, "al": int(f.audio_length), "nc": int(f.codes.shape[0]), "lm": False})
@@ -73,77 +90,193 @@ def write_ecdc(path: str | os.PathLike, f: CodeFile) -> None:
             out.write(struct.pack("!f", f.scales[i]))
         out.write(pack(f.codes[:, start: start + n].T.reshape(-1)))  # frame by frame, codebooks within
         start += n
-    Path(path).write_bytes(out.getvalue())
+    write_bytes(path, out.getvalue())
+
+
+def _damaged(name: str, what: str) -> CodeFileError:
+    return CodeFileError(f"'{name}' is not a valid code file: {what}.",
+                         "The file is damaged or was not written by EnCodec or Voice Studio; encode the audio again.")
 
 
 def read_ecdc(path: str | os.PathLike) -> CodeFile:
-    data = Path(path).read_bytes()
+    """Every header field is checked before anything is allocated or decoded: a hostile header (0, negative or
+    huge length, 0 or 99 codebooks) is a CodeFileError, never a traceback or a gigabyte allocation."""
     name = Path(path).name
+    try:
+        if Path(path).stat().st_size > MAX_CODES * BITS // 8 + (1 << 20):  # larger than any file we would open
+            raise CodeFileError(f"'{name}' is {Path(path).stat().st_size} bytes, larger than any code file Voice "
+                                f"Studio opens ({MAX_CODES} codes).", "Split the audio into shorter parts.")
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise describe_os_error(e, path, "read") from e
     if len(data) == 0:
         raise CodeFileError(f"'{name}' is empty.", "Encode the audio again.")
     if len(data) < _HEADER.size or data[:4] != MAGIC:
         raise CodeFileError(f"'{name}' is not an EnCodec .ecdc file.",
                             "Open an .ecdc written by EnCodec or Voice Studio.")
     _, version, size = _HEADER.unpack(data[: _HEADER.size])
+    if _HEADER.size + size > len(data):
+        raise _damaged(name, f"its header says {size} bytes of metadata but the file has {len(data)} bytes")
     try:
         meta = json.loads(data[_HEADER.size: _HEADER.size + size].decode())
-        model, length, n_q, lm = meta["m"], int(meta["al"]), int(meta["nc"]), bool(meta["lm"])
-    except (ValueError, KeyError, UnicodeDecodeError) as e:
-        raise CodeFileError(f"'{name}' has a damaged header.", "The file is truncated or damaged.") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _damaged(name, "its metadata is not readable JSON") from e
+    if not isinstance(meta, dict) or not {"m", "al", "nc", "lm"} <= meta.keys():
+        raise _damaged(name, "its metadata lacks the model, length or codebook count (m, al, nc, lm)")
+    model, length, n_q, lm = meta["m"], meta["al"], meta["nc"], meta["lm"]
     if version != 0 or model not in MODEL_RATES:
-        raise CodeFileError(f"'{name}' was written by an unknown codec ({model}, version {version}).",
-                            "Voice Studio reads EnCodec 24 kHz and 48 kHz files.")
-    if lm:
-        raise CodeFileError(f"'{name}' is entropy-coded with EnCodec's language model.",
-                            "Re-encode it without the language model (`encodec` without --lm, or Voice Studio).")
+        raise CodeFileError(f"'{name}' was written by an unknown codec ({str(model)[:40]!r}, version {version}).",
+                            "Voice Studio reads EnCodec 24 kHz and 48 kHz files (encodec_24khz, encodec_48khz).")
+    if lm is not False:
+        if lm is True:
+            raise CodeFileError(f"'{name}' is entropy-coded with EnCodec's language model.",
+                                "Re-encode it without the language model (`encodec` without --lm, or Voice Studio).")
+        raise _damaged(name, f"its language-model flag is {lm!r}, expected true or false")
+    rate, fps, segment = MODEL_RATES[model]
+    if not _is_int(length) or length <= 0:
+        raise _damaged(name, f"its header gives the audio length as {str(length)[:40]}, expected a whole number "
+                             "of samples above 0")
+    if not _is_int(n_q) or not 1 <= n_q <= MAX_CODEBOOKS[model]:
+        raise _damaged(name, f"its header says {str(n_q)[:40]} codebooks, expected 1 to {MAX_CODEBOOKS[model]} for "
+                             f"{model}")
+    # The codes the header promises must fit in the bytes there are: checked in integers (a header may say 10**400
+    # samples) before any chunk list or array is built.
+    frames = -(-length * fps // rate)
+    chunks = 1 if segment is None else -(-length // max(1, int(0.99 * int(segment * rate))))
+    needed = frames * n_q * BITS // 8 + (4 * chunks if segment is not None else 0)
+    body = len(data) - _HEADER.size - size
+    if needed > body:
+        raise CodeFileError(f"'{name}' is truncated or its header is damaged: the header promises "
+                            f"{_promise(length, rate, needed)} but only {body} bytes follow.",
+                            "Copy or encode the audio again.")
     pos = _HEADER.size + size
-    chunks, scales = [], [] if MODEL_RATES[model][2] is not None else None
+    parts, scales = [], [] if segment is not None else None
     for n in chunk_frames(model, length):
         if scales is not None:
             if pos + 4 > len(data):
                 raise CodeFileError(f"'{name}' is truncated.", "The file ended before all its audio.")
-            scales.append(struct.unpack("!f", data[pos: pos + 4])[0])
+            scale = struct.unpack("!f", data[pos: pos + 4])[0]
+            if not math.isfinite(scale) or scale <= 0:
+                raise _damaged(name, f"a chunk's volume scale is {scale}, expected a positive number")
+            scales.append(scale)
             pos += 4
         nbytes = math.ceil(n * n_q * BITS / 8)
         if pos + nbytes > len(data):
             raise CodeFileError(f"'{name}' is truncated.", "The file ended before all its audio.")
-        chunks.append(unpack(data[pos: pos + nbytes], n * n_q).reshape(n, n_q).T)
+        parts.append(unpack(data[pos: pos + nbytes], n * n_q).reshape(n, n_q).T)
         pos += nbytes
-    return CodeFile(np.concatenate(chunks, axis=1), model, length, scales)
+    return CodeFile(np.concatenate(parts, axis=1), model, length, scales)
+
+
+def _promise(samples: int, rate: int, nbytes: int) -> str:
+    if samples < 10**12:
+        return f"{samples / rate:.2f} s of audio ({nbytes} bytes of codes)"
+    return f"an impossible {len(str(samples))}-digit number of samples"
+
+
+def _too_many(name: str, codes: int, per_second: int) -> CodeFileError:
+    return CodeFileError(f"'{name}' holds {codes} codes ({codes / per_second / 3600:.1f} h); Voice Studio opens at "
+                         f"most {MAX_CODES} ({MAX_CODES / per_second / 3600:.1f} h at this rate).",
+                         "Split the audio into shorter parts and encode each.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def write_npz(path: str | os.PathLike, f: CodeFile) -> None:
-    """VALL-E-X preset layout; text tokens and language are kept when the codes came from a preset."""
+    """VALL-E-X preset layout; text tokens and language are kept when the codes came from a preset. Written to a
+    temporary file and renamed into place."""
     arrays = {"audio_tokens": f.codes.T[None].astype(np.int64)}
     if f.text_tokens is not None:
         arrays["text_tokens"] = f.text_tokens
     if f.lang_code is not None:
         arrays["lang_code"] = np.array(f.lang_code, np.int32)
-    with open(path, "wb") as fo:
+    with atomic_output(path) as fo:
         np.savez(fo, **arrays)
 
 
+# A VALL-E-X preset's arrays are read through zipfile so that each .npy header (dtype, shape) is checked before its
+# data is read: numpy allocates the whole declared shape first, so a hostile header could ask for terabytes.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+               struct.error, KeyError, UnicodeDecodeError, SyntaxError, TypeError, OverflowError)
+
+
+def _npz_array(zf: zipfile.ZipFile, key: str, name: str, check: Callable[[tuple[int, ...], np.dtype], None],
+               ) -> np.ndarray | None:
+    member = f"{key}.npy"
+    if member not in zf.namelist():
+        return None
+    info = zf.getinfo(member)
+    with zf.open(info) as fp:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise _damaged(name, f"{key} is stored in numpy format version {version}, expected 1.0 or 2.0")
+        if dtype.hasobject:
+            raise _damaged(name, f"{key} holds Python objects (pickled data), which Voice Studio never loads")
+        check(shape, dtype)
+        count = math.prod(shape)
+        if count * dtype.itemsize > info.file_size:
+            raise _damaged(name, f"{key} declares {count} values but the file holds {info.file_size} bytes of it")
+        raw = fp.read(count * dtype.itemsize)
+        if len(raw) != count * dtype.itemsize:
+            raise _damaged(name, f"{key} is truncated")
+    array = np.frombuffer(raw, dtype)
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
 def read_npz(path: str | os.PathLike) -> CodeFile:
+    """A VALL-E-X preset: `audio_tokens` integer (1, frames, codebooks) with codes 0…1023, optional integer
+    `text_tokens` and a scalar integer `lang_code`. Every array is checked before its data is read."""
     name = Path(path).name
+
+    def check_tokens(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if dtype.kind not in "iu":
+            raise CodeFileError(f"'{name}': audio_tokens are {dtype} numbers, expected integer codes 0…1023.",
+                                "The file does not hold EnCodec codes.")
+        if len(shape) != 3 or shape[0] != 1 or not 1 <= shape[2] <= MAX_CODEBOOKS["encodec_24khz"] \
+                or shape[1] == 0:
+            raise CodeFileError(f"'{name}': audio_tokens has shape {shape}, expected (1, frames, codebooks) with "
+                                f"at least 1 frame and 1 to {MAX_CODEBOOKS['encodec_24khz']} codebooks.",
+                                "VALL-E-X presets hold (1, T, 8) EnCodec codes.")
+        if shape[1] * shape[2] > MAX_CODES:
+            raise _too_many(name, shape[1] * shape[2], 75 * shape[2])
+
+    def check_text(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if dtype.kind not in "iu" or len(shape) > 2 or math.prod(shape) > MAX_CODES:
+            raise _damaged(name, f"text_tokens is a {dtype} array of shape {shape}, expected integer token ids")
+
+    def check_lang(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if dtype.kind not in "iu" or math.prod(shape) != 1:
+            raise _damaged(name, f"lang_code is a {dtype} array of shape {shape}, expected one integer")
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "audio_tokens" not in z:
+        with zipfile.ZipFile(path) as zf:
+            tokens = _npz_array(zf, "audio_tokens", name, check_tokens)
+            if tokens is None:
                 raise CodeFileError(f"'{name}' has no audio_tokens array.",
                                     "Open a VALL-E-X preset or a .npz written by Voice Studio.")
-            tokens = z["audio_tokens"]
-            text = z["text_tokens"] if "text_tokens" in z else None
-            lang = int(z["lang_code"]) if "lang_code" in z else None
+            text = _npz_array(zf, "text_tokens", name, check_text)
+            lang = _npz_array(zf, "lang_code", name, check_lang)
     except CodeFileError:
         raise
-    except (OSError, ValueError, EOFError) as e:
-        raise CodeFileError(f"'{name}' is not a readable .npz file ({type(e).__name__}).",
-                            "The file is empty, truncated or not numpy data.") from e
-    if tokens.ndim != 3 or tokens.shape[0] != 1 or not 1 <= tokens.shape[2] <= 32 or tokens.shape[1] == 0:
-        raise CodeFileError(f"'{name}': audio_tokens has shape {tokens.shape}, expected (1, frames, codebooks).",
-                            "VALL-E-X presets hold (1, T, 8) EnCodec codes.")
-    if not np.issubdtype(tokens.dtype, np.integer) or tokens.min() < 0 or tokens.max() >= 1 << BITS:
-        raise CodeFileError(f"'{name}': codes outside 0…1023.", "The file does not hold EnCodec codes.")
-    return CodeFile(tokens[0].T.astype(np.int64), "encodec_24khz", None, None, text, lang)
+    except zipfile.BadZipFile as e:
+        if Path(path).exists() and Path(path).stat().st_size == 0:
+            raise CodeFileError(f"'{name}' is empty.", "Encode the audio again.") from e
+        raise _damaged(name, f"it is not a complete .npz (zip) archive ({e})") from e
+    except _NPZ_ERRORS as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise describe_os_error(e, path, "read") from e
+        raise _damaged(name, f"its numpy data is damaged ({type(e).__name__}: {str(e)[:80]})") from e
+    if tokens.min() < 0 or tokens.max() >= 1 << BITS:
+        raise CodeFileError(f"'{name}': codes outside 0…1023 (found {int(tokens.min())} to {int(tokens.max())}).",
+                            "The file does not hold EnCodec codes.")
+    return CodeFile(tokens[0].T.astype(np.int64), "encodec_24khz", None, None,
+                    None if text is None else text.copy(), None if lang is None else int(lang.reshape(-1)[0]))
 
 
 def read_codes(path: str | os.PathLike) -> CodeFile:
