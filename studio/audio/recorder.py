@@ -3,6 +3,11 @@
 The PortAudio callback only copies blocks into a queue; a writer thread appends them to the file and, at
 least every `flush_interval` seconds, rewrites the WAV header and flushes, so a crash or SIGKILL loses at most
 about that much audio. Blocks are also kept for the live views (`read_new`).
+
+While recording, the file carries the library's mark (`studio.audio.library.begin_recording`), removed on a clean
+stop: only a file so marked, whose writer is gone, is ever repaired. Samples beyond full scale are clipped before
+they become 16-bit (libsndfile would wrap them around), and PortAudio's input overflows — audio the computer
+dropped because it could not keep up — are counted in `overflows` for the user to see.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import numpy as np
 import soundfile as sf
 
 from studio.audio.devices import InputDevice, default_pulse_source, describe_missing_portaudio
+from studio.audio.library import begin_recording, end_recording
 from studio.errors import StudioError
+from studio.outputs import describe_os_error
 
 _SFC_UPDATE_HEADER_NOW = 0x1060
 
@@ -38,6 +45,7 @@ class Recorder:
         self.flush_interval = flush_interval
         self.frames_written = 0
         self.level = 0.0           # peak of the last block, 0..1
+        self.overflows = 0         # PortAudio input overflows: each one is audio lost before it reached us
         self.error: str | None = None
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue()
         self._display: deque[np.ndarray] = deque()
@@ -64,8 +72,17 @@ class Recorder:
             import sounddevice as sd
         except OSError:
             raise RecorderError("Cannot record: " + describe_missing_portaudio()) from None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = sf.SoundFile(str(self.path), "w", self.samplerate, 1, "PCM_16", format="WAV")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RecorderError(*_args(describe_os_error(e, self.path.parent, "create the folder"))) from None
+        begin_recording(self.path)  # marked before the file exists: never an unmarked half-written file
+        try:
+            self._file = sf.SoundFile(str(self.path), "w", self.samplerate, 1, "PCM_16", format="WAV")
+        except (sf.LibsndfileError, OSError) as e:
+            end_recording(self.path, clean=True)
+            raise RecorderError(f"Cannot write '{self.path}': {e}.",
+                                "Choose a folder you can write to, on a disk with free space.") from None
         env_before = os.environ.get("PULSE_SOURCE")
         source = self.device.pulse_source if self.device is not None else None
         if source and source != default_pulse_source():
@@ -81,6 +98,7 @@ class Recorder:
             self._stream = None
             self._file.close()
             self.path.unlink(missing_ok=True)
+            end_recording(self.path, clean=True)
             name = self.device.label if self.device else "the default input"
             raise RecorderError(f"Cannot open {name} for recording: {e}.",
                                 "Pick another device in the Record panel, or check that it is not in use.") from None
@@ -96,6 +114,8 @@ class Recorder:
     def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
         if self._paused.is_set():
             return
+        if getattr(status, "input_overflow", False):
+            self.overflows += 1  # only this thread writes it; readers see a slightly old count at worst
         self._queue.put(indata[:, 0].copy())
 
     def _write_loop(self) -> None:
@@ -109,6 +129,8 @@ class Recorder:
             if block is None:
                 break
             if block.size:
+                # libsndfile converts floats beyond full scale to 16-bit by wrapping: 1.5 would become -0.5
+                np.clip(block, -1.0, 1.0, out=block)
                 try:
                     self._file.write(block)
                 except (sf.LibsndfileError, OSError) as e:
@@ -153,6 +175,19 @@ class Recorder:
             self._writer.join()
             self._writer = None
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except (sf.LibsndfileError, OSError) as e:
+                self.error = self.error or f"Closing {self.path.name} failed: {e}"
             self._file = None
+            end_recording(self.path, clean=self.error is None)  # after an error the mark asks for a repair
         return self.path
+
+
+def overflow_text(count: int) -> str:
+    """What the user reads about dropped audio, in the Record panel and from `studio record`."""
+    return f"{count} input overflow{'s' if count != 1 else ''}: some audio was dropped"
+
+
+def _args(e: StudioError) -> tuple[str, str]:
+    return e.message, e.remedy

@@ -66,7 +66,7 @@ def cmd_devices() -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from studio.audio.devices import list_input_devices
-    from studio.audio.recorder import Recorder
+    from studio.audio.recorder import Recorder, overflow_text
 
     device = None
     if args.device:
@@ -93,10 +93,14 @@ def cmd_record(args: argparse.Namespace) -> int:
             rec.stop()
             raise StudioError("No audio arrived from the input device in 10 seconds.",
                               "Check that the device is connected and not muted, or pick another with --device.")
-        sys.stderr.write(f"\r{rec.duration:8.2f} s  level {rec.level:4.2f}   ")
+        dropped = f"  {overflow_text(rec.overflows)}" if rec.overflows else ""
+        sys.stderr.write(f"\r{rec.duration:8.2f} s  level {rec.level:4.2f}{dropped}   ")
         sys.stderr.flush()
     rec.stop()
     sys.stderr.write("\n")
+    if rec.overflows:
+        print(f"warning: {overflow_text(rec.overflows)} (the computer did not read the input in time; "
+              "close busy programs or record at a lower --samplerate)", file=sys.stderr)
     if rec.error:
         raise StudioError(rec.error, "The audio recorded before the problem is kept in the file.")
     print(f"Saved {args.output} ({rec.duration:.1f} s)")

@@ -201,6 +201,7 @@ class MainWindow(FileDropMixin, QMainWindow):
     def import_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Import recordings", "", AUDIO_FILTER)
         if paths:
+            self.nav.setCurrentRow(self.PANELS.index("Record"))  # where the imports, or what failed, are shown
             self.record.import_files([Path(p) for p in paths])
 
     def show_in_spectrogram(self, path: str) -> None:

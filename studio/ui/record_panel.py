@@ -25,10 +25,11 @@ from studio.audio.devices import InputDevice, list_input_devices
 from studio.audio.library import Library, Recording
 from studio.audio.live import LiveMel
 from studio.audio.player import Player
-from studio.audio.recorder import Recorder
+from studio.audio.recorder import Recorder, overflow_text
 from studio.engine.render import colormap_table
 from studio.engine.waveform import Envelope, compute_envelope
 from studio.errors import StudioError
+from studio.outputs import describe_os_error
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, LevelMeter, WaveformPlot, button, fmt_time
 from studio.worker.qt import QtWorker
@@ -38,17 +39,41 @@ UPDATE_MS = 33  # ~30 live updates per second
 
 
 class _DeleteCommand(QUndoCommand):
-    def __init__(self, panel: RecordPanel, path: Path) -> None:
+    """A delete already done (the panel moved the file to the trash before pushing this). Undo and redo run inside
+    Qt's callbacks, so a failure there is shown as a message and the command leaves the stack."""
+
+    def __init__(self, panel: RecordPanel, path: Path, trashed: Path) -> None:
         super().__init__(f"Delete {path.stem}")
-        self.panel, self.path, self.trashed = panel, path, None
+        self.panel, self.path, self.trashed = panel, path, trashed
+        self._done = True  # QUndoStack.push calls redo(): the file is in the trash already
 
     def redo(self) -> None:
-        self.trashed = self.panel.library.delete(self.path)
+        if self._done:
+            return
+        try:
+            self.trashed = self.panel.library.delete(self.path)
+        except StudioError as e:
+            self._failed(e)
+            return
+        self._done = True
         self.panel.refresh_library()
 
     def undo(self) -> None:
-        self.path = self.panel.library.restore(self.trashed)
-        self.panel.refresh_library(select=self.path)
+        try:
+            restored = self.panel.library.restore(self.trashed)
+        except StudioError as e:
+            self._failed(e)
+            return
+        self._done = False
+        if restored.name != self.path.name:
+            self.panel.status.emit(f"Restored {self.path.stem} as {restored.stem}: the name is taken")
+        self.path = restored
+        self.panel.refresh_library(select=restored)
+
+    def _failed(self, e: StudioError) -> None:
+        self.setObsolete(True)  # the stack drops it: there is nothing left to undo or redo
+        self.panel.error.emit(e.message, e.remedy)
+        self.panel.refresh_library()
 
 
 class RecordPanel(FileDropMixin, QWidget):
@@ -92,6 +117,12 @@ class RecordPanel(FileDropMixin, QWidget):
         self.elapsed = QLabel("0:00.0")
         self.elapsed.setStyleSheet("font-size: 18px; font-family: monospace;")
         self.meter = LevelMeter()
+        self.overflow_label = QLabel()
+        self.overflow_label.setObjectName("overflowWarning")
+        self.overflow_label.setStyleSheet("color: #e65100; font-weight: bold;")
+        self.overflow_label.setToolTip("The computer did not read the input in time, so some audio was lost. "
+                                       "Close busy programs or record at a lower sample rate.")
+        self.overflow_label.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Input"))
         top.addWidget(self.device_combo, 1)
@@ -100,6 +131,7 @@ class RecordPanel(FileDropMixin, QWidget):
         for w in (self.record_btn, self.stop_btn, self.elapsed):
             top.addWidget(w)
         top.addWidget(self.meter, 1)
+        top.addWidget(self.overflow_label)
 
         self.live_wave = pg.PlotWidget()
         self.live_wave.setMenuEnabled(False)
@@ -225,6 +257,7 @@ class RecordPanel(FileDropMixin, QWidget):
         self.record_btn.setText("❚❚ Pause")
         self.stop_btn.setEnabled(True)
         self.device_combo.setEnabled(False)
+        self.overflow_label.hide()
         self.status.emit(f"Recording to {rec.path}")
 
     def stop_recording(self) -> None:
@@ -235,10 +268,17 @@ class RecordPanel(FileDropMixin, QWidget):
         self.record_btn.setText("● Record")
         self.stop_btn.setEnabled(False)
         self.device_combo.setEnabled(True)
+        self._show_overflows(rec.overflows)
         if rec.error:
             self.error.emit(rec.error, "The audio recorded before the problem is kept in the file.")
-        self.status.emit(f"Saved {path.name} ({fmt_time(rec.duration)})")
+        dropped = f" — {overflow_text(rec.overflows)}" if rec.overflows else ""
+        self.status.emit(f"Saved {path.name} ({fmt_time(rec.duration)}){dropped}")
         self.refresh_library(select=path)
+
+    def _show_overflows(self, count: int) -> None:
+        if count:
+            self.overflow_label.setText("⚠ " + overflow_text(count))
+            self.overflow_label.show()
 
     def _tick(self) -> None:
         rec = self.recorder
@@ -248,6 +288,7 @@ class RecordPanel(FileDropMixin, QWidget):
             self.meter.set_level(float(np.abs(new).max()) if new.size else (0.0 if rec.paused else rec.level))
             if new.size and self.live_mel is not None:
                 self._push_live(new, rec.samplerate)
+            self._show_overflows(rec.overflows)
             if rec.error:
                 self.stop_recording()
         if self.player.path is not None:
@@ -272,9 +313,15 @@ class RecordPanel(FileDropMixin, QWidget):
 
     # ---- library
     def refresh_library(self, select: Path | None = None) -> None:
+        try:
+            self._recordings: list[Recording] = self.library.recordings()
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+            self._recordings = []
+        for fixed in self.library.repaired:
+            self.status.emit(f"Repaired {fixed.name}: Voice Studio stopped while recording it")
         self.table.blockSignals(True)
         self.table.setRowCount(0)
-        self._recordings: list[Recording] = self.library.recordings()
         for r in self._recordings:
             row = self.table.rowCount()
             self.table.insertRow(row)
@@ -326,8 +373,8 @@ class RecordPanel(FileDropMixin, QWidget):
             if self.player.path == old:
                 self.player.stop()
             new = self.library.rename(old, item.text())
-        except (StudioError, OSError) as e:
-            self.error.emit(getattr(e, "message", str(e)), getattr(e, "remedy", ""))
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
             new = old
         self.refresh_library(select=new)
 
@@ -342,7 +389,13 @@ class RecordPanel(FileDropMixin, QWidget):
             return
         if self.player.path == path:
             self.player.stop()
-        self.undo.push(_DeleteCommand(self, path))
+        try:
+            trashed = self.library.delete(path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+            return
+        self.undo.push(_DeleteCommand(self, path, trashed))
+        self.refresh_library()
         self.status.emit(f"Deleted {path.stem} — Undo (Ctrl+Z) restores it")
 
     def import_files(self, paths: list[Path]) -> None:
@@ -350,8 +403,11 @@ class RecordPanel(FileDropMixin, QWidget):
         for p in paths:
             try:
                 last = self.library.import_file(p)
-            except StudioError as e:
+            except StudioError as e:  # the source is never touched, and nothing partial is left in the library
                 self.error.emit(e.message, e.remedy)
+            except OSError as e:
+                err = describe_os_error(e, p, "import")
+                self.error.emit(err.message, err.remedy)
         if last is not None:
             self.refresh_library(select=last)
 

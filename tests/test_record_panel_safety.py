@@ -1,0 +1,130 @@
+"""The Record panel shows every library failure as a message, never raises inside a Qt callback, keeps each deleted
+file until its undo, and shows dropped audio while recording (issue 10, section 1)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+from test_recorder_safety import FakeStream
+
+SHOTS = Path(os.environ.get("STUDIO_SHOTS", "")) if os.environ.get("STUDIO_SHOTS") else None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _refuse(code: int):  # noqa: ANN202
+    def fail(*_a: object, **_k: object) -> None:
+        raise OSError(code, os.strerror(code))
+    return fail
+
+
+def _shot(window, name: str) -> None:  # noqa: ANN001
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(SHOTS / f"{name}.png"))
+
+
+def test_import_on_a_full_disk_shows_a_message_and_leaves_nothing(qtbot, window, data, monkeypatch):  # noqa: ANN001
+    panel = window.record
+    source = data / "jfk.flac"
+    before = _sha(source)
+
+    def half_then_full(src, dst, *_a: object) -> None:  # noqa: ANN001
+        dst.write(src.read(1000))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)
+    monkeypatch.setattr(shutil, "copyfileobj", half_then_full)
+    panel.import_files([source])
+    assert "Cannot write" in window.banner.text and "the disk is full" in window.banner.text
+    _shot(window, "import-disk-full")
+    assert panel.table.rowCount() == 0 and list(panel.library.folder.iterdir()) == []
+    assert _sha(source) == before
+
+
+@pytest.mark.parametrize("code, reason", [(errno.EACCES, "permission denied"),
+                                          (errno.EROFS, "the file system is read-only")])
+def test_delete_failure_shows_a_message_and_keeps_the_recording(qtbot, window, data, monkeypatch,  # noqa: ANN001
+                                                                code: int, reason: str):
+    panel = window.record
+    panel.import_files([data / "jfk.flac"])
+    panel.table.selectRow(0)
+    monkeypatch.setattr(os, "rename", _refuse(code))
+    monkeypatch.setattr(shutil, "move", _refuse(code))
+    qtbot.mouseClick(panel.delete_btn, Qt.LeftButton)
+    assert "Cannot delete" in window.banner.text and reason in window.banner.text
+    assert panel.table.rowCount() == 1 and (panel.library.folder / "jfk.flac").is_file()
+    assert panel.undo.count() == 0 and not panel.undo_btn.isEnabled()
+
+
+def test_rename_failure_shows_a_message(qtbot, window, data, monkeypatch):  # noqa: ANN001
+    panel = window.record
+    panel.import_files([data / "jfk.flac"])
+    monkeypatch.setattr(Path, "rename", _refuse(errno.EACCES))
+    panel.table.item(0, 0).setText("interview")
+    assert "Cannot rename" in window.banner.text and "permission denied" in window.banner.text
+    assert panel.table.item(0, 0).text() == "jfk" and (panel.library.folder / "jfk.flac").is_file()
+
+
+def test_deleting_the_same_name_twice_then_undoing_both_restores_both(qtbot, window, tmp_path):  # noqa: ANN001
+    panel = window.record
+    folder = panel.library.folder
+    contents = []
+    for seconds in (1.0, 2.0):
+        a = folder / "A.wav"
+        sf.write(a, [0.1] * int(16000 * seconds), 16000)
+        contents.append(a.read_bytes())
+        panel.refresh_library(select=a)
+        qtbot.mouseClick(panel.delete_btn, Qt.LeftButton)
+        assert panel.table.rowCount() == 0
+    qtbot.mouseClick(panel.undo_btn, Qt.LeftButton)
+    qtbot.mouseClick(panel.undo_btn, Qt.LeftButton)
+    assert not window.banner.text
+    assert sorted(panel.table.item(r, 0).text() for r in range(panel.table.rowCount())) == ["A", "A (2)"]
+    assert (folder / "A.wav").read_bytes() == contents[1] and (folder / "A (2).wav").read_bytes() == contents[0]
+
+
+def test_undo_that_cannot_restore_shows_a_message(qtbot, window, data):  # noqa: ANN001
+    panel = window.record
+    panel.import_files([data / "jfk.flac"])
+    panel.table.selectRow(0)
+    qtbot.mouseClick(panel.delete_btn, Qt.LeftButton)
+    for p in panel.library.trash.rglob("*.flac"):  # emptied outside Voice Studio
+        p.unlink()
+    qtbot.mouseClick(panel.undo_btn, Qt.LeftButton)  # pytest-qt fails the test on an exception in a callback
+    assert "'jfk.flac' is no longer in the trash" in window.banner.text
+    assert panel.undo.count() == 0 and not panel.undo_btn.isEnabled()
+
+
+def test_overflows_while_recording_are_shown_with_their_count(qtbot, window, monkeypatch):  # noqa: ANN001
+    panel = window.record
+    module = types.ModuleType("sounddevice")
+    module.InputStream = FakeStream  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    monkeypatch.setattr(FakeStream, "BLOCKS", [(0.2, i in (3, 9, 11, 20)) for i in range(40)])
+    monkeypatch.setattr(FakeStream, "release", __import__("threading").Event())
+    statuses: list[str] = []
+    panel.status.connect(statuses.append)
+    panel.start_recording()
+    assert panel.recorder is not None
+    qtbot.waitUntil(lambda: panel.overflow_label.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.recorder.overflows == 4, timeout=5000)
+    qtbot.waitUntil(lambda: "4 input overflows" in panel.overflow_label.text(), timeout=5000)
+    assert panel.overflow_label.text() == "⚠ 4 input overflows: some audio was dropped"
+    _shot(window, "recording-overflows")
+    panel.stop_recording()
+    assert panel.overflow_label.isVisible()
+    assert any(s.startswith("Saved ") and s.endswith("— 4 input overflows: some audio was dropped") for s in statuses)
+    path = panel.selected_path()
+    assert path is not None and not (path.parent / f".{path.name}.recording").exists()
