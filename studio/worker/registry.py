@@ -1,13 +1,48 @@
-"""Models loaded on demand and kept while memory allows; the least recently used goes first when it is short."""
+"""Models loaded on demand and kept while memory allows; the least recently used goes first when it is short.
+
+Unloading asks for a garbage collection, so the model's memory is back before the next one loads. In the desktop
+app the collection must run on the UI thread (a collection on this thread could destroy Qt objects here and crash
+Qt): the UI's gc guard installs itself with `set_ui_collector`, and the worker waits until it has collected.
+Without a guard (the CLI, scripts) nothing Qt exists and the collection runs here.
+"""
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import psutil
+
+COLLECT_WAIT_S = 2.0  # at most this long for the UI thread; it may be busy waiting for us (shutdown)
+
+_ui_collector: tuple[threading.Thread, Callable[[], threading.Event]] | None = None
+
+
+def set_ui_collector(request: Callable[[], threading.Event] | None,
+                     thread: threading.Thread | None = None) -> None:
+    """Install (or, with None, remove) the UI thread's collector: `request()` asks for a full collection on
+    `thread` and returns an event that is set once it has run."""
+    global _ui_collector
+    _ui_collector = None if request is None else (thread or threading.current_thread(), request)
+
+
+def remove_ui_collector(request: Callable[[], threading.Event]) -> None:
+    """Remove `request` if it is still the installed collector (a newer guard may have replaced it)."""
+    installed = _ui_collector
+    if installed is not None and installed[1] is request:
+        set_ui_collector(None)
+
+
+def collect_garbage() -> None:
+    """A full collection: on the UI thread when a UI collector is installed, else here."""
+    installed = _ui_collector
+    if installed is None or installed[0] is threading.current_thread():
+        gc.collect()
+        return
+    installed[1]().wait(COLLECT_WAIT_S)
 
 
 def module_bytes(model: Any) -> int:
@@ -65,7 +100,7 @@ class ModelRegistry:
     def unload(self, key: str) -> None:
         model, _ = self._models.pop(key)
         del model
-        gc.collect()
+        collect_garbage()
         try:
             import torch
 
