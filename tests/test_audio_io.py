@@ -244,8 +244,63 @@ def test_corrupt_file_names_the_problem_and_a_remedy(tmp_path: Path):
 def test_text_file_is_not_audio(tmp_path: Path):
     path = tmp_path / "notes.mp3"
     path.write_text("this is not audio\n" * 50)
-    with pytest.raises(AudioError, match="not a readable audio file"):
+    with pytest.raises(AudioError, match="not a valid MP3/audio file"):
         probe(path)
+
+
+def test_random_bytes_mp3_is_not_a_valid_mp3_and_libmpg123_stays_quiet(tmp_path: Path, capfd):
+    """libsndfile hands unrecognised files to libmpg123, which prints warnings on the C stderr, and then says
+    'not a regular file'. The message names the real problem; nothing reaches stderr."""
+    path = tmp_path / "noise.mp3"
+    path.write_bytes(np.random.default_rng(0).bytes(50000))
+    for call in (probe, load_audio):
+        with pytest.raises(AudioError) as err:
+            call(path)
+        assert err.value.message == ("'noise.mp3' is not a valid MP3/audio file (no audio format libsndfile "
+                                     "recognises).") and "regular file" not in str(err.value)
+    assert capfd.readouterr().err == ""
+
+
+def test_other_output_on_stderr_survives_the_quiet_window(capfd):
+    import os
+
+    from studio.audio.io import quiet_decoder_stderr
+
+    with quiet_decoder_stderr():
+        os.write(2, b"[src/libmpg123/parse.c:do_readahead():1083] warning: noise\n")
+        os.write(2, b"a message from another thread\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "a message from another thread\nafter\n"
+
+
+def test_reasons_in_brackets_have_one_full_stop(tmp_path: Path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n" * 50)
+    with pytest.raises(AudioError) as err:
+        probe(path)
+    assert err.value.message == "'notes.wav' is not a readable audio file (format not recognised)."
+
+
+def test_wav_whose_header_says_0_data_bytes_reads_the_11_s_that_follow(tmp_path: Path):
+    """A writer that died before updating the header: the samples are read to the end of the file, as the
+    recorder's repair would count them, and the file is not modified."""
+    import hashlib
+    import struct
+
+    codes = (np.random.default_rng(1).standard_normal(16000 * 11) * 3000).astype(np.int16)
+    path = tmp_path / "crashed.wav"
+    sf.write(path, codes, 16000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"data")
+    raw[at + 4: at + 8] = struct.pack("<I", 0)
+    raw[4:8] = struct.pack("<I", 0)
+    path.write_bytes(bytes(raw))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    info = probe(path)
+    assert info.frames == 16000 * 11 and info.duration == 11.0
+    np.testing.assert_array_equal(load_audio(path, None), codes / 32768)
+    np.testing.assert_array_equal(load_audio(path, None, start=2.0, end=3.0), codes[32000:48000] / 32768)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
 def test_truncated_flac_is_reported_as_damaged(tmp_path: Path, data: Path):

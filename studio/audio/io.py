@@ -6,8 +6,14 @@ resampling the whole file at once, so hours of audio never sit in memory as one 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
+import struct
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,10 +44,55 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    # Set for a WAV whose header says 0 data bytes although samples follow (a writer that died before it updated
+    # the header): the byte offset of the samples, read to the end of the file without touching the file.
+    data_offset: int | None = None
 
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+# libsndfile tries libmpg123 on any file it does not recognise, and libmpg123 prints warnings straight to the C
+# stderr ("[src/libmpg123/parse.c:...] warning: ..."). While libsndfile runs, fd 2 points at a temporary file; what
+# other threads wrote there meanwhile is passed on to the real stderr afterwards, libmpg123's lines are dropped.
+_QUIET_LOCK = threading.RLock()
+_quiet_depth = 0
+
+
+@contextlib.contextmanager
+def quiet_decoder_stderr() -> Iterator[None]:
+    """Run libsndfile calls without libmpg123's noise on stderr (thread-safe; nests)."""
+    global _quiet_depth
+    with _QUIET_LOCK:
+        if _quiet_depth:
+            _quiet_depth += 1
+            try:
+                yield
+            finally:
+                _quiet_depth -= 1
+            return
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            sink = tempfile.TemporaryFile()
+            os.dup2(sink.fileno(), 2)
+        except (OSError, ValueError, AttributeError):  # no fd 2 (a GUI without a console): nothing to silence
+            yield
+            return
+        _quiet_depth = 1
+        try:
+            yield
+        finally:
+            _quiet_depth = 0
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [line for line in sink.read().splitlines(keepends=True) if b"libmpg123" not in line]
+            sink.close()
+            if kept:
+                with contextlib.suppress(OSError):
+                    os.write(2, b"".join(kept))
 
 
 def probe(path: str | os.PathLike) -> AudioInfo:
@@ -55,13 +106,19 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(f"'{p.name}' is empty (0 bytes).", "The recording or download did not finish; "
                          "record or fetch it again.")
     try:
-        info = sf.info(str(p))
+        with quiet_decoder_stderr():
+            info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(
-            f"'{p.name}' is not a readable audio file ({_short_reason(e)}).",
-            "Voice Studio reads WAV, FLAC, OGG/Opus, MP3, AIFF and other formats libsndfile supports; "
-            "convert the file (e.g. with ffmpeg or sox) if it is damaged or in another format.",
-        ) from None
+        reason = _short_reason(e)
+        # libsndfile's MPEG fallback reports any unrecognised file as "not a regular file": wrong and confusing
+        if "regular file" in reason or p.suffix.lower() in (".mp3", ".mp2", ".mpga"):
+            raise AudioError(f"'{p.name}' is not a valid MP3/audio file (no audio format libsndfile recognises).",
+                             _CONVERT) from None
+        raise AudioError(f"'{p.name}' is not a readable audio file ({reason}).", _CONVERT) from None
+    if info.frames <= 0 and info.format in ("WAV", "WAVEX") and info.samplerate > 0:
+        found = _samples_after_empty_data_chunk(p, info)
+        if found is not None:
+            return found
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"'{p.name}' holds no audio samples (zero length).",
                          "Choose a file that contains sound.")
@@ -69,8 +126,82 @@ def probe(path: str | os.PathLike) -> AudioInfo:
 
 
 def _short_reason(e: Exception) -> str:
-    text = str(e).split(":")[-1].strip() or type(e).__name__
+    """libsndfile's reason without the path and without its final full stop (messages put it in brackets)."""
+    text = str(e).split(":")[-1].strip().rstrip(".") or type(e).__name__
     return text[0].lower() + text[1:] if text else text
+
+
+_CONVERT = ("Voice Studio reads WAV, FLAC, OGG/Opus, MP3, AIFF and other formats libsndfile supports; "
+            "convert the file (e.g. with ffmpeg or sox) if it is damaged or in another format.")
+_PCM_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _samples_after_empty_data_chunk(p: Path, info: object) -> AudioInfo | None:
+    """A WAV whose `data` chunk says 0 bytes but is followed by samples (the recorder's repair case): the
+    samples from the chunk to the end of the file, as the repair would count them. None when there are none."""
+    subtype = getattr(info, "subtype", "")
+    width = _PCM_BYTES.get(subtype)
+    channels = int(getattr(info, "channels", 0))
+    if width is None or channels <= 0:
+        return None
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, clen = head[pos: pos + 4], struct.unpack("<I", head[pos + 4: pos + 8])[0]
+        if cid == b"data":
+            if clen != 0:
+                return None
+            frames = (size - pos - 8) // (width * channels)
+            if frames <= 0:
+                return None
+            return AudioInfo(p, int(getattr(info, "samplerate", 0)), channels, frames, "WAV", subtype, pos + 8)
+        pos += 8 + clen + (clen & 1)
+    return None
+
+
+class _Tail(io.RawIOBase):
+    """A read-only view of a file from `offset` to its end, for libsndfile's RAW reader."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._offset = offset
+        self._f.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        return self._f.readinto(buffer)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == os.SEEK_SET:
+            self._f.seek(self._offset + pos)
+        else:
+            self._f.seek(pos, whence)
+        return self.tell()
+
+    def tell(self) -> int:
+        return self._f.tell() - self._offset
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def open_audio(info: AudioInfo) -> sf.SoundFile:
+    """A libsndfile reader of `info`'s samples (a WAV with a damaged 0-byte data size included)."""
+    with quiet_decoder_stderr():
+        if info.data_offset is None:
+            return sf.SoundFile(str(info.path))
+        return sf.SoundFile(_Tail(info.path, info.data_offset), format="RAW", subtype=info.subtype,
+                            samplerate=info.sample_rate, channels=info.channels, endian="LITTLE")
 
 
 def to_mono(block: np.ndarray) -> np.ndarray:
@@ -118,8 +249,46 @@ def resample_context(orig_sr: int, new_sr: int) -> int:
     if orig_sr == new_sr:
         return 0
     period_in = orig_sr // math.gcd(orig_sr, new_sr)
-    _, width, _ = _kernel_for(orig_sr, new_sr)
+    width = _direct_width(orig_sr, new_sr) if _needs_direct(orig_sr, new_sr) else _kernel_for(orig_sr, new_sr)[1]
     return -(-(width + period_in) // period_in) * period_in
+
+
+# Rates whose reduced ratio has long periods (44101 Hz -> 16 kHz: 44101/16000) would need a polyphase table of
+# period_out x period_in entries (5 GB there); above this many entries each output's taps are computed instead.
+_MAX_TABLE = 1 << 22
+_DIRECT_CHUNK = 8192  # outputs per step of the direct path: a few MB of taps at a time
+
+
+def _needs_direct(orig_sr: int, new_sr: int) -> bool:
+    g = math.gcd(orig_sr, new_sr)
+    period_in, period_out = orig_sr // g, new_sr // g
+    return period_out * (period_in + 2 * _direct_width(orig_sr, new_sr)) > _MAX_TABLE
+
+
+def _direct_width(orig_sr: int, new_sr: int) -> int:
+    """Input samples on each side of an output that the sinc reaches (as `_sinc_kernel`'s width)."""
+    return math.ceil(_SINC_ZEROS / (_ROLLOFF * min(1.0, new_sr / orig_sr)))
+
+
+def _resample_direct(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """The same filter as the polyphase path, its taps computed per output: output k sits at input time
+    k * orig_sr / new_sr (exact integer arithmetic, so period-aligned blocks agree with the whole signal)."""
+    cut = _ROLLOFF * min(1.0, new_sr / orig_sr)  # zero crossings per input sample
+    width = _direct_width(orig_sr, new_sr)
+    n_out = -(-len(audio) * new_sr // orig_sr)
+    xp = np.concatenate([np.zeros(width + 1, np.float32), audio.astype(np.float32, copy=False),
+                         np.zeros(width + 2, np.float32)])
+    taps = np.arange(-width, width + 2)
+    out = np.empty(n_out, np.float32)
+    for k0 in range(0, n_out, _DIRECT_CHUNK):
+        k = np.arange(k0, min(n_out, k0 + _DIRECT_CHUNK), dtype=np.int64)
+        base, frac = (k * orig_sr) // new_sr, (k * orig_sr) % new_sr / new_sr
+        t = (taps[None, :] - frac[:, None]) * cut
+        inside = np.abs(t) < _SINC_ZEROS
+        window = np.i0(_KAISER_BETA * np.sqrt(np.clip(1 - (t / _SINC_ZEROS) ** 2, 0, None))) / np.i0(_KAISER_BETA)
+        weights = np.where(inside, np.sinc(t) * window * cut, 0.0)
+        out[k0: k0 + len(k)] = np.einsum("ij,ij->i", weights, xp[base[:, None] + taps[None, :] + width + 1])
+    return out
 
 
 def resample(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
@@ -145,6 +314,8 @@ def resample(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
         return audio.astype(np.float32, copy=False)
     if len(audio) == 0:
         return np.zeros(0, np.float32)
+    if _needs_direct(orig_sr, new_sr):
+        return _resample_direct(audio, orig_sr, new_sr)
     import torch
 
     kernel, width, stride = _kernel_for(orig_sr, new_sr)
@@ -194,12 +365,13 @@ def iter_blocks(
     step = max(period_in, int(block_seconds * sr_in) // period_in * period_in)
     ctx = resample_context(sr_in, sr_out)
     try:
-        with sf.SoundFile(str(info.path)) as f:
+        with open_audio(info) as f:
             for b0 in range(first, last, step):
                 b1 = min(b0 + step, last)
                 r0, r1 = max(0, b0 - ctx), min(info.frames, b1 + ctx)
                 f.seek(r0)
-                data = f.read(r1 - r0, dtype="float32", always_2d=True)
+                with quiet_decoder_stderr() if info.format == "MPEG" else contextlib.nullcontext():
+                    data = f.read(r1 - r0, dtype="float32", always_2d=True)
                 raw = to_mono(data) if mono else np.ascontiguousarray(data.T)
                 if sr_in == sr_out:
                     yield raw
