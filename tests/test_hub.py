@@ -50,6 +50,7 @@ class State:
     delay: float = 0.0
     corrupt: set[str] = field(default_factory=set)      # file names served with one byte changed
     lie: dict[str, str] = field(default_factory=dict)   # response headers the hub replaces (hostile endpoint)
+    ignore_range: bool = False                          # the CDN answers a Range with the whole file (200)
     cdn: str = ""
 
 
@@ -73,7 +74,7 @@ class _Base(http.server.BaseHTTPRequestHandler):
                               self.headers.get("Authorization")))
 
     def _send_body(self, body: bytes, headers: dict[str, str], with_body: bool) -> None:
-        rng = self.headers.get("Range")
+        rng = None if S.ignore_range else self.headers.get("Range")
         start = int(rng.split("=")[1].split("-")[0]) if rng else 0
         self.send_response(206 if rng else 200)
         for k, v in {**headers, **S.lie}.items():
@@ -235,7 +236,7 @@ def test_unreachable_server_is_a_clear_message(monkeypatch: pytest.MonkeyPatch, 
 def test_unknown_file_and_unknown_repo_are_named(hub: Path):
     with pytest.raises(WeightsMissingError, match="'nope.bin' was not found"):
         download_files("test/tiny", ["nope.bin"])
-    with pytest.raises(WeightsMissingError, match="'nobody/nothing'"):
+    with pytest.raises(WeightsMissingError, match="The model 'nobody/nothing' was not found"):
         download_files("nobody/nothing", ["config.json"])
     with pytest.raises(StudioError, match="not a valid"):
         download_files("bad/../name", ["config.json"])
@@ -281,6 +282,24 @@ def test_cancel_keeps_the_partial_file_and_the_next_call_resumes_it(hub: Path):
     assert [r.range for r in cdn_gets] == [f"bytes={have}-"]  # resumed, not started over
     assert seen[0].done >= have and seen[-1].done == len(FILES["model.safetensors"])
     assert not list((hub / "models--test--tiny" / "blobs").glob("*.incomplete"))
+
+
+def test_a_server_that_ignores_the_range_gets_the_whole_file_again(hub: Path):
+    S.delay = 0.02
+    cancel = threading.Event()
+    with pytest.raises(JobCancelled):
+        download_files("test/tiny", ["model.safetensors"], progress=lambda p: p.done > 300_000 and cancel.set(),
+                       cancel=cancel)
+    S.delay, S.ignore_range, S.requests = 0.0, True, []
+    path = download_files("test/tiny", ["model.safetensors"])["model.safetensors"]
+    assert [r.range is not None for r in S.requests if r.server == "cdn"] == [True]  # asked, got a 200
+    assert sha256(path.read_bytes()) == sha256(FILES["model.safetensors"])
+
+
+def test_an_unwritable_cache_is_a_message(hub: Path, tmp_path: Path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StudioError, match="Cannot save the download in .*a part of the path is not a folder"):
+        download_files("test/tiny", ["config.json"], cache_dir=tmp_path / "a-file" / "cache")
 
 
 def test_cancel_before_the_transfer_starts_sends_nothing(hub: Path):

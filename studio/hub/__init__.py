@@ -1,6 +1,8 @@
-"""Checkpoints: download with progress, cancel and resume into the Hugging Face cache; local import; offline."""
+"""Checkpoints: download (verified, with progress, cancel and resume) into the Hugging Face cache; local import;
+offline."""
 
 from studio.hub.download import (
+    DownloadDamagedError,
     DownloadProgress,
     WeightsMissingError,
     cache_root,
@@ -9,5 +11,5 @@ from studio.hub.download import (
     import_local,
 )
 
-__all__ = ["DownloadProgress", "WeightsMissingError", "cache_root", "cached_file", "download_files",
-           "import_local"]
+__all__ = ["DownloadDamagedError", "DownloadProgress", "WeightsMissingError", "cache_root", "cached_file",
+           "download_files", "import_local"]

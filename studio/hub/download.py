@@ -151,11 +151,12 @@ def _resolve(repo_id: str, filename: str, revision: str, token: str | bool | Non
         raise WeightsMissingError(f"'{repo_id}' is gated: its owners ask you to accept their terms first.",
                                   f"Accept them at {_endpoint()}/{repo_id}, then set HF_TOKEN to a token of "
                                   "that account and try again.") from None
-    except (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError) as e:
-        what = f"'{repo_id}'" if isinstance(e, RepositoryNotFoundError) else f"'{filename}'"
-        raise WeightsMissingError(f"{what} was not found in '{repo_id}' at revision '{revision}'.",
-                                  "Check the model name and revision (a private model also needs HF_TOKEN).") \
-            from None
+    except RepositoryNotFoundError:
+        raise WeightsMissingError(f"The model '{repo_id}' was not found on {_endpoint()}.",
+                                  "Check the model name (a private model also needs HF_TOKEN).") from None
+    except (RevisionNotFoundError, RemoteEntryNotFoundError):
+        raise WeightsMissingError(f"'{filename}' was not found in '{repo_id}' at revision '{revision}'.",
+                                  "Check the model name and revision.") from None
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else "?"
         raise _Unreachable(f"the server answered HTTP {status}") from None
