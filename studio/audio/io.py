@@ -270,11 +270,31 @@ def _direct_width(orig_sr: int, new_sr: int) -> int:
     return math.ceil(_SINC_ZEROS / (_ROLLOFF * min(1.0, new_sr / orig_sr)))
 
 
-def _resample_direct(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
-    """The same filter as the polyphase path, its taps computed per output: output k sits at input time
-    k * orig_sr / new_sr (exact integer arithmetic, so period-aligned blocks agree with the whole signal)."""
+def _direct_weights(frac: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """(len(frac), 2 * width + 2) float32 taps for outputs `frac` input samples after their base sample."""
     cut = _ROLLOFF * min(1.0, new_sr / orig_sr)  # zero crossings per input sample
     width = _direct_width(orig_sr, new_sr)
+    t = (np.arange(-width, width + 2)[None, :] - frac[:, None]) * cut
+    window = np.i0(_KAISER_BETA * np.sqrt(np.clip(1 - (t / _SINC_ZEROS) ** 2, 0, None))) / np.i0(_KAISER_BETA)
+    return np.where(np.abs(t) < _SINC_ZEROS, np.sinc(t) * window * cut, 0.0).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _phase_table(orig_sr: int, new_sr: int) -> np.ndarray | None:
+    """The taps of every phase (period_out rows), or None when even that is too large to keep."""
+    period_out = new_sr // math.gcd(orig_sr, new_sr)
+    if period_out * (2 * _direct_width(orig_sr, new_sr) + 2) > 4 * _MAX_TABLE:
+        return None
+    phases = np.arange(period_out, dtype=np.int64) * math.gcd(orig_sr, new_sr)
+    return _direct_weights(phases / new_sr, orig_sr, new_sr)
+
+
+def _resample_direct(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """The same filter as the polyphase path, applied per output: output k sits at input time
+    k * orig_sr / new_sr (exact integer arithmetic, so period-aligned blocks agree with the whole signal)."""
+    width = _direct_width(orig_sr, new_sr)
+    g = math.gcd(orig_sr, new_sr)
+    table = _phase_table(orig_sr, new_sr)
     n_out = -(-len(audio) * new_sr // orig_sr)
     xp = np.concatenate([np.zeros(width + 1, np.float32), audio.astype(np.float32, copy=False),
                          np.zeros(width + 2, np.float32)])
@@ -282,11 +302,8 @@ def _resample_direct(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray
     out = np.empty(n_out, np.float32)
     for k0 in range(0, n_out, _DIRECT_CHUNK):
         k = np.arange(k0, min(n_out, k0 + _DIRECT_CHUNK), dtype=np.int64)
-        base, frac = (k * orig_sr) // new_sr, (k * orig_sr) % new_sr / new_sr
-        t = (taps[None, :] - frac[:, None]) * cut
-        inside = np.abs(t) < _SINC_ZEROS
-        window = np.i0(_KAISER_BETA * np.sqrt(np.clip(1 - (t / _SINC_ZEROS) ** 2, 0, None))) / np.i0(_KAISER_BETA)
-        weights = np.where(inside, np.sinc(t) * window * cut, 0.0)
+        base, rest = (k * orig_sr) // new_sr, (k * orig_sr) % new_sr
+        weights = table[rest // g] if table is not None else _direct_weights(rest / new_sr, orig_sr, new_sr)
         out[k0: k0 + len(k)] = np.einsum("ij,ij->i", weights, xp[base[:, None] + taps[None, :] + width + 1])
     return out
 
@@ -372,6 +389,8 @@ def iter_blocks(
                 f.seek(r0)
                 with quiet_decoder_stderr() if info.format == "MPEG" else contextlib.nullcontext():
                     data = f.read(r1 - r0, dtype="float32", always_2d=True)
+                if not np.isfinite(data).all():  # float files can hold NaN/inf; they would poison every model
+                    np.nan_to_num(data, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
                 raw = to_mono(data) if mono else np.ascontiguousarray(data.T)
                 if sr_in == sr_out:
                     yield raw
