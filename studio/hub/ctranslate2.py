@@ -60,8 +60,15 @@ class _Reader:
 
 def read_ct2_model(path: str | os.PathLike) -> CT2Model:
     """All variables of a model.bin as numpy arrays (aliases resolved to the same array)."""
-    with open(path, "rb") as f:
-        data = memoryview(f.read())
+    try:
+        with open(path, "rb") as f:
+            data = memoryview(f.read())
+    except OSError as e:
+        from studio.outputs import describe_os_error
+
+        raise describe_os_error(e, path, "read") from e
+    if len(data) == 0:
+        raise CheckpointError(f"{os.fspath(path)} is empty (0 bytes).", "Download or convert the model again.")
     r = _Reader(data)
     try:
         version = r.take("I")

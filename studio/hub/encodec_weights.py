@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -18,6 +17,17 @@ from pathlib import Path
 
 import torch
 
+from studio.hub.checkpoint_io import (
+    check_finite,
+    first_line,
+    folder_listing,
+    is_repo_id,
+    load_safetensors,
+    looks_like_path,
+    read_json,
+    state_dict_of,
+    torch_load,
+)
 from studio.hub.ctranslate2 import CheckpointError
 from studio.hub.download import DownloadProgress, download_files
 from studio.models.encodec import ENCODEC_24KHZ, ENCODEC_48KHZ, Encodec, EncodecConfig
@@ -71,7 +81,25 @@ def from_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return _fold_all(renamed)
 
 
+_TH_EXPECTED = "an EnCodec release checkpoint (a state dict like encodec_24khz-d7cc33bc.th)"
+_TH_REMEDY = ("Pick encodec_24khz-d7cc33bc.th or encodec_48khz-7e698e3e.th, or a Hugging Face facebook/encodec_* "
+              "folder (config.json + model.safetensors).")
+_HF_REMEDY = "Pick a Hugging Face EnCodec folder (facebook/encodec_24khz or _48khz: config.json + model.safetensors)."
+
+
 def config_from_hf(cfg: dict) -> EncodecConfig:
+    """Our config from a Hugging Face config.json; a config of another model is a CheckpointError."""
+    kind = cfg.get("model_type")
+    if kind is not None and kind != "encodec":
+        raise CheckpointError(f"config.json describes a Hugging Face '{kind}' model, not EnCodec.", _HF_REMEDY)
+    try:
+        return _config_from_hf(cfg)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as e:
+        raise CheckpointError(f"config.json is not a complete EnCodec configuration ({first_line(e)}).",
+                              _HF_REMEDY) from e
+
+
+def _config_from_hf(cfg: dict) -> EncodecConfig:
     ratios = tuple(cfg.get("upsampling_ratios", (8, 5, 4, 2)))
     frame_rate = math.ceil(cfg["sampling_rate"] / math.prod(ratios))
     bandwidths = tuple(float(b) for b in cfg["target_bandwidths"])
@@ -85,7 +113,11 @@ def config_from_hf(cfg: dict) -> EncodecConfig:
 
 def config_from_state(state: dict[str, torch.Tensor]) -> EncodecConfig:
     """The release checkpoints carry no config: stereo input and GroupNorm mean the 48 kHz model."""
-    first = state["encoder.layers.0.conv.weight"]
+    first = state.get("encoder.layers.0.conv.weight")
+    if first is None or first.ndim != 3:
+        names = ", ".join(list(state)[:3])
+        raise CheckpointError(f"The checkpoint holds no EnCodec encoder (found {names or 'no tensors'}…); expected "
+                              f"{_TH_EXPECTED}.", _TH_REMEDY)
     return ENCODEC_48KHZ if first.shape[1] == 2 or "encoder.layers.0.norm.weight" in state else ENCODEC_24KHZ
 
 
@@ -103,46 +135,59 @@ def build_model(cfg: EncodecConfig, state: dict[str, torch.Tensor]) -> Encodec:
         if t.shape != expected[k].shape:
             raise CheckpointError(f"Tensor {k} has shape {tuple(t.shape)}, expected {tuple(expected[k].shape)}.",
                                   "The file may belong to another model.")
+    check_finite(state, "EnCodec checkpoint")
     model.load_state_dict({k: t.float() for k, t in state.items()}, strict=True)
     return model.eval()
 
 
 def load_original(path: Path) -> Encodec:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path.name} is not an EnCodec checkpoint ({type(e).__name__}).",
-                              "Pick encodec_24khz-d7cc33bc.th or encodec_48khz-7e698e3e.th.") from e
-    state = from_original(state)
+    obj = torch_load(path, _TH_EXPECTED, _TH_REMEDY)
+    state = from_original(state_dict_of(obj, path, _TH_EXPECTED, _TH_REMEDY))
     return build_model(config_from_state(state), state)
 
 
 def load_hf(folder: Path) -> Encodec:
-    from safetensors.torch import load_file
+    cfg = config_from_hf(read_json(folder / "config.json", "a Hugging Face EnCodec config", _HF_REMEDY))
+    if (folder / "model.safetensors").exists() or not (folder / "pytorch_model.bin").exists():
+        state = load_safetensors([folder / "model.safetensors"], _HF_REMEDY)
+    else:
+        bin_path = folder / "pytorch_model.bin"
+        state = state_dict_of(torch_load(bin_path, "EnCodec tensors", _HF_REMEDY), bin_path, "EnCodec tensors",
+                              _HF_REMEDY)
+    return build_model(cfg, from_hf(state))
 
-    cfg = config_from_hf(json.loads((folder / "config.json").read_text()))
-    return build_model(cfg, from_hf(load_file(str(folder / "model.safetensors"))))
+
+def load_local_encodec(path: Path) -> Encodec:
+    """An EnCodec model from a release .th file or a Hugging Face folder on disk."""
+    if path.is_file() and (path.suffix == ".safetensors" or path.name in ("config.json", "pytorch_model.bin")):
+        path = path.parent
+    if path.is_file():
+        return load_original(path)
+    if (path / "config.json").exists():
+        return load_hf(path)
+    raise CheckpointError(f"'{path}' holds no EnCodec model I can read: it holds {folder_listing(path)}.",
+                          "Pick a release .th file or a folder with config.json + model.safetensors.")
 
 
 def load_encodec(source: str | os.PathLike = "24khz", cache_dir: str | os.PathLike | None = None,
                  progress: Callable[[DownloadProgress], None] | None = None,
                  cancel: threading.Event | None = None) -> Encodec:
     """`source`: "24khz" / "48khz" (download once from the Hub), a Hub repo id, a release .th file, or a Hugging
-    Face folder."""
+    Face folder. Only an argument that looks like a path (a separator, a leading . or ~, a weights suffix) is
+    looked up on disk."""
     source = os.fspath(source)
-    path = Path(source).expanduser()
-    if path.exists():
-        if path.is_file() and path.suffix == ".safetensors":
-            path = path.parent
-        if path.is_file():
-            return load_original(path)
-        if (path / "model.safetensors").exists() and (path / "config.json").exists():
-            return load_hf(path)
-        raise CheckpointError(f"{path} holds no EnCodec model I can read.",
-                              "Pick a release .th file or a folder with config.json + model.safetensors.")
-    repo = HF_REPOS.get(source.lower().removeprefix("encodec_").replace(" ", ""), source)
+    key = source.lower().removeprefix("encodec_").replace(" ", "")
+    if key not in HF_REPOS and looks_like_path(source):
+        path = Path(source).expanduser()
+        if path.exists():
+            return load_local_encodec(path)
+        if not is_repo_id(source):
+            raise CheckpointError(f"The codec file or folder '{source}' does not exist.",
+                                  "Check the path, or use 24khz or 48khz.")
+    repo = HF_REPOS.get(key, source)
     if "/" not in repo:
-        raise CheckpointError(f"Unknown codec '{source}'.", "Use 24khz, 48khz, a Hub repo id, or a path.")
+        hint = f" To use the file or folder '{source}' here, write ./{source}." if Path(source).exists() else ""
+        raise CheckpointError(f"Unknown codec '{source}'.", f"Use 24khz, 48khz, a Hub repo id, or a path.{hint}")
     files = download_files(repo, ["config.json", "model.safetensors"], cache_dir=cache_dir, progress=progress,
                            cancel=cancel)
     return load_hf(files["model.safetensors"].parent)

