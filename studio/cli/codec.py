@@ -1,4 +1,8 @@
-"""`studio codec encode|decode|stats`: the Codec panel's engine from the command line."""
+"""`studio codec encode|decode|stats`: the Codec panel's engine from the command line.
+
+Outputs are checked before any work (never the input, a suffix we write, a writable folder) and written to a
+temporary file renamed into place when complete; audio of any length is read, coded and decoded in blocks.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,23 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.cli.types import int_range
 from studio.errors import StudioError
+
+BANDWIDTHS = (1.5, 3.0, 6.0, 12.0, 24.0)  # kbps the 24 kHz model offers; the 48 kHz one all but 1.5
+CODE_SUFFIXES = (".ecdc", ".npz")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")  # studio.engine.codec.analysis.AUDIO_FORMATS (not imported: no torch)
+
+
+def _bandwidth(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = float("nan")
+    if value not in BANDWIDTHS:  # nan is in nothing
+        raise argparse.ArgumentTypeError(f"'{text}' is not an offered bandwidth: use one of "
+                                         f"{', '.join(f'{b:g}' for b in BANDWIDTHS)} (kbps)")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,14 +36,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     enc = cmds.add_parser("encode", help="audio -> codes")
     enc.add_argument("input", type=Path)
     enc.add_argument("output", type=Path, help="out.ecdc (EnCodec's compressed format) or out.npz (VALL-E-X)")
-    enc.add_argument("--bandwidth", "-b", type=float, default=6.0, help="kbps: 1.5, 3, 6, 12 or 24")
+    enc.add_argument("--bandwidth", "-b", type=_bandwidth, default=6.0,
+                     help="kbps: 1.5, 3, 6, 12 or 24 (the 48 kHz model: 3 to 24)")
     dec = cmds.add_parser("decode", help="codes -> audio")
     dec.add_argument("input", type=Path)
-    dec.add_argument("output", type=Path)
-    dec.add_argument("--codebooks", "-k", type=int, default=None, help="use only the first k codebooks")
+    dec.add_argument("output", type=Path, help="out.wav, out.flac or out.ogg")
+    dec.add_argument("--codebooks", "-k", type=int_range(1, 32), default=None,
+                     help="use only the first k codebooks (1 to the number in the file)")
     st = cmds.add_parser("stats", help="print the per-codebook table of an audio file")
     st.add_argument("input", type=Path)
-    st.add_argument("--bandwidth", "-b", type=float, default=6.0)
+    st.add_argument("--bandwidth", "-b", type=_bandwidth, default=6.0, help="kbps: 1.5, 3, 6, 12 or 24")
     for sp in (enc, dec, st):
         sp.add_argument("--model", default=None,
                         help="24khz (default), 48khz, a Hub repo id, a release .th file or a Hugging Face folder")
@@ -37,39 +59,76 @@ def _model(name: str | None, progress: Callable[[float, str], None]) -> object:
 
 
 def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
-    from studio.engine.codec import analysis, files
+    from studio.outputs import check_output
 
     if not args.input.exists():
         raise StudioError(f"File not found: {args.input}.", "Check the path.")
     if args.codec_command == "decode":
-        f = files.read_codes(args.input)
-        model = _model(args.model or f.model.removeprefix("encodec_"), progress)
-        k = args.codebooks
-        if k is not None and not 1 <= k <= f.codes.shape[0]:
-            raise StudioError(f"--codebooks must be 1…{f.codes.shape[0]}.", "The file holds that many codebooks.")
-        import soundfile as sf
+        check_output(args.output, [args.input], AUDIO_SUFFIXES)
+        return _decode(args, progress)
+    if args.codec_command == "encode":
+        check_output(args.output, [args.input], CODE_SUFFIXES)
+    from studio.audio.io import probe
 
-        audio = analysis.decode_codes(model, f.codes, f.scales, f.audio_length, k)  # type: ignore[arg-type]
-        sf.write(args.output, audio.T, model.cfg.sample_rate, subtype="PCM_16")  # type: ignore[attr-defined]
-        print(f"Wrote {args.output} ({audio.shape[-1] / model.cfg.sample_rate:.2f} s, "  # type: ignore[attr-defined]
-              f"{k or f.codes.shape[0]} codebooks)")
-        return 0
+    probe(args.input)  # a clear message for a file that is not audio, before the codec loads
     model = _model(args.model, progress)
     if args.bandwidth not in model.cfg.bandwidths:  # type: ignore[attr-defined]
-        raise StudioError(f"The model does not offer {args.bandwidth} kbps.",
+        raise StudioError(f"The model does not offer {args.bandwidth:g} kbps.",
                           f"Use one of {', '.join(f'{b:g}' for b in model.cfg.bandwidths)}.")  # type: ignore
     if args.codec_command == "encode":
-        from studio.audio.io import load_audio
+        return _encode(args, model, progress)
+    return _stats(args, model, progress)
 
-        if args.output.suffix.lower() not in (".ecdc", ".npz"):
-            raise StudioError(f"Cannot write '{args.output.name}'.", "Use an .ecdc or .npz file name.")
-        rate = model.cfg.sample_rate  # type: ignore[attr-defined]
-        wav = load_audio(args.input, rate)
-        codes, scales = analysis.encode_audio(model, wav, args.bandwidth)  # type: ignore[arg-type]
-        files.write_codes(args.output, files.CodeFile(codes, analysis.model_name(model), len(wav), scales))  # type: ignore
-        print(f"Wrote {args.output}: {codes.shape[0]} codebooks x {codes.shape[1]} frames "
-              f"({args.output.stat().st_size} bytes)")
-        return 0
+
+def _encode(args: argparse.Namespace, model: object, progress: Callable[[float, str], None]) -> int:
+    import numpy as np
+    import torch
+
+    from studio.engine.codec import analysis, files
+
+    expected, blocks = analysis.read_model_input(model, args.input)  # type: ignore[arg-type]
+    codes, scales, length = [], [], 0
+    for piece in analysis.encode_blocks(model, blocks, args.bandwidth, expected, progress):  # type: ignore[arg-type]
+        codes.append(piece.codes.to(torch.int16))  # 10-bit codes: a quarter of the memory while the file is read
+        if piece.scale is not None:
+            scales.append(piece.scale)
+        length = piece.start + piece.audio.shape[-1]
+    all_codes = torch.cat(codes, dim=-1).numpy().astype(np.int64)
+    del codes
+    chunked = model.cfg.segment is not None  # type: ignore[attr-defined]
+    progress(0.995, f"Writing {args.output.name}…")
+    files.write_codes(args.output, files.CodeFile(all_codes, analysis.model_name(model),  # type: ignore[arg-type]
+                                                  length, scales if chunked else None))
+    progress(1.0, "Done")
+    print(f"Wrote {args.output}: {all_codes.shape[0]} codebooks x {all_codes.shape[1]} frames "
+          f"({args.output.stat().st_size} bytes)")
+    return 0
+
+
+def _decode(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
+    from studio.engine.codec import analysis, files
+
+    f = files.read_codes(args.input)
+    model = _model(args.model or f.model.removeprefix("encodec_"), progress)
+    rate = files.MODEL_RATES[f.model][0]
+    if model.cfg.sample_rate != rate:  # type: ignore[attr-defined]
+        raise StudioError(f"'{args.input.name}' holds {f.model} codes; the chosen codec runs at "
+                          f"{model.cfg.sample_rate // 1000} kHz.",  # type: ignore[attr-defined]
+                          f"Leave out --model, or pick the {rate // 1000} kHz EnCodec model.")
+    k = args.codebooks
+    if k is not None and k > f.codes.shape[0]:
+        raise StudioError(f"--codebooks {k}: '{args.input.name}' holds {f.codes.shape[0]} codebooks.",
+                          f"Use --codebooks 1 to {f.codes.shape[0]}.")
+    n = analysis.decode_to_file(model, f.codes, f.scales, f.audio_length, args.output, k,  # type: ignore[arg-type]
+                                progress=progress)
+    progress(1.0, "Done")
+    print(f"Wrote {args.output} ({n / rate:.2f} s, {k or f.codes.shape[0]} codebooks)")
+    return 0
+
+
+def _stats(args: argparse.Namespace, model: object, progress: Callable[[float, str], None]) -> int:
+    from studio.engine.codec import analysis
+
     result = analysis.analyze(model, args.input, args.bandwidth, progress=progress)  # type: ignore[arg-type]
     print(f"{result.model}, {result.bandwidth:g} kbps nominal ({result.codes.shape[0]} codebooks x "
           f"{result.codes.shape[1]} frames at {result.frame_rate} frames/s), {result.duration:.2f} s")

@@ -296,15 +296,21 @@ class Encodec(nn.Module):
         seg, stride = self.cfg.segment_length or length, self.cfg.segment_stride or length
         codes, scales = [], []
         for offset in range(0, length, stride):
-            chunk = wav[..., offset: offset + seg]
-            scale = None
-            if self.cfg.normalize:
-                volume = chunk.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
-                scale = 1e-8 + volume
-                chunk = chunk / scale
-                scales.append(scale.view(-1))
-            codes.append(self.quantizer.encode(self.encoder(chunk), n_q))
+            c, scale = self.encode_chunk(wav[..., offset: offset + seg], n_q)
+            codes.append(c)
+            if scale is not None:
+                scales.append(scale)
         return torch.cat(codes, dim=-1), (torch.stack(scales, dim=1) if scales else None)
+
+    def encode_chunk(self, chunk: Tensor, n_q: int) -> tuple[Tensor, Tensor | None]:
+        """One chunk (B, channels, samples) -> codes (B, n_q, frames) and its scale (B,) when normalizing."""
+        scale = None
+        if self.cfg.normalize:
+            volume = chunk.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
+            scale = 1e-8 + volume
+            chunk = chunk / scale
+            scale = scale.view(-1)
+        return self.quantizer.encode(self.encoder(chunk), n_q), scale
 
     def chunk_frames(self, length: int) -> list[int]:
         """Frames per chunk for an input of `length` samples (one entry when not chunked)."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import soundfile as sf
-
 from studio.engine.codec.files import MODEL_RATES, read_codes
 from studio.engine.codec.result import CodecAnalysis, codebook_stats
 from studio.worker.jobs import JobContext
@@ -46,8 +44,10 @@ def open_codes_job(ctx: JobContext, path: str) -> CodecAnalysis:
 
 def reconstruct_job(ctx: JobContext, analysis: CodecAnalysis, model: str, k: int, out_dir: str,
                     cache_dir: str | None = None) -> str:
-    """Decode the first k codebooks of `analysis` to a WAV in `out_dir`; returns its path."""
-    from studio.engine.codec.analysis import decode_codes
+    """Decode the first k codebooks of `analysis` to a WAV in `out_dir`, block by block with progress and cancel
+    (a temporary file renamed when complete, so a cancel leaves nothing); returns its path."""
+    from studio.engine.codec.analysis import decode_to_file
+    from studio.outputs import check_folder
 
     codec = get_codec(ctx, model, cache_dir)
     if codec.cfg.sample_rate != analysis.sample_rate:  # type: ignore[attr-defined]
@@ -55,9 +55,8 @@ def reconstruct_job(ctx: JobContext, analysis: CodecAnalysis, model: str, k: int
 
         raise StudioError(f"These codes are from {analysis.model}; the chosen codec runs at "
                           f"{codec.cfg.sample_rate // 1000} kHz.", "Pick the matching EnCodec model.")  # type: ignore
-    ctx.progress(0.1, f"Decoding with {k} codebooks…")
-    audio = decode_codes(codec, analysis.codes, analysis.scales, analysis.audio_length, k, ctx.check)  # type: ignore
-    out = Path(out_dir) / f"{Path(analysis.source).stem}-{analysis.model}-k{k}.wav"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(out, audio.T, analysis.sample_rate, subtype="FLOAT")
+    ctx.progress(0.0, f"Decoding with {k} codebooks…")
+    out = Path(check_folder(out_dir, create=True)) / f"{Path(analysis.source).stem}-{analysis.model}-k{k}.wav"
+    decode_to_file(codec, analysis.codes, analysis.scales, analysis.audio_length, out, k,  # type: ignore[arg-type]
+                   subtype="FLOAT", progress=ctx.progress, check=ctx.check)
     return str(out)

@@ -47,12 +47,18 @@ class CodecAnalysis:
 
 
 def codebook_stats(codes: np.ndarray, frame_rate: int, bins: int = 1024) -> list[CodebookStats]:
+    usage = np.stack([np.bincount(row, minlength=bins) for row in codes]) if len(codes) else np.zeros((0, bins))
+    return stats_from_usage(usage, codes.shape[1], frame_rate)
+
+
+def stats_from_usage(usage: np.ndarray, frames: int, frame_rate: int) -> list[CodebookStats]:
+    """Statistics from code counts (n_q, bins) over `frames` frames: counts add up block by block, so a long file
+    is measured without holding its codes twice."""
     out = []
-    for k, row in enumerate(codes):
-        usage = np.bincount(row, minlength=bins)
-        p = usage[usage > 0] / max(1, len(row))
+    for k, counts in enumerate(usage):
+        p = counts[counts > 0] / max(1, frames)
         entropy = max(0.0, float(-(p * np.log2(p)).sum()))
-        out.append(CodebookStats(k, usage, entropy, int((usage > 0).sum()), entropy * frame_rate / 1000))
+        out.append(CodebookStats(k, counts, entropy, int((counts > 0).sum()), entropy * frame_rate / 1000))
     return out
 
 
