@@ -29,6 +29,9 @@ from studio.engine.codec.result import CodecAnalysis
 from studio.engine.render import colormap_table
 from studio.engine.spectrogram import Spectrogram, compute_spectrogram
 from studio.errors import StudioError
+from studio.hub.local_import import ImportedModel
+from studio.outputs import check_output, describe_os_error
+from studio.ui.import_weights import IMPORT_KEY, add_model_entry, fill_picker
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -119,9 +122,11 @@ class TokenGrid(pg.PlotWidget):
 
 
 class CodecPanel(AudioFilePanel, QWidget):
-    error = Signal(str, str)
+    error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     analysis_ready = Signal(object)
+    import_requested = Signal()  # the picker's "Import local weights…" entry
+    PLACEHOLDER = "Open or drop audio to encode, or an .ecdc / .npz (VALL-E-X) code file."
 
     def __init__(self, worker: QtWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,6 +137,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.player = Player()
         self.reconstructions: dict[int, str] = {}
         self._job = self._rec_job = self._spec_job = 0
+        self._generation = 0
         self._pending_play: int | None = None
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
         self._build()
@@ -139,13 +145,14 @@ class CodecPanel(AudioFilePanel, QWidget):
 
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.file_label = QLabel("Open or drop audio to encode, or an .ecdc / .npz (VALL-E-X) code file.")
+        self.file_label = QLabel(self.PLACEHOLDER)
         self.file_label.setMinimumWidth(80)  # long names must not widen the window
         self.file_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.model = QComboBox()
         for label, key in MODELS:
             self.model.addItem(label, key)
-        self.model.addItem("Local model…", "local")
+        fill_picker(self.model, self.settings.cache_folder, "encodec")  # earlier imports, then "Import local…"
+        self._model_index = 0
         self.model.currentIndexChanged.connect(self._model_changed)
         self.bandwidth = QComboBox()
         for bw in (1.5, 3.0, 6.0, 12.0, 24.0):
@@ -244,39 +251,73 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.open_file(path)
 
     def open_file(self, path: str) -> None:
+        """Open audio or a code file. A file that cannot be read changes nothing on screen (the error says why);
+        once the new file is taken, the previous file's grid, statistics and playback are cleared, so the name on
+        screen and the data under it always belong together."""
         p = Path(path)
-        self.player.stop()
-        self.reconstructions.clear()
-        self.analysis = None
         if p.suffix.lower() in CODE_SUFFIXES:
-            if not p.exists():
-                self.error.emit(f"File not found: {p}.", "Check that the file still exists.")
+            if not p.is_file():
+                self.error.emit(f"File not found: {p}." if not p.exists() else f"'{p.name}' is not a file.",
+                                "Check that the file still exists.")
                 return
+            self._clear_results()
             self.path = None
             self.spec.hide()  # the spectrogram of the decoded codes appears once they are played
-            self.file_label.setText(f"<b>{p.name}</b> — codes; Play decodes them")
-            self._submit(_open_codes, path, name=f"Reading {p.name}")
+            self.file_label.setText(f"<b>{p.name}</b> — reading codes…")
+            self._submit(_open_codes, path, name=f"Reading {p.name}", opening=True)
             return
         info = self.probe_or_report(path)
         if info is None:
             return
+        self._clear_results()
         self.path = info.path
         self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}")
         self._show_spectrogram(str(info.path))
-        self.reanalyze()
+        self.reanalyze(opening=True)
 
-    def reanalyze(self) -> None:
+    def _clear_results(self) -> None:
+        """Forget the shown file's codes, statistics and reconstructions (a new file is being opened)."""
+        self.player.stop()
+        self.play_btn.setText("▶ Play")
+        self.reconstructions.clear()
+        self.analysis = None
+        self._pending_play = None
+        if self._rec_job:
+            self.worker.cancel(self._rec_job)
+            self._rec_job = 0
+        self.grid.codes = None
+        self.grid.image.clear()
+        self.grid.k_band.hide()
+        self.codebook_pick.blockSignals(True)
+        self.codebook_pick.clear()
+        self.codebook_pick.blockSignals(False)
+        self.usage_bars.setOpts(x=[], height=[])
+        self.usage_plot.setTitle("Code usage")
+        self.entropy_bars.setOpts(x=[], height=[])
+        self.snr_curve.setData([], [])
+        self.mel_curve.setData([], [])
+        self.summary.setText("")
+        self.hover_label.setText("Hover the grid: time, codebook and code.")
+        self.export_btn.setEnabled(False)
+
+    def reanalyze(self, opening: bool = False) -> None:
         if self.path is None:
             return
         self.reconstructions.clear()
         self._submit(_analyze, str(self.path), self.model.currentData(), self.bandwidth.currentData(),
-                     self.settings.cache_folder, name=f"Encoding {self.path.name}")
+                     self.settings.cache_folder, name=f"Encoding {self.path.name}", opening=opening)
 
-    def _submit(self, fn: object, *args: object, name: str) -> None:
+    def _submit(self, fn: object, *args: object, name: str, opening: bool = False) -> None:
         if self._job:
             self.worker.cancel(self._job)
-        self._job = self.worker.submit(fn, *args, name=name, on_result=self._analysis_done,  # type: ignore[arg-type]
-                                       on_error=self._failed)
+        # a result or error of a job superseded by a newer one is dropped: it belongs to another file or setting
+        self._generation += 1
+        gen = self._generation
+        self._job = self.worker.submit(fn, *args, name=name,  # type: ignore[arg-type]
+                                       on_result=lambda a: self._analysis_done(a) if gen == self._generation
+                                       else None,
+                                       on_error=lambda r: self._failed(r, opening) if gen == self._generation
+                                       else None)
 
     def _show_spectrogram(self, path: str) -> None:
         self._spec_job = self.worker.submit(lambda ctx: compute_spectrogram(path, "mel80", 0.0, None, 2000),
@@ -286,22 +327,29 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.spec.show()
         self.spec.show_spectrogram(spec.image, spec.t0, spec.t1, spec.freqs, spec.vmin, spec.vmax, mel=True)
 
-    def _model_changed(self, _: int) -> None:
-        if self.model.currentData() == "local":
-            path, _ = QFileDialog.getOpenFileName(self, "EnCodec checkpoint (.th) or Hugging Face model.safetensors",
-                                                  "", "EnCodec (*.th *.safetensors)")
-            if not path:
-                self.model.setCurrentIndex(0)
-                return
-            self.model.insertItem(self.model.count() - 1, Path(path).name, path)
-            self.model.setCurrentIndex(self.model.count() - 2)
+    def _model_changed(self, index: int) -> None:
+        if self.model.currentData() == IMPORT_KEY:  # the entry opens the import dialog; the pick stays as it was
+            self.model.blockSignals(True)
+            self.model.setCurrentIndex(self._model_index)
+            self.model.blockSignals(False)
+            self.import_requested.emit()
             return
+        self._model_index = index
         self.reanalyze()
+
+    def add_imported(self, model: ImportedModel) -> None:
+        """A model imported anywhere in the window: EnCodec ones join this picker and are selected."""
+        if model.kind == "encodec":
+            add_model_entry(self.model, model, select=True)
 
     # ---- results --------------------------------------------------------------------------------------------
     def _analysis_done(self, analysis: CodecAnalysis) -> None:
         self._job = 0
         self.analysis = analysis
+        self.error.emit("", "")  # a good open clears the banner an earlier failure left
+        if self.path is None:
+            self.file_label.setText(f"<b>{Path(analysis.source).name}</b> — codes, {fmt_time(analysis.duration)}; "
+                                    "Play decodes them")
         n_q = analysis.codes.shape[0]
         self.grid.show_codes(analysis.codes, analysis.frame_rate)
         self.spec.setXRange(0, analysis.duration, padding=0)
@@ -348,8 +396,10 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.usage_plot.setTitle(f"Codebook {index + 1}: {cb.used_codes}/{len(cb.usage)} codes, "
                                  f"{cb.entropy_bits:.2f} bits")
 
-    def _failed(self, report: ErrorReport) -> None:
+    def _failed(self, report: ErrorReport, opening: bool = False) -> None:
         self._job = 0
+        if opening and self.path is None:  # a code file that could not be read: nothing of it is on screen
+            self.file_label.setText(self.PLACEHOLDER)
         self.error.emit(report.message, report.remedy)
 
     # ---- listening ------------------------------------------------------------------------------------------
@@ -455,14 +505,19 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.export_to(path)
 
     def export_to(self, path: str) -> None:
+        """Save the codes (atomically; never over the file they came from); a failure is a message."""
         a = self.analysis
-        assert a is not None
+        if a is None:
+            return
         try:
+            check_output(path, [a.source], CODE_SUFFIXES)
             write_codes(path, CodeFile(a.codes, a.model, a.audio_length, a.scales))
             self.status.emit(f"Saved {path}")
-        except (StudioError, OSError) as e:
-            message = e.message if isinstance(e, StudioError) else f"Could not save {path}: {e}."
-            self.error.emit(message, getattr(e, "remedy", "Choose another folder."))
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+        except OSError as e:
+            err = describe_os_error(e, path)
+            self.error.emit(err.message, err.remedy)
 
     def shutdown(self) -> None:
         import shutil

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.ui.codec_panel import CodecPanel
 from studio.ui.gc_guard import GarbageCollector
+from studio.ui.import_weights import WeightsImporter
 from studio.ui.record_panel import RecordPanel
 from studio.ui.settings import AppSettings
 from studio.ui.spectrogram_panel import SpectrogramPanel
@@ -104,12 +105,16 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
         self.transcribe = TranscribePanel(self.worker, self.settings)
         self.codec = CodecPanel(self.worker, self.settings)
+        # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
+        self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec), self)
         panels = (self.record, self.spectrogram, self.transcribe, self.codec)
         for name, panel in zip(self.PANELS, panels, strict=True):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
             panel.error.connect(self.banner.show_error)
             panel.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
+        self.weights.error.connect(self.banner.show_error)
+        self.weights.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
         self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
@@ -144,6 +149,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         file = self.menuBar().addMenu("&File")
         self._action(file, "&Open…", QKeySequence.Open, self.open_dialog)
         self._action(file, "&Import recordings…", "Ctrl+I", self.import_dialog)
+        self._action(file, "Import local &weights…", None, self.weights.choose)
         file.addSeparator()
         self._action(file, "&Settings…", "Ctrl+,", self.open_settings)
         self._action(file, "&Quit", QKeySequence.Quit, self.close)

@@ -32,6 +32,9 @@ from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import Segment, Transcript
 from studio.engine.asr.tokenizer import LANGUAGES
 from studio.errors import StudioError
+from studio.hub.local_import import ImportedModel
+from studio.outputs import check_output, describe_os_error
+from studio.ui.import_weights import IMPORT_KEY, add_model_entry, fill_picker
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AudioFilePanel, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -63,11 +66,12 @@ def _attention(ctx: object, source: str, model: str, start: float, segments: lis
 
 
 class TranscribePanel(AudioFilePanel, QWidget):
-    error = Signal(str, str)
+    error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
     attention_ready = Signal(object)  # AttentionMap for the Spectrogram & Attention panel
     transcript_ready = Signal(object)
+    import_requested = Signal()  # the picker's "Import local weights…" entry
 
     COLUMNS = ("Start", "End", "Text")
 
@@ -83,6 +87,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self._job = 0
         self._attention_job = 0
         self._model_key = "tiny.en"
+        self._partial = False  # the transcript shown was cut short by a cancel: exports say so
         self._filling = False
         self.recorder: Recorder | None = None
         self.live: LiveSession | None = None
@@ -98,7 +103,8 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self.model = QComboBox()
         for label, key in MODELS:
             self.model.addItem(label, key)
-        self.model.addItem("Local model…", "local")
+        fill_picker(self.model, self.settings.cache_folder, "whisper")  # earlier imports, then "Import local…"
+        self._model_index = 0
         self.language = QComboBox()
         self.language.addItem("Detect language", "auto")
         for code, name in LANGUAGES.items():
@@ -174,33 +180,46 @@ class TranscribePanel(AudioFilePanel, QWidget):
 
     # ---- input ------------------------------------------------------------------------------------------
     def open_file(self, path: str) -> bool:
+        """Open a file to transcribe. A file that cannot be read changes nothing (the error says why); a good one
+        replaces the previous file and its transcript together, so no transcript sits under another file's name."""
         info = self.probe_or_report(path)
         if info is None:
             return False
+        if self._job:  # the running transcription belongs to the previous file: stop it, drop what it sends
+            self.worker.cancel(self._job)
+            self._end_job()
         self.player.stop()
         self.path, self.duration = info.path, info.duration
+        self.segments, self.transcript, self._partial = [], None, False
+        self.table.setRowCount(0)
+        self._set_has_transcript(False)
+        self.summary.setText("")
+        self.bar.setValue(0)
+        self.progress_label.setText("")
         self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}")
+        self.error.emit("", "")  # a good open clears the banner an earlier failure left
         self.status.emit(f"Ready to transcribe {info.path.name}")
         return True
 
-    def _model_changed(self, _: int) -> None:
+    def _model_changed(self, index: int) -> None:
+        if self.model.currentData() == IMPORT_KEY:  # the entry opens the import dialog; the pick stays as it was
+            self.model.blockSignals(True)
+            self.model.setCurrentIndex(self._model_index)
+            self.model.blockSignals(False)
+            self.import_requested.emit()
+            return
+        self._model_index = index
         english_only = str(self.model.currentData()).endswith(".en")
         if english_only:  # .en models know one language and no translation
             self.language.setCurrentIndex(self.language.findData("en"))
             self.task.setCurrentIndex(0)
         self.language.setEnabled(not english_only)
         self.task.setEnabled(not english_only)
-        if self.model.currentData() != "local":
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Whisper model folder (Hugging Face or faster-whisper)")
-        if not folder:
-            file, _ = QFileDialog.getOpenFileName(self, "openai-whisper checkpoint", "", "Whisper (*.pt)")
-            folder = file
-        if folder:
-            self.model.insertItem(self.model.count() - 1, Path(folder).name, folder)
-            self.model.setCurrentIndex(self.model.count() - 2)
-        else:
-            self.model.setCurrentIndex(0)
+
+    def add_imported(self, model: ImportedModel) -> None:
+        """A model imported anywhere in the window: Whisper ones join this picker and are selected."""
+        if model.kind == "whisper":
+            add_model_entry(self.model, model, select=True)
 
     def options(self) -> TranscribeOptions:
         lang = self.language.currentData()
@@ -217,6 +236,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
             return
         self.segments = []
         self.transcript = None
+        self._partial = False
         self.table.setRowCount(0)
         self._set_has_transcript(False)
         self.bar.setValue(0)
@@ -259,6 +279,8 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self._filling = False
 
     def _finished(self, transcript: Transcript) -> None:
+        if not self._job:  # a job abandoned when another file was opened
+            return
         self._end_job()
         self.transcript = transcript
         self.segments = transcript.segments
@@ -276,6 +298,8 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self.status.emit(f"Transcribed {Path(transcript.source).name}")
 
     def _failed(self, report: ErrorReport) -> None:
+        if not self._job:  # a job abandoned when another file was opened
+            return
         self._end_job()
         self.error.emit(report.message, report.remedy)
 
@@ -291,6 +315,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
                 language, task = partial.language, partial.task
             self.transcript = Transcript(str(self.path), self._model_key, language, task, self.duration,
                                          list(self.segments))
+            self._partial = True
             self._set_has_transcript(True)
 
     def _end_job(self) -> None:
@@ -351,7 +376,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
         self.live = LiveSession(rec.samplerate, language=None if lang == "auto" else lang,
                                 task=self.task.currentData())
         self._model_key = self.model.currentData()
-        self.segments, self.transcript = [], None
+        self.segments, self.transcript, self._partial = [], None, False
         self.table.setRowCount(0)
         self._set_has_transcript(False)
         self.live_btn.setText("■ Stop live")
@@ -459,12 +484,20 @@ class TranscribePanel(AudioFilePanel, QWidget):
             self.export_to(fmt, path)
 
     def export_to(self, fmt: str, path: str) -> None:
-        assert self.transcript is not None
+        """Save the transcript (atomically; never over the audio it came from); a failure is a message."""
+        if self.transcript is None:
+            return
+        if not Path(path).suffix:  # "notes" typed in the dialog means notes.srt
+            path += f".{fmt}"
         try:
-            export.write(self.transcript, fmt, path)
+            check_output(path, [self.transcript.source] if self.transcript.source else [], [f".{fmt}"])
+            export.write(self.transcript, fmt, path, partial=self._partial)
             self.status.emit(f"Saved {path}")
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
         except OSError as e:
-            self.error.emit(f"Could not save {path}: {e.strerror}.", "Choose another folder.")
+            err = describe_os_error(e, path)
+            self.error.emit(err.message, err.remedy)
 
     def show_attention(self) -> None:
         """Cross-attention for the 30 s window starting at the selected segment, computed on the worker."""

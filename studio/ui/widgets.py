@@ -147,6 +147,10 @@ class ErrorBanner(QWidget):
         self.hide()
 
     def show_error(self, message: str, remedy: str = "") -> None:
+        """Show a failure; an empty message (a panel's later success) hides the banner instead."""
+        if not message:
+            self.hide()
+            return
         self.label.setText(f"<b>{message}</b>" + (f"<br>{remedy}" if remedy else ""))
         self.show()
 

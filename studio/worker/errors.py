@@ -45,6 +45,11 @@ def describe_error(exc: BaseException) -> ErrorReport:
                            "Choose a folder you can write to, or fix the file's permissions.", detail)
     if isinstance(exc, OSError) and exc.errno == 28:
         return ErrorReport("The disk is full.", "Free some space and try again.", detail)
+    if isinstance(exc, OSError) and exc.errno is not None:  # read-only disk, I/O error, name too long, ...
+        from studio.outputs import describe_os_error
+
+        err = describe_os_error(exc, exc.filename or "a file", "use")
+        return ErrorReport(err.message, err.remedy, detail)
     log.error("unexpected error in job:\n%s", detail)
     return ErrorReport(f"Unexpected error: {type(exc).__name__}: {exc}",
                        "This is a bug in Voice Studio; the details are in the log.", detail)

@@ -187,6 +187,9 @@ def _is_int(value: object) -> bool:
 def write_npz(path: str | os.PathLike, f: CodeFile) -> None:
     """VALL-E-X preset layout; text tokens and language are kept when the codes came from a preset. Written to a
     temporary file and renamed into place."""
+    if f.model != "encodec_24khz":  # the layout has no model field: a reader takes every .npz for 24 kHz codes
+        raise CodeFileError(f"A VALL-E-X .npz holds EnCodec 24 kHz codes; these are {f.model} codes.",
+                            "Save them as .ecdc, which records the model.")
     arrays = {"audio_tokens": f.codes.T[None].astype(np.int64)}
     if f.text_tokens is not None:
         arrays["text_tokens"] = f.text_tokens
