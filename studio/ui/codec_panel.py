@@ -288,6 +288,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.grid.codes = None
         self.grid.image.clear()
         self.grid.k_band.hide()
+        self.grid.getAxis("left").setTicks(None)  # no codebook rows without codes
         self.codebook_pick.blockSignals(True)
         self.codebook_pick.clear()
         self.codebook_pick.blockSignals(False)
