@@ -11,7 +11,11 @@ from pathlib import Path
 
 from studio import __version__
 from studio.cli import codec, transcribe
+from studio.cli.types import int_range, positive_float
+from studio.engine.render import COLORMAPS
 from studio.errors import StudioError
+
+MAX_WIDTH = 100_000  # columns of a spectrogram image: 240 rows x 100000 x RGB is 72 MB, more helps nobody
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,15 +27,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list input devices, monitors of outputs included")
     rec = sub.add_parser("record", help="record from an input device to a WAV file")
     rec.add_argument("output", type=Path)
-    rec.add_argument("--seconds", type=float, default=None, help="stop after this much audio (default: Ctrl+C)")
+    rec.add_argument("--seconds", type=positive_float, default=None,
+                     help="stop after this much audio (default: Ctrl+C)")
     rec.add_argument("--device", default=None, help="device key or label from `studio devices` (default: system)")
-    rec.add_argument("--samplerate", type=int, default=None, help="Hz (default: the device's own rate)")
+    rec.add_argument("--samplerate", type=int_range(1000, 384000), default=None,
+                     help="Hz, 1000…384000 (default: the device's own rate)")
     mel = sub.add_parser("mel", help="render a spectrogram of an audio file to PNG")
     mel.add_argument("input", type=Path)
-    mel.add_argument("--png", type=Path, required=True, help="output image")
+    mel.add_argument("--png", type=Path, required=True, help="output image (.png; never the input file)")
     mel.add_argument("--kind", choices=["mel80", "mel128", "linear"], default="mel80")
-    mel.add_argument("--width", type=int, default=1600, help="at most this many columns")
-    mel.add_argument("--colormap", default="magma")
+    mel.add_argument("--width", type=int_range(1, MAX_WIDTH), default=1600,
+                     help=f"at most this many columns (1…{MAX_WIDTH})")
+    mel.add_argument("--colormap", choices=COLORMAPS, default="magma")
     transcribe.add_parser(sub)
     codec.add_parser(sub)
     return p
@@ -110,7 +117,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_mel(args: argparse.Namespace) -> int:
     from studio.engine.render import colorize, write_png
     from studio.engine.spectrogram import compute_spectrogram
+    from studio.outputs import check_output
 
+    check_output(args.png, [args.input], [".png"])  # before reading an hour of audio
     spec = compute_spectrogram(str(args.input), args.kind, max_columns=args.width, progress=_progress_bar)
     rgb = colorize(spec.image, spec.vmin, spec.vmax, args.colormap)
     if spec.kind == "linear" and rgb.shape[0] > 512:  # keep the image a sensible height

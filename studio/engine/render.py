@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
-import numpy as np
+from studio.outputs import write_bytes
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI reads COLORMAPS before it needs any of it
+    import numpy as np
 
 # anchor colours sampled from the perceptually uniform matplotlib maps; interpolated to 256 entries
 _ANCHORS = {
@@ -20,6 +24,8 @@ COLORMAPS = tuple(_ANCHORS)
 
 def colormap_table(name: str) -> np.ndarray:
     """(256, 3) uint8 lookup table."""
+    import numpy as np
+
     if name not in _ANCHORS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
     rgb = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in _ANCHORS[name]], np.float64)
@@ -30,13 +36,15 @@ def colormap_table(name: str) -> np.ndarray:
 
 def colorize(image: np.ndarray, vmin: float, vmax: float, cmap: str = "magma") -> np.ndarray:
     """(rows, cols) values, low frequencies first -> (rows, cols, 3) uint8 with low frequencies at the bottom."""
+    import numpy as np
+
     scaled = (np.nan_to_num(image, nan=vmin, neginf=vmin) - vmin) / max(vmax - vmin, 1e-12)
     idx = np.clip(scaled * 255, 0, 255).astype(np.uint8)
     return colormap_table(cmap)[idx[::-1]]
 
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
-    """Write (h, w, 3) uint8 as an 8-bit RGB PNG."""
+    """Write (h, w, 3) uint8 as an 8-bit RGB PNG, atomically (a full disk leaves no partial image)."""
     h, w, _ = rgb.shape
     raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
 
@@ -45,5 +53,4 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
 
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    with open(path, "wb") as f:
-        f.write(png)
+    write_bytes(path, png)

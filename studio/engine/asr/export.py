@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from studio.engine.asr.result import Transcript
+from studio.outputs import write_text
 
 FORMATS = ("txt", "srt", "vtt", "json")
 
@@ -20,8 +21,8 @@ def _clock(seconds: float, comma: bool) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{',' if comma else '.'}{ms:03d}"
 
 
-def to_txt(t: Transcript) -> str:
-    return "".join(s.text.strip() + "\n" for s in t.segments)
+def to_txt(t: Transcript, partial: str | None = None) -> str:
+    return "".join(s.text.strip() + "\n" for s in t.segments) + (f"[{partial}]\n" if partial else "")
 
 
 def _cues(t: Transcript) -> list[tuple[float, float, str]]:
@@ -35,30 +36,43 @@ def _cues(t: Transcript) -> list[tuple[float, float, str]]:
     return cues
 
 
-def to_srt(t: Transcript) -> str:
+def to_srt(t: Transcript, partial: str | None = None) -> str:
+    cues = _cues(t)
+    if partial:  # SubRip has no comments: the note is a last one-second cue after the others
+        at = cues[-1][1] if cues else 0.0
+        cues.append((at, at + 1.0, f"[{partial}]"))
     return "\n".join(f"{i}\n{_clock(a, True)} --> {_clock(b, True)}\n{text}\n"
-                     for i, (a, b, text) in enumerate(_cues(t), start=1))
+                     for i, (a, b, text) in enumerate(cues, start=1))
 
 
-def to_vtt(t: Transcript) -> str:
-    return "WEBVTT\n\n" + "\n".join(f"{_clock(a, False)} --> {_clock(b, False)}\n{text}\n"
-                                    for a, b, text in _cues(t))
+def to_vtt(t: Transcript, partial: str | None = None) -> str:
+    note = f"NOTE {partial}\n\n" if partial else ""  # a WebVTT comment block, which players do not show
+    return "WEBVTT\n\n" + note + "\n".join(f"{_clock(a, False)} --> {_clock(b, False)}\n{text}\n"
+                                           for a, b, text in _cues(t))
 
 
-def to_json(t: Transcript) -> str:
+def to_json(t: Transcript, partial: str | None = None) -> str:
     data = asdict(t)
     data["text"] = t.text
+    if partial:
+        data["partial"] = True
+        data["partial_note"] = partial
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def render(t: Transcript, fmt: str) -> str:
-    return {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}[fmt](t)
+def partial_note(t: Transcript) -> str:
+    """What a transcript cut short says about itself, e.g. 'partial transcript: stopped at 0:12:04 of 1:30:00'."""
+    done = t.segments[-1].end if t.segments else 0.0
+    return f"partial transcript: stopped at {_clock(done, False)[:-4]} of {_clock(t.duration, False)[:-4]}"
 
 
-def write(t: Transcript, fmt: str, path: str | os.PathLike) -> Path:
-    """Write atomically: a crash mid-write never leaves half a file in place of a good one."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(render(t, fmt), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def render(t: Transcript, fmt: str, partial: bool = False) -> str:
+    """The file's text; `partial` marks a transcript that was interrupted (a last line in txt, a cue in srt, a
+    NOTE in vtt, `"partial": true` in json)."""
+    note = partial_note(t) if partial else None
+    return {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}[fmt](t, note)
+
+
+def write(t: Transcript, fmt: str, path: str | os.PathLike, partial: bool = False) -> Path:
+    """Write atomically: a crash or a full disk never leaves half a file in place of a good one (StudioError)."""
+    return write_text(path, render(t, fmt, partial))

@@ -88,16 +88,20 @@ class AudioFeed:
         half = N_FFT // 2
         return mel.numpy(), x[half: half + N_SAMPLES]
 
-    def log_mel_max(self, n_mels: int = 80, check: Callable[[], None] | None = None) -> float:
+    def log_mel_max(self, n_mels: int = 80, check: Callable[[], None] | None = None,
+                    progress: Callable[[float], None] | None = None) -> float:
         """Largest log10 mel power over the whole stream: Whisper clamps every frame at this - 8. Reads the
-        stream to its end (so call it on a separate feed)."""
+        stream to its end (so call it on a separate feed); `progress` gets the fraction read after each window."""
         import torch
 
         best = -10.0  # log10 of the floor: what silence gives
-        for seek in range(0, self.total // HOP_LENGTH + 1, N_FRAMES):
+        n_frames = self.total // HOP_LENGTH + 1
+        for seek in range(0, n_frames, N_FRAMES):
             if check is not None:
                 check()
             best = max(best, float(log10_mel_frames(torch.from_numpy(self._window_samples(seek)), n_mels).max()))
+            if progress is not None:
+                progress(min(1.0, (seek + N_FRAMES) / n_frames))
         return best
 
     def source_time(self, t: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -27,6 +27,23 @@ FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # mel frames
 
 
 Progress = Callable[[float, str], None]
+PREPASS_SHARE = 0.05  # of the progress bar: the pass over the file for its loudest frame
+
+
+@dataclass
+class _Pass:
+    """What one transcription carries from window to window."""
+
+    feed: AudioFeed
+    mel_max: float
+    content_frames: int
+    language: str | None
+    all_tokens: list[int]  # the initial prompt's, then every kept segment's: the next window's prompt
+    prompt_reset_since: int = 0
+    segments: list[Segment] = field(default_factory=list)
+    language_probs: dict[str, float] | None = None
+    seek: int = 0  # mel frames decoded so far
+    last_speech: float = 0.0  # end of the last word heard, for word timestamps after a pause
 
 
 def quantize_linears(model: Whisper) -> Whisper:
@@ -106,7 +123,10 @@ class Transcriber:
     def transcribe(self, source: str | os.PathLike | np.ndarray, options: TranscribeOptions = TranscribeOptions(),
                    progress: Progress | None = None, on_segment: Callable[[Segment], None] | None = None,
                    check: Callable[[], None] = lambda: None) -> Transcript:
-        """`source`: an audio file (read in blocks; hours are fine) or 16 kHz mono float32 samples."""
+        """`source`: an audio file (read in blocks; hours are fine) or 16 kHz mono float32 samples.
+
+        `on_segment` gets each segment as soon as its window is decoded. A cancel (`check` raising JobCancelled)
+        or Ctrl-C (KeyboardInterrupt) while decoding raises JobCancelled whose `partial` is the transcript so far."""
         language = self.resolve_language(options.language)
         if options.task == "translate" and not self.multilingual:  # openai-whisper would silently transcribe
             raise StudioError(f"The model '{self.name}' cannot translate: it understands English only.",
@@ -114,6 +134,7 @@ class Transcriber:
         regions = None
         feed = AudioFeed(source)
         duration = feed.source_samples / SAMPLE_RATE
+        base_progress = 0.0
         if options.vad_filter:
             if progress:
                 progress(0.0, "Finding speech…")
@@ -127,79 +148,82 @@ class Transcriber:
             probs = speech_probabilities(AudioFeed(source).blocks, check, vad_progress)
             regions = speech_regions(probs, feed.source_samples, options.vad)
             feed = AudioFeed(source, regions)
-        content_frames = feed.total // HOP_LENGTH
-        n_mels = self.model.dims.n_mels
-        mel_max = self._log_mel_max(source, regions, check)
+            base_progress = 0.1
+        mel_max = self._log_mel_max(source, regions, check, progress, base_progress)
+        base_progress += PREPASS_SHARE
         prompt_tokens: list[int] = []
         if options.initial_prompt:
             prompt_tokens = self.tok.encode(" " + options.initial_prompt.strip())
-        all_tokens: list[int] = list(prompt_tokens)
-        prompt_reset_since = 0
-        segments: list[Segment] = []
-        language_probs = None
-        seek = 0
-        last_speech = 0.0  # end of the last word heard, for word timestamps after a pause
-        base_progress = 0.1 if options.vad_filter else 0.0
-
+        state = _Pass(feed=feed, mel_max=mel_max, content_frames=feed.total // HOP_LENGTH, language=language,
+                      all_tokens=list(prompt_tokens))
         try:
-            while seek < content_frames:
+            while state.seek < state.content_frames:
                 check()
-                mel, samples = feed.mel_window(seek, n_mels, mel_max)
-                segment_size = min(N_FRAMES, content_frames - seek)
-                mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
-                window_db = _rms_db(samples[: segment_size * HOP_LENGTH])
-                if options.silence_db is not None and window_db < options.silence_db:
-                    seek += segment_size  # digital silence: Whisper would only invent a "you" or "Thank you."
-                    self._report(progress, base_progress, seek, content_frames, len(segments))
-                    continue
-                time_offset = seek * HOP_LENGTH / SAMPLE_RATE
-                features = self.encode(mel)
-                if language is None:
-                    language_probs = self.decoder.detect_language(features)
-                    language = max(language_probs, key=language_probs.get)  # type: ignore[arg-type]
-                base = DecodingOptions(task=options.task, language=language,
-                                       prompt=tuple(all_tokens[prompt_reset_since:]),
-                                       suppress_tokens=options.suppress_tokens,
-                                       without_timestamps=options.without_timestamps,
-                                       length_penalty=options.length_penalty)
-                result = self.decode_with_fallback(features, options, base, check)
-                if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
-                        and not (options.logprob_threshold is not None
-                                 and result.avg_logprob > options.logprob_threshold)):
-                    seek += segment_size  # silence
-                    self._report(progress, base_progress, seek, content_frames, len(segments))
-                    continue
-                new, raw, advance, single_ending = self._split(result, time_offset, segment_size)
-                if options.word_timestamps:
-                    add_word_timestamps(self.model, self.tok, features, self._start_tokens(language, options.task),
-                                        new, segment_size, time_offset, language, last_speech)
-                    end = last_word_end(new)
-                    if not single_ending and end is not None and end > time_offset:
-                        advance = round(end * FRAMES_PER_SECOND) - seek  # resume after the last word
-                    if end is not None:
-                        last_speech = end
-                # an instantaneous or empty segment is dropped, and so are its tokens from the next prompt
-                kept = [i for i, s in enumerate(new) if s.start != s.end and s.text.strip()]
-                new = [new[i] for i in kept]
-                all_tokens.extend(t for i in kept for t in raw[i])
-                for s in new:
-                    s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
-                    for w in s.words:
-                        w.start, w.end = feed.source_time(w.start), feed.source_time(w.end)
-                    if not s.text.strip():
-                        continue
-                    s.id = len(segments)
-                    segments.append(s)
-                    if on_segment is not None:
-                        on_segment(s)
-                if not options.condition_on_previous_text or result.temperature > 0.5:
-                    prompt_reset_since = len(all_tokens)
-                seek += advance
-                self._report(progress, base_progress, seek, content_frames, len(segments))
-        except JobCancelled as cancelled:  # what is decoded stays usable, with the language and task it was made in
-            cancelled.partial = self._transcript(source, language, options.task, duration, segments, language_probs)
+                self._window(state, options, check, on_segment)
+                self._report(progress, base_progress, state.seek, state.content_frames, len(state.segments))
+        except (JobCancelled, KeyboardInterrupt) as stop:  # what is decoded stays usable, language and task too
+            partial = self._transcript(source, state.language, options.task, duration, state.segments,
+                                       state.language_probs)
+            if isinstance(stop, KeyboardInterrupt):  # Ctrl-C in the CLI: the same as the panel's cancel
+                raise JobCancelled(partial) from stop
+            stop.partial = partial
             raise
-        return self._transcript(source, language, options.task, duration, segments, language_probs)
+        return self._transcript(source, state.language, options.task, duration, state.segments,
+                                state.language_probs)
+
+    def _window(self, state: _Pass, options: TranscribeOptions, check: Callable[[], None],
+                on_segment: Callable[[Segment], None] | None) -> None:
+        """Decode the 30 s window at `state.seek`, append its segments and move `state.seek` past what it used."""
+        feed, seek, content_frames = state.feed, state.seek, state.content_frames
+        mel, samples = feed.mel_window(seek, self.model.dims.n_mels, state.mel_max)
+        segment_size = min(N_FRAMES, content_frames - seek)
+        mel[:, segment_size:] = 0  # past the end the model was trained on zeros, as openai-whisper pads
+        window_db = _rms_db(samples[: segment_size * HOP_LENGTH])
+        if options.silence_db is not None and window_db < options.silence_db:
+            state.seek += segment_size  # digital silence: Whisper would only invent a "you" or "Thank you."
+            return
+        time_offset = seek * HOP_LENGTH / SAMPLE_RATE
+        features = self.encode(mel)
+        if state.language is None:
+            state.language_probs = self.decoder.detect_language(features)
+            state.language = max(state.language_probs, key=state.language_probs.get)  # type: ignore[arg-type]
+        language = state.language
+        base = DecodingOptions(task=options.task, language=language,
+                               prompt=tuple(state.all_tokens[state.prompt_reset_since:]),
+                               suppress_tokens=options.suppress_tokens,
+                               without_timestamps=options.without_timestamps,
+                               length_penalty=options.length_penalty)
+        result = self.decode_with_fallback(features, options, base, check)
+        if (options.no_speech_threshold is not None and result.no_speech_prob > options.no_speech_threshold
+                and not (options.logprob_threshold is not None and result.avg_logprob > options.logprob_threshold)):
+            state.seek += segment_size  # silence
+            return
+        new, raw, advance, single_ending = self._split(result, time_offset, segment_size)
+        if options.word_timestamps:
+            add_word_timestamps(self.model, self.tok, features, self._start_tokens(language, options.task),
+                                new, segment_size, time_offset, language, state.last_speech)
+            end = last_word_end(new)
+            if not single_ending and end is not None and end > time_offset:
+                advance = round(end * FRAMES_PER_SECOND) - seek  # resume after the last word
+            if end is not None:
+                state.last_speech = end
+        # an instantaneous or empty segment is dropped, and so are its tokens from the next prompt
+        kept = [i for i, s in enumerate(new) if s.start != s.end and s.text.strip()]
+        new = [new[i] for i in kept]
+        state.all_tokens.extend(t for i in kept for t in raw[i])
+        for s in new:
+            s.start, s.end = feed.source_time(s.start), feed.source_time(s.end)
+            for w in s.words:
+                w.start, w.end = feed.source_time(w.start), feed.source_time(w.end)
+            if not s.text.strip():
+                continue
+            s.id = len(state.segments)
+            state.segments.append(s)
+            if on_segment is not None:
+                on_segment(s)
+        if not options.condition_on_previous_text or result.temperature > 0.5:
+            state.prompt_reset_since = len(state.all_tokens)
+        state.seek += advance
 
     def _transcript(self, source: str | os.PathLike | np.ndarray, language: str | None, task: str, duration: float,
                     segments: list[Segment], language_probs: dict[str, float] | None) -> Transcript:
@@ -208,15 +232,23 @@ class Transcriber:
                           language_probs=language_probs)
 
     def _log_mel_max(self, source: str | os.PathLike | np.ndarray, regions: list[tuple[int, int]] | None,
-                      check: Callable[[], None] = lambda: None) -> float:
-        """Whisper normalises with the whole stream's loudest frame, which takes a pass over the file: done once per
-        file (and speech regions), so attention maps of a transcribed hour need no second read."""
+                     check: Callable[[], None] = lambda: None, progress: Progress | None = None,
+                     base: float = 0.0) -> float:
+        """Whisper normalises with the whole stream's loudest frame, which takes a pass over the file (shown as
+        the first PREPASS_SHARE of the progress after `base`): done once per file (and speech regions), so
+        attention maps of a transcribed hour need no second read."""
+        feed_progress = None
+        if progress is not None:
+            def feed_progress(fraction: float) -> None:
+                progress(base + PREPASS_SHARE * fraction, "Reading audio…")
+
         if isinstance(source, np.ndarray):
-            return AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check)
+            return AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check, feed_progress)
         stat = os.stat(source)
         key = (os.fspath(source), stat.st_mtime_ns, stat.st_size, None if regions is None else tuple(regions))
         if key not in self._mel_max:
-            self._mel_max[key] = AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check)
+            self._mel_max[key] = AudioFeed(source, regions).log_mel_max(self.model.dims.n_mels, check,
+                                                                        feed_progress)
         return self._mel_max[key]
 
     @staticmethod
