@@ -262,3 +262,47 @@ def test_ctrl_c_keeps_the_segments_so_far_marked_partial(tmp_path: Path, long_wa
     assert txt[-1].startswith("[partial transcript: stopped at ")
     assert len(txt) - 1 == len(data["segments"])
     assert not list(out_dir.glob(".*.part"))
+
+
+# --- the transcriber under the CLI ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def transcriber():
+    from studio.engine.asr.transcribe import Transcriber
+    from studio.hub.whisper_weights import load_whisper
+
+    return Transcriber(load_whisper("tiny.en"))
+
+
+def test_the_loudness_pass_is_shown_as_reading_progress_before_decoding(transcriber, long_wav: Path):
+    from studio.engine.asr.options import TranscribeOptions
+    from studio.errors import JobCancelled
+
+    seen: list[tuple[float, str]] = []
+
+    def stop(s: Segment) -> None:
+        raise JobCancelled
+
+    with pytest.raises(JobCancelled):
+        transcriber.transcribe(long_wav, TranscribeOptions(beam_size=1), progress=lambda f, m: seen.append((f, m)),
+                               on_segment=stop)
+    reading = [f for f, m in seen if m == "Reading audio…"]
+    assert len(reading) >= 5 and reading == sorted(reading) and reading[-1] == pytest.approx(0.05)
+    assert seen[: len(reading)] == [(f, "Reading audio…") for f in reading]  # all of it before any decoding
+
+
+def test_ctrl_c_inside_the_transcriber_is_a_cancel_with_the_segments_so_far(transcriber, long_wav: Path):
+    from studio.engine.asr.options import TranscribeOptions
+    from studio.errors import JobCancelled
+
+    got: list[Segment] = []
+
+    def interrupt(s: Segment) -> None:
+        got.append(s)
+        if len(got) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(JobCancelled) as cancelled:
+        transcriber.transcribe(long_wav, TranscribeOptions(beam_size=1), progress=None, on_segment=interrupt)
+    partial = cancelled.value.partial
+    assert isinstance(partial, Transcript) and partial.segments == got and partial.language == "en"
