@@ -88,11 +88,17 @@ def quiet_decoder_stderr() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
-            kept = [line for line in sink.read().splitlines(keepends=True) if b"libmpg123" not in line]
+            kept = [line for line in sink.read().splitlines(keepends=True) if not _decoder_noise(line)]
             sink.close()
             if kept:
                 with contextlib.suppress(OSError):
                     os.write(2, b"".join(kept))
+
+
+def _decoder_noise(line: bytes) -> bool:
+    """libmpg123 writes "[src/libmpg123/...] warning: ..." and, for junk between frames, bare "Note: Illegal
+    Audio-MPEG-Header ...", "Note: Trying to resync...", "Note: Skipped N bytes in input."."""
+    return b"mpg123" in line or line.startswith(b"Note: ")
 
 
 def probe(path: str | os.PathLike) -> AudioInfo:
