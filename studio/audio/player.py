@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from studio.audio.devices import describe_missing_portaudio
-from studio.audio.io import probe
+from studio.audio.io import open_audio, probe
 from studio.errors import StudioError
 
 
@@ -53,7 +53,7 @@ class Player:
         self.stop()
         self.path, self.samplerate, self.duration = info.path, info.sample_rate, info.duration
         self._channels = min(info.channels, 2)
-        self._file = sf.SoundFile(str(info.path))
+        self._file = open_audio(info)  # also reads a WAV whose header lost its data size
         self._frame = int(max(0.0, min(start, info.duration)) * info.sample_rate)
         self._end_frame = info.frames if end is None else min(info.frames, int(end * info.sample_rate))
         self._file.seek(self._frame)
