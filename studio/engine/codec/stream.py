@@ -74,7 +74,7 @@ class _CausalStream:
         padded = _pad_time(x, total, 0) if prev is None else full
         if self.last and -x.shape[1] % s:  # the completing pad, as one pass computes it for the whole length
             padded = _pad_time(padded, 0, -x.shape[1] % s)
-        self.state[id(m)] = full[:, full.shape[1] - total:]
+        self.state[id(m)] = full[:, full.shape[1] - total:].clone()  # a view would keep the whole block alive
         return _from_image(F.conv2d(_as_image(padded), _image_weight(m.conv), m.conv.bias, (1, s), dilation=(1, d)))
 
     def _conv_transpose(self, m: ConvTranspose, x: Tensor) -> Tensor:
