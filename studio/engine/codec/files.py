@@ -55,9 +55,13 @@ def chunk_frames(model: str, audio_length: int) -> list[int]:
 
 def pack(values: np.ndarray, bits: int = BITS) -> bytes:
     """Little-endian bit packing, lowest bit first, padded to a whole byte (the package's BitPacker)."""
-    v = values.astype(np.int64)
-    bitplanes = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
-    return np.packbits(bitplanes, bitorder="little").tobytes()
+    step = 1 << 16  # codes per slice, a multiple of 8 (whole bytes): the bit planes take 80 bytes per code
+    parts = []
+    for i in range(0, len(values), step):
+        v = values[i: i + step].astype(np.int64)
+        bitplanes = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
+        parts.append(np.packbits(bitplanes, bitorder="little").tobytes())
+    return b"".join(parts)
 
 
 def unpack(data: bytes, count: int, bits: int = BITS) -> np.ndarray:
