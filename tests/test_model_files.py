@@ -155,3 +155,24 @@ def test_cli_with_a_bad_model_file_exits_2_without_a_traceback(files: Path, tmp_
     err = capsys.readouterr().err
     assert rc == 2 and "expected an EnCodec release checkpoint" in err and "Traceback" not in err
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_multilingual_pt_fetches_its_tokenizer_into_the_chosen_cache(tmp_path: Path, monkeypatch):
+    """The tokenizer of a local multilingual .pt goes to the studio's cache folder, not the default HF cache."""
+    from studio.models.whisper import Whisper, WhisperDims
+
+    dims = WhisperDims(n_mels=80, n_audio_state=64, n_audio_head=2, n_audio_layer=1, n_vocab=51865,
+                       n_text_state=64, n_text_head=2, n_text_layer=1)
+    pt = tmp_path / "multi.pt"
+    state = {k: torch.nan_to_num(v) for k, v in Whisper(dims).state_dict().items()}  # torch.empty embeddings
+    torch.save({"dims": dims.to_dict(), "model_state_dict": state}, pt)
+    asked: list[object] = []
+
+    def fake_download(repo: str, names: list[str], cache_dir: object = None, **k: object) -> dict:
+        asked.append(cache_dir)
+        raise whisper_weights.WeightsMissingError("offline", "import")
+
+    monkeypatch.setattr(whisper_weights, "download_files", fake_download)
+    with pytest.raises(StudioError):
+        load_whisper(str(pt), cache_dir=tmp_path / "cache")
+    assert asked == [tmp_path / "cache"]

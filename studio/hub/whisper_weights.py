@@ -393,30 +393,32 @@ def _english_tokenizer() -> Path:
 
 
 def _tokenizer_for(dims: WhisperDims, folder: Path | None, progress: Callable | None,
-                   cancel: threading.Event | None) -> Path:
+                   cancel: threading.Event | None, cache_dir: str | os.PathLike | None = None) -> Path:
     if folder is not None and (folder / "tokenizer.json").exists():
         return folder / "tokenizer.json"
     if not dims.is_multilingual:
         return _english_tokenizer()  # every .en model shares GPT-2's vocabulary plus the same special tokens
     repo = "openai/whisper-large-v3" if dims.n_vocab >= 51866 else "openai/whisper-tiny"
-    return download_files(repo, ["tokenizer.json"], progress=progress, cancel=cancel)["tokenizer.json"]
+    return download_files(repo, ["tokenizer.json"], cache_dir=cache_dir, progress=progress,
+                          cancel=cancel)["tokenizer.json"]
 
 
 def load_local_whisper(path: Path, progress: Callable[[DownloadProgress], None] | None = None,
-                       cancel: threading.Event | None = None) -> WhisperCheckpoint:
+                       cancel: threading.Event | None = None,
+                       cache_dir: str | os.PathLike | None = None) -> WhisperCheckpoint:
     """A Whisper model from a .pt file, a Hugging Face folder or a CTranslate2 folder on disk."""
     if path.is_file() and (path.suffix == ".safetensors" or path.name in ("model.bin", "config.json",
                                                                           "pytorch_model.bin")):
         path = path.parent
     if path.is_file():
         model, name = load_openai(path)
-        return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel), name, "openai")
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel, cache_dir), name, "openai")
     if (path / "model.bin").exists():
         model, name = load_ct2(path)
-        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "ct2")
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel, cache_dir), name, "ct2")
     if (path / "config.json").exists():
         model, name = load_hf(path)
-        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel), name, "hf")
+        return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel, cache_dir), name, "hf")
     raise CheckpointError(f"'{path}' holds no Whisper model I can read: it holds {folder_listing(path)}.",
                           "Pick an openai-whisper .pt file, or a folder with model.safetensors + config.json "
                           "(Hugging Face) or model.bin + config.json (faster-whisper).")
@@ -437,7 +439,7 @@ def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLi
     path = Path(source).expanduser()
     if source not in HF_REPOS and looks_like_path(source):
         if path.exists():
-            return load_local_whisper(path, progress, cancel)
+            return load_local_whisper(path, progress, cancel, cache_dir)
         if not is_repo_id(source):
             raise CheckpointError(f"The model file or folder '{source}' does not exist.",
                                   "Check the path, or give a model name such as base or small.en.")
