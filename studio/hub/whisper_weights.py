@@ -216,7 +216,15 @@ def from_ct2(v: dict[str, np.ndarray], dims: WhisperDims) -> dict[str, torch.Ten
                 qkv(f"{ours}.cross_attn", f"{theirs}/attention/linear_1", ["key", "value"])
                 linear(f"{ours}.cross_attn.out", f"{theirs}/attention/linear_2")
                 norm(f"{ours}.cross_attn_ln", f"{theirs}/attention/layer_norm")
-    return {k: torch.from_numpy(np.asarray(a, dtype=np.float32).copy()) for k, a in out.items()}
+    # one tensor at a time, each intermediate released as it is converted: converting the whole dict at once held
+    # two float32 copies of the model (tiny.en: the load peaked 300 MB above the model's size)
+    state: dict[str, torch.Tensor] = {}
+    for name in list(out):
+        a = np.asarray(out.pop(name), dtype=np.float32)
+        if not (a.flags.writeable and a.flags.c_contiguous):  # views of the file's read-only bytes
+            a = a.copy()
+        state[name] = torch.from_numpy(a)
+    return state
 
 
 # ---- building the module ----------------------------------------------------------------------------------

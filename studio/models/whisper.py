@@ -62,9 +62,11 @@ WHISPER_SIZES["turbo"] = WHISPER_SIZES["large-v3-turbo"]
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000) -> Tensor:
     """Sinusoidal positions of the audio encoder, (length, channels)."""
+    # computed on the CPU even inside `with torch.device("meta")` (loading): meta math imports torch's Python meta
+    # kernels, 150 MB of resident memory, for a small table the checkpoint replaces anyway
     log_timescale_increment = np.log(max_timescale) / (channels // 2 - 1)
-    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2))
-    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2, device="cpu"))
+    scaled_time = torch.arange(length, device="cpu")[:, None] * inv_timescales[None, :]
     return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
 
 
@@ -187,7 +189,10 @@ class AudioEncoder(nn.Module):
 class TextDecoder(nn.Module):
     def __init__(self, dims: WhisperDims) -> None:
         super().__init__()
-        self.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state)
+        self.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state,
+                                            _weight=torch.empty(dims.n_vocab, dims.n_text_state))
+        if not self.token_embedding.weight.is_meta:  # nn.Embedding's own init, in the same RNG order; on the meta
+            nn.init.normal_(self.token_embedding.weight)  # device (loading) it imports 150 MB of meta kernels
         self.positional_embedding = nn.Parameter(torch.empty(dims.n_text_ctx, dims.n_text_state))
         self.blocks = nn.ModuleList(ResidualAttentionBlock(dims.n_text_state, dims.n_text_head, cross_attention=True)
                                     for _ in range(dims.n_text_layer))
