@@ -106,7 +106,7 @@ def audio_files(folder: Path, data: Path) -> dict[str, tuple[Path, str, str, str
     folder_wav = folder / "folder.wav"
     folder_wav.mkdir()
     f["folder.wav"] = (folder_wav, "error", "", "")
-    f["missing.wav"] = (folder / "missing.wav", "error", "not found", "")
+    f["missing.wav"] = (folder / "missing.wav", "error", "not found|does not exist", "")
     fifo = folder / "fifo.wav"
     os.mkfifo(fifo)
     f["fifo.wav"] = (fifo, "error", "", "")

@@ -122,7 +122,8 @@ def config_from_state(state: dict[str, torch.Tensor]) -> EncodecConfig:
 
 
 def build_model(cfg: EncodecConfig, state: dict[str, torch.Tensor]) -> Encodec:
-    model = Encodec(cfg)
+    with torch.device("meta"):  # no random init of a model the checkpoint replaces: it cost the model's size again
+        model = Encodec(cfg)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -136,13 +137,14 @@ def build_model(cfg: EncodecConfig, state: dict[str, torch.Tensor]) -> Encodec:
             raise CheckpointError(f"Tensor {k} has shape {tuple(t.shape)}, expected {tuple(expected[k].shape)}.",
                                   "The file may belong to another model.")
     check_finite(state, "EnCodec checkpoint")
-    model.load_state_dict({k: t.float() for k, t in state.items()}, strict=True)
+    model.load_state_dict({k: t.float().contiguous() for k, t in state.items()}, strict=True, assign=True)
     return model.eval()
 
 
 def load_original(path: Path) -> Encodec:
     obj = torch_load(path, _TH_EXPECTED, _TH_REMEDY)
     state = from_original(state_dict_of(obj, path, _TH_EXPECTED, _TH_REMEDY))
+    del obj  # the weight-norm halves, folded into `state`, are released before the model is built
     return build_model(config_from_state(state), state)
 
 
