@@ -31,7 +31,7 @@ from studio.engine.spectrogram import Spectrogram, compute_spectrogram
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
-from studio.ui.import_weights import IMPORT_KEY, add_model_entry, fill_picker
+from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -329,10 +329,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.spec.show_spectrogram(spec.image, spec.t0, spec.t1, spec.freqs, spec.vmin, spec.vmax, mel=True)
 
     def _model_changed(self, index: int) -> None:
-        if self.model.currentData() == IMPORT_KEY:  # the entry opens the import dialog; the pick stays as it was
-            self.model.blockSignals(True)
-            self.model.setCurrentIndex(self._model_index)
-            self.model.blockSignals(False)
+        if import_entry_taken(self.model, self._model_index):  # the dialog opens; the pick stays as it was
             self.import_requested.emit()
             return
         self._model_index = index

@@ -47,6 +47,16 @@ def add_model_entry(combo: QComboBox, model: ImportedModel, select: bool) -> Non
         combo.setCurrentIndex(index)
 
 
+def import_entry_taken(combo: QComboBox, previous: int) -> bool:
+    """True when the user chose the import entry: the pick goes back to `previous` (the dialog then opens)."""
+    if combo.currentData() != IMPORT_KEY:
+        return False
+    combo.blockSignals(True)
+    combo.setCurrentIndex(previous)
+    combo.blockSignals(False)
+    return True
+
+
 def fill_picker(combo: QComboBox, cache_dir: str, kind: str) -> None:
     """The imported models of `kind`, then the import entry, at the end of a picker."""
     for model in reversed(imported_models(cache_dir or None, kind)):

@@ -34,7 +34,7 @@ from studio.engine.asr.tokenizer import LANGUAGES
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
-from studio.ui.import_weights import IMPORT_KEY, add_model_entry, fill_picker
+from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AudioFilePanel, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -202,10 +202,7 @@ class TranscribePanel(AudioFilePanel, QWidget):
         return True
 
     def _model_changed(self, index: int) -> None:
-        if self.model.currentData() == IMPORT_KEY:  # the entry opens the import dialog; the pick stays as it was
-            self.model.blockSignals(True)
-            self.model.setCurrentIndex(self._model_index)
-            self.model.blockSignals(False)
+        if import_entry_taken(self.model, self._model_index):  # the dialog opens; the pick stays as it was
             self.import_requested.emit()
             return
         self._model_index = index
