@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,12 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.audio.devices import list_input_devices
-from studio.audio.library import Library
 from studio.audio.player import Player
 from studio.audio.recorder import Recorder
 from studio.engine.asr import export
-from studio.engine.asr.live import LiveSession, LiveUpdate
+from studio.engine.asr.live import LiveSession
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import Segment, Transcript
 from studio.engine.asr.tokenizer import LANGUAGES
@@ -35,6 +32,7 @@ from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
+from studio.ui.live_mode import LiveMode
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AudioFilePanel, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -52,12 +50,6 @@ def _transcribe(ctx: object, source: str, model: str, options: TranscribeOptions
     return transcribe_job(ctx, source, model, options, on_segment, cache_dir)  # type: ignore[arg-type]
 
 
-def _live_step(ctx: object, session: LiveSession, model: str, final: bool, cache_dir: str) -> object:
-    from studio.engine.asr.jobs import live_step_job
-
-    return live_step_job(ctx, session, model, final, cache_dir)  # type: ignore[arg-type]
-
-
 def _attention(ctx: object, source: str, model: str, start: float, segments: list[Segment], language: str,
                task: str, cache_dir: str) -> object:
     from studio.engine.asr.jobs import attention_job
@@ -65,7 +57,7 @@ def _attention(ctx: object, source: str, model: str, start: float, segments: lis
     return attention_job(ctx, source, model, start, segments, language, task, cache_dir)  # type: ignore[arg-type]
 
 
-class TranscribePanel(AudioFilePanel, QWidget):
+class TranscribePanel(LiveMode, AudioFilePanel, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
@@ -348,117 +340,6 @@ class TranscribePanel(AudioFilePanel, QWidget):
             return
         row = max(0, self.table.currentRow())
         self.play_from(self.segments[row].start if row < len(self.segments) else 0.0)
-
-    # ---- live mode ----------------------------------------------------------------------------------------
-    def toggle_live(self) -> None:
-        if self.recorder is None:
-            self.start_live()
-        else:
-            self.stop_live()
-
-    def start_live(self) -> None:
-        if self._job:
-            return
-        key = self.settings.input_device
-        device = next((d for d in list_input_devices() if d.key == key), None) if key else None
-        rec = Recorder(Library(self.settings.recordings_folder).new_path("live"), device)
-        try:
-            rec.start()
-        except StudioError as e:
-            self.error.emit(e.message, e.remedy)
-            return
-        self.player.stop()
-        self.recorder = rec
-        lang = self.language.currentData()
-        self.live = LiveSession(rec.samplerate, language=None if lang == "auto" else lang,
-                                task=self.task.currentData())
-        self._model_key = self.model.currentData()
-        self.segments, self.transcript, self._partial = [], None, False
-        self.table.setRowCount(0)
-        self._set_has_transcript(False)
-        self.live_btn.setText("■ Stop live")
-        self.run_btn.setEnabled(False)
-        self.file_label.setText(f"<b>Live</b> — recording to {rec.path.name}")
-        self.status.emit(f"Live transcription; recording to {rec.path}")
-
-    def stop_live(self) -> None:
-        rec, self.recorder = self.recorder, None
-        if rec is None or self.live is None:
-            return
-        path = rec.stop()
-        self.live.push(rec.read_new())
-        self.live_btn.setText("● Live")
-        self.live_btn.setEnabled(False)  # until the last step is in
-        session = self.live
-        self._live_job = self.worker.submit(
-            _live_step, session, self._model_key, True, self.settings.cache_folder, name="Finishing live transcript",
-            on_result=lambda u: self._live_finished(u, str(path)), on_error=self._live_failed)
-
-    def _live_pump(self) -> None:
-        """Feed the recorder's new samples to the session; keep one decoding step in flight."""
-        rec, session = self.recorder, self.live
-        if rec is None or session is None:
-            return
-        session.push(rec.read_new())
-        if rec.error:
-            self.error.emit(rec.error, "The audio recorded before the problem is kept in the file.")
-            self.stop_live()
-            return
-        if not self._live_job and session.has_new_audio():
-            self._live_job = self.worker.submit(_live_step, session, self._model_key, False,
-                                                self.settings.cache_folder, name="Live transcription",
-                                                on_result=self._live_update, on_error=self._live_failed)
-
-    def _live_update(self, update: LiveUpdate) -> None:
-        self._live_job = 0
-        self.segments = list(update.final)
-        self._filling = True
-        self.table.setRowCount(0)
-        for seg in update.final:
-            self._append_row(seg)
-        grey = QColor(self.palette().placeholderText().color())
-        italic = QFont(self.table.font())
-        italic.setItalic(True)
-        for seg in update.tentative:  # the current guess: shown, not yet final
-            self._append_row(seg)
-            for col in range(3):
-                item = self.table.item(self.table.rowCount() - 1, col)
-                item.setForeground(grey)
-                item.setFont(italic)
-                item.setFlags(item.flags() & ~Qt.ItemIsEditable)
-        self._filling = False
-        self.table.scrollToBottom()
-        self.progress_label.setText(f"Live: {fmt_time(update.audio_seconds)} heard")
-
-    def _live_finished(self, update: LiveUpdate, path: str) -> None:
-        self._live_job = 0
-        self.live = None
-        self.live_btn.setEnabled(True)
-        self.run_btn.setEnabled(True)
-        if not self.open_file(path):
-            return
-        self.transcript = Transcript(path, self._model_key, update.language or "en", update.task, self.duration,
-                                     list(update.final))
-        self.segments = self.transcript.segments
-        self._filling = True
-        self.table.setRowCount(0)
-        for seg in self.segments:
-            self._append_row(seg)
-        self._filling = False
-        self._set_has_transcript(bool(self.segments))
-        self.transcript_ready.emit(self.transcript)
-        self.progress_label.setText(f"Live transcript of {Path(path).name}: {len(self.segments)} segments")
-
-    def _live_failed(self, report: ErrorReport) -> None:
-        self._live_job = 0
-        if self.recorder is not None:
-            self.recorder.stop()
-            self.recorder = None
-        self.live = None
-        self.live_btn.setText("● Live")
-        self.live_btn.setEnabled(True)
-        self.run_btn.setEnabled(True)
-        self.error.emit(report.message, report.remedy)
 
     def _tick(self) -> None:
         self._live_pump()
