@@ -36,7 +36,9 @@ def describe_os_error(e: OSError, path: str | os.PathLike, action: str = "write"
         errno.EIO: ("the device reported an input/output error", "Check the disk or choose another one."),
     }
     reason, remedy = remedies.get(e.errno or -1, (e.strerror or type(e).__name__, "Check the path and the disk."))
-    return StudioError(f"Cannot {action} {where}: {reason}.", remedy)
+    if action == "read" and e.errno in (errno.EACCES, errno.EPERM):
+        remedy = "Check the file's permissions (chmod u+r), or copy it somewhere you can read it."
+    return StudioError(f"Cannot {action} {where}: {reason.rstrip('.')}.", remedy)
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -52,11 +54,18 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     """Refuse, before any work, an output that would overwrite an input, names a folder, has a suffix we do not
     write, or lies in a folder that is missing or not writable. Returns the path."""
     path = Path(path)
+    if len(path.name.encode()) > 255:
+        raise StudioError(f"Cannot write '{path.name[:40]}…': the name is too long ({len(path.name.encode())} bytes; "
+                          "file systems allow 255).", "Choose a shorter name.")
     for source in inputs:
         if same_file(path, source):
             raise StudioError(f"The output '{path}' is the input file.",
                               "Choose another output name: Voice Studio never overwrites its input.")
-    if path.is_dir() or str(path).endswith(os.sep):
+    try:
+        is_dir = path.is_dir()
+    except OSError as e:  # a folder name in the path that is too long, a loop of links
+        raise describe_os_error(e, path) from e
+    if is_dir or str(path).endswith(os.sep):
         raise StudioError(f"The output '{path}' is a folder.", "Give a file name, for example "
                           f"'{path / ('out' + next(iter(suffixes or ['']), ''))}'.")
     if suffixes is not None:
@@ -97,7 +106,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb",
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        # a short name: a target name near the 255-byte limit must still get its temporary file
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=folder)
     except OSError as e:
         raise describe_os_error(e, path) from e
     try:

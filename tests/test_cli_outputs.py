@@ -240,7 +240,9 @@ def long_wav(tmp_path: Path, data: Path) -> Path:
     return path
 
 
-def test_ctrl_c_keeps_the_segments_so_far_marked_partial(tmp_path: Path, long_wav: Path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_the_segments_so_far_marked_partial(tmp_path: Path, long_wav: Path, sig: int):
+    """SIGTERM (kill, timeout, a logout) keeps what Ctrl+C keeps."""
     out_dir = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "studio", "transcribe", str(long_wav), "-o", str(out_dir),
                              "-f", "txt,json", "--beam-size", "1"], stdout=subprocess.PIPE,
@@ -248,7 +250,7 @@ def test_ctrl_c_keeps_the_segments_so_far_marked_partial(tmp_path: Path, long_wa
     try:
         first = proc.stdout.readline()  # type: ignore[union-attr]  # a segment, printed as soon as it is decoded
         assert first.startswith("[   0.00 -->"), first
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rest, err = proc.communicate(timeout=60)
     finally:
         proc.kill()

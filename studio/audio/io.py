@@ -108,6 +108,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(f"'{p.name}' does not exist.", f"Check the path: {p}")
     if p.is_dir():
         raise AudioError(f"'{p.name}' is a folder, not an audio file.", "Choose a file inside it.")
+    if not p.is_file():  # a pipe, /dev/stdin, a device: libsndfile needs a file it can seek in
+        raise AudioError(f"'{p}' is not a regular file (a pipe or a device).",
+                         "Save the audio to a file first, then open that file.")
     if p.stat().st_size == 0:
         raise AudioError(f"'{p.name}' is empty (0 bytes).", "The recording or download did not finish; "
                          "record or fetch it again.")

@@ -76,6 +76,9 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         raise StudioError(f"The model does not offer {args.bandwidth:g} kbps.",
                           f"Use one of {', '.join(f'{b:g}' for b in model.cfg.bandwidths)}.")  # type: ignore
     if args.codec_command == "encode":
+        if args.output.suffix.lower() == ".npz" and model.cfg.segment is not None:  # type: ignore[attr-defined]
+            raise StudioError("A VALL-E-X .npz holds EnCodec 24 kHz codes; this is the 48 kHz codec.",
+                              "Write an .ecdc file, or encode with the 24 kHz codec.")
         return _encode(args, model, progress)
     return _stats(args, model, progress)
 

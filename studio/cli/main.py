@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,12 @@ def cmd_record(args: argparse.Namespace) -> int:
         device = next((d for d in devices if args.device in (d.key, d.label)), None)
         if device is None:
             raise StudioError(f"No input device '{args.device}'.", "Run `studio devices` to list them.")
+    from studio.outputs import check_output
+
+    check_output(args.output, suffixes=[".wav"])
+    if args.output.exists() or args.output.is_symlink():  # the recorder writes in place, as it records
+        raise StudioError(f"'{args.output}' already exists.", "Choose a new file name: a recording never "
+                          "replaces a file.")
     rec = Recorder(args.output, device, args.samplerate)
     stop = False
 
@@ -131,8 +138,23 @@ def cmd_mel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = None
+    if args.command not in (None, "gui") and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`, a logout: as Ctrl+C
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command in (None, "gui"):
             from studio.ui.app import main as gui_main

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, progress_bar: Callable[[float, str], None]) ->
             result = transcriber.transcribe(path, options, progress=None if args.quiet else progress_bar,
                                             on_segment=None if args.quiet else print_segment)
         except JobCancelled as stop:  # Ctrl+C: keep what is done, say that it is partial
-            if stop.partial is not None:
+            if stop.partial is not None and stop.partial.segments:  # type: ignore[attr-defined]
                 for fmt, out in outputs.items():
                     write(stop.partial, fmt, out, partial=True)  # type: ignore[arg-type]
                 n = len(stop.partial.segments)  # type: ignore[attr-defined]

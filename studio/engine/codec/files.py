@@ -123,7 +123,7 @@ def read_ecdc(path: str | os.PathLike) -> CodeFile:
         raise _damaged(name, f"its header says {size} bytes of metadata but the file has {len(data)} bytes")
     try:
         meta = json.loads(data[_HEADER.size: _HEADER.size + size].decode())
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: `[[[[...` nested deeply
         raise _damaged(name, "its metadata is not readable JSON") from e
     if not isinstance(meta, dict) or not {"m", "al", "nc", "lm"} <= meta.keys():
         raise _damaged(name, "its metadata lacks the model, length or codebook count (m, al, nc, lm)")
