@@ -68,6 +68,9 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     if is_dir or str(path).endswith(os.sep):
         raise StudioError(f"The output '{path}' is a folder.", "Give a file name, for example "
                           f"'{path / ('out' + next(iter(suffixes or ['']), ''))}'.")
+    if path.is_file() and not path.stat().st_mode & 0o200:  # made read-only by its owner: not ours to replace
+        raise StudioError(f"The output '{path}' exists and is read-only.",
+                          "Choose another name or folder, or make it writable (chmod u+w) to replace it.")
     if suffixes is not None:
         allowed = [s.lower() for s in suffixes]
         if path.suffix.lower() not in allowed:

@@ -73,3 +73,27 @@ def test_a_pipe_is_not_a_regular_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["mel", str(fifo), "--png", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert "not a regular file" in err and "empty" not in err
+
+
+def test_a_read_only_earlier_output_is_not_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(16000, np.float32), 16000)
+    png = tmp_path / "a.png"
+    png.write_bytes(b"kept")
+    png.chmod(0o444)
+    assert main(["mel", str(src), "--png", str(png)]) == 2
+    assert "read-only" in capsys.readouterr().err and png.read_bytes() == b"kept"
+
+
+def test_silence_says_no_speech_was_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "quiet.wav"
+    sf.write(src, np.zeros(16000 * 2, np.float32), 16000)
+    assert main(["transcribe", str(src), "-o", str(tmp_path), "--beam-size", "1"]) == 0
+    assert "no speech found" in capsys.readouterr().err and (tmp_path / "quiet.txt").read_text() == ""
+
+
+def test_transcribe_onto_its_input_says_to_pick_another_folder(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    src = tmp_path / "s.txt"
+    sf.write(src, np.zeros(1600, np.float32), 16000, format="WAV")
+    assert main(["transcribe", str(src), "-o", str(tmp_path), "--quiet"]) == 2
+    assert "-o" in capsys.readouterr().err

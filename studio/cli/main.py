@@ -45,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_bar = {"open": False}  # a progress line is on screen without its newline
+
+
 def _progress_bar(fraction: float, message: str) -> None:
+    _bar["open"] = fraction < 1.0
     width = 30
     filled = int(fraction * width)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {message[:40]:<40}")
@@ -171,6 +175,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "codec":
             return codec.run(args, _progress_bar)
     except StudioError as e:
+        if _bar["open"]:  # the message starts on its own line, not after the bar
+            sys.stderr.write("\n")
+            _bar["open"] = False
         print(f"error: {e.message}", file=sys.stderr)
         if e.remedy:
             print(f"  {e.remedy}", file=sys.stderr)

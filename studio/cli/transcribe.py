@@ -104,7 +104,10 @@ def plan_outputs(files: Sequence[Path], formats: Sequence[str], out_dir: Path) -
     check_folder(out_dir, create=True)
     plans = []
     for base in output_bases(files):
-        plans.append({fmt: check_output(out_dir / f"{base}.{fmt}", files, [f".{fmt}"]) for fmt in formats})
+        try:
+            plans.append({fmt: check_output(out_dir / f"{base}.{fmt}", files, [f".{fmt}"]) for fmt in formats})
+        except StudioError as e:  # transcript names follow the inputs: the way out is another folder
+            raise StudioError(e.message, "Choose another output folder with -o.") from e
     return plans
 
 
@@ -171,6 +174,8 @@ def run(args: argparse.Namespace, progress_bar: Callable[[float, str], None]) ->
             print(f"\nerror: {path}: {e.message}\n  {e.remedy}", file=sys.stderr)
             failures += 1
             continue
+        if not result.segments:  # an empty file is right for silence or noise, but say so: it looks like a failure
+            print(f"note: no speech found in {path}; its transcript is empty.", file=sys.stderr)
         for fmt, out in outputs.items():
             write(result, fmt, out)
             if not args.quiet:

@@ -230,8 +230,12 @@ def decode_to_file(model: Encodec, codes: np.ndarray, scales: list[float] | None
                     out.write(block.T)
                     written += block.shape[-1]
         except (sf.LibsndfileError, AssertionError) as e:  # soundfile asserts that every frame was written
-            raise StudioError(f"Cannot write '{path}': {str(e) or 'the disk took only part of the audio'}.",
-                              "Check that the disk has space and is writable, or choose another folder.") from e
+            import shutil
+
+            free = shutil.disk_usage(Path(path).parent if str(Path(path).parent) else ".").free
+            why = "the disk is full" if free < (1 << 20) else (str(e).rstrip(".") or "the disk took only part of it")
+            raise StudioError(f"Cannot write '{path}': {why}.",
+                              "Free some space or choose another folder.") from e
     return written
 
 
