@@ -97,3 +97,14 @@ def test_transcribe_onto_its_input_says_to_pick_another_folder(tmp_path: Path, c
     sf.write(src, np.zeros(1600, np.float32), 16000, format="WAV")
     assert main(["transcribe", str(src), "-o", str(tmp_path), "--quiet"]) == 2
     assert "-o" in capsys.readouterr().err
+
+
+def test_translate_with_an_english_only_model_is_refused_before_loading(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(1600, np.float32), 16000)
+    assert main(["transcribe", str(src), "--task", "translate", "-o", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "English-only" in err and "a.wav" not in err  # the model is at fault, not the file
+    with pytest.raises(SystemExit):
+        main(["transcribe", str(src), "--model", " ", "-o", str(tmp_path)])
+    assert "give a model name" in capsys.readouterr().err

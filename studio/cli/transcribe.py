@@ -43,8 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "stops and keeps what is done: the output files hold the segments so far, marked as "
                        "partial, and the exit status is 130. " + OUTPUT_NAMES)
     p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--model", default="tiny.en", help="size name (tiny.en built in; others download once), "
-                   "Hugging Face repo id, or a local .pt file / model folder")
+    p.add_argument("--model", default="tiny.en", type=_model_name,
+                   help="tiny.en (built in), base, base.en, small, small.en, medium, large-v3, turbo, a Hugging "
+                   "Face repo id (owner/name), or a local model: an openai-whisper .pt, a Hugging Face folder or a "
+                   "faster-whisper folder. A local path must look like one (contain /, start with . or ~, or end "
+                   "in .pt/.bin/.safetensors): --model base is always the official base model; write ./base for "
+                   "a folder named base")
     p.add_argument("--language", type=language, default=None,
                    help="language code or name (default: detect; English for .en)")
     p.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
@@ -111,8 +115,17 @@ def plan_outputs(files: Sequence[Path], formats: Sequence[str], out_dir: Path) -
     return plans
 
 
+def _model_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a model name, e.g. tiny.en or base")
+    return text.strip()
+
+
 def run(args: argparse.Namespace, progress_bar: Callable[[float, str], None]) -> int:
     formats = _formats(args.output_format)
+    if args.task == "translate" and args.model.lower().endswith(".en"):  # said before the model loads
+        raise StudioError(f"The model '{args.model}' is English-only and cannot translate.",
+                          "Use a multilingual model (tiny, base, small, medium, large-v3) for --task translate.")
     missing = [f for f in args.files if not f.exists()]
     if missing:
         raise StudioError(f"File not found: {missing[0]}.", "Check the path.")
