@@ -76,6 +76,9 @@ def need_x_tools() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from studio.ui.refcount_guard import pad_none_refcount
+
+    pad_none_refcount(8_000_000)  # qtbot.wait / waitUntil call processEvents hundreds of thousands of times
     config.virtual_mic = _start_virtual_mic()  # type: ignore[attr-defined]
 
 

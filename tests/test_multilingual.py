@@ -114,7 +114,8 @@ def test_a_cancelled_transcript_keeps_the_detected_language_and_the_task(multili
     seen = []
 
     def progress(fraction, message):
-        seen.append(fraction)
+        if not message.startswith("Reading"):  # the loudness pre-pass comes first; cancel after a window
+            seen.append(fraction)
 
     def check():
         if seen:

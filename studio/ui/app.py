@@ -48,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio.ui.main_window import MainWindow
+    from studio.ui.refcount_guard import pad_none_refcount
     from studio.ui.settings import AppSettings
     from studio.ui.theme import apply_theme
+
+    pad_none_refcount()
 
     _log_to_file()
     app = QApplication.instance() or QApplication(sys.argv[:1] + (argv or []))
