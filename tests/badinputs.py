@@ -8,6 +8,7 @@ The files are built here, from tests/data speech and from bytes, so the corpus n
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -30,6 +31,17 @@ class Case:
     outputs: list[Path] = field(default_factory=list)  # made on success, absent after an error
     message: str = ""  # a fragment the error message must contain (lower case)
     forbidden: str = ""  # a fragment it must not contain (e.g. "empty" for a file that holds audio)
+
+
+def changed_files(before: dict[Path, str], folder: Path) -> list[str]:
+    """Names of the files in `before` that are gone or whose bytes differ now."""
+    now = digest(folder)
+    return [p.name for p, h in before.items() if now.get(p) != h]
+
+
+def digest(folder: Path) -> dict[Path, str]:
+    """sha256 of every file below `folder`."""
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def _speech(data: Path, seconds: float = 4.0, rate: int = 16000) -> np.ndarray:

@@ -3,7 +3,6 @@ results, 0 modified inputs, 0 partial files. The summary line is printed for the
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from badinputs import Case, audio_files, code_files, option_cases
+from badinputs import Case, audio_files, changed_files, code_files, digest, option_cases
 
 from studio.cli.main import main
 
@@ -22,10 +21,6 @@ HAS_SPEECH = {"trailing-list.wav", "8k-stereo.wav", "24bit.flac", "float64.wav",
               "speech.txt", "loud-clipped.wav"}
 # good files still sent through `codec encode`: odd rates and channel counts
 CODEC_OK = {"8k-stereo.wav", "44101hz.wav", "11025hz-6ch.wav", "trailing-list.wav"}
-
-
-def _digest(folder: Path) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -111,7 +106,7 @@ def _cases(tmp: Path, data: Path, th: Path) -> list[Case]:
 
 def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, capfd: pytest.CaptureFixture[str]) -> None:
     cases = _cases(tmp_path, data, encodec_th)
-    before = _digest(tmp_path / "in")
+    before = digest(tmp_path / "in")
     problems: list[str] = []
     tally: Counter[str] = Counter()
     took: dict[str, float] = {}
@@ -153,7 +148,7 @@ def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, capfd: p
             elif made:
                 problems.append(f"{case.name}: refused but left {made[0].name}")
             tally["refused"] += 1
-    changed = [p.name for p, h in before.items() if not p.exists() or _digest_one(p) != h]
+    changed = changed_files(before, tmp_path / "in")
     leftovers = _leftovers(tmp_path)
     tally["modified inputs"] = len(changed)
     tally["partial files"] = len(leftovers)
@@ -164,10 +159,6 @@ def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, capfd: p
     print(f"{sum(took.values()):.0f} s in all; slowest: " + ", ".join(f"{n} {t:.1f} s" for n, t in slow))
     problems += [f"input changed: {n}" for n in changed] + [f"left behind: {p}" for p in leftovers]
     assert not problems, "\n".join(problems)
-
-
-def _digest_one(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def test_damaged_mp3_is_quiet_and_named_in_a_real_process(tmp_path: Path) -> None:

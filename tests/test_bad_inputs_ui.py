@@ -3,16 +3,11 @@ Transcribe and Codec panels is a message naming the file, never "a bug in Voice 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from badinputs import audio_files, code_files
+from badinputs import audio_files, changed_files, code_files, digest
 
 BUG = "bug in voice studio"
-
-
-def _digest(folder: Path) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def _settle(qtbot, window) -> None:  # noqa: ANN001
@@ -25,7 +20,7 @@ def test_damaged_files_in_every_panel_are_messages(qtbot, window, tmp_path: Path
     inputs.mkdir()
     audio = audio_files(inputs, data)
     codes = code_files(inputs)
-    before = _digest(inputs)
+    before = digest(inputs)
     problems: list[str] = []
     opened = refused = 0
 
@@ -58,7 +53,7 @@ def test_damaged_files_in_every_panel_are_messages(qtbot, window, tmp_path: Path
         if expect == "error":
             shown = window.codec.file_label.text()
             assert name not in shown or window.codec.analysis is None, f"{name}: the old grid kept its name"
-    changed = [p.name for p, h in before.items() if hashlib.sha256(p.read_bytes()).hexdigest() != h]
+    changed = changed_files(before, inputs)
     print(f"\nbad-input corpus in the panels: {opened} opened, {refused} refused with a message, "
           f"{len(problems)} problems, {len(changed)} modified inputs")
     assert not problems and not changed, "\n".join(problems + changed)
