@@ -75,9 +75,4 @@ def positive_float(text: str) -> float:
     return float_range(0.0, lo_open=True)(text)
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    return int_range(1)(text)
-
-
 MAX_THREADS = max(1, (os.cpu_count() or 1) * 4)  # more threads than this only thrash (100000 crashed torch)

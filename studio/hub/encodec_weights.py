@@ -24,6 +24,7 @@ from studio.hub.checkpoint_io import (
     is_repo_id,
     load_safetensors,
     looks_like_path,
+    not_a_path,
     read_json,
     state_dict_of,
     torch_load,
@@ -184,8 +185,7 @@ def load_encodec(source: str | os.PathLike = "24khz", cache_dir: str | os.PathLi
         if path.exists():
             return load_local_encodec(path)
         if not is_repo_id(source):
-            raise CheckpointError(f"The codec file or folder '{source}' does not exist.",
-                                  "Check the path, or use 24khz or 48khz.")
+            raise not_a_path(source, "codec file or folder", "Check the path, or use 24khz or 48khz.")
     repo = HF_REPOS.get(key, source)
     if "/" not in repo:
         hint = f" To use the file or folder '{source}' here, write ./{source}." if Path(source).exists() else ""

@@ -25,6 +25,7 @@ from studio.hub.checkpoint_io import (
     is_repo_id,
     load_safetensors,
     looks_like_path,
+    not_a_path,
     read_json,
     state_dict_of,
     torch_load,
@@ -449,8 +450,8 @@ def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLi
         if path.exists():
             return load_local_whisper(path, progress, cancel, cache_dir)
         if not is_repo_id(source):
-            raise CheckpointError(f"The model file or folder '{source}' does not exist.",
-                                  "Check the path, or give a model name such as base or small.en.")
+            raise not_a_path(source, "model file or folder",
+                             "Check the path, or give a model name such as base or small.en.")
     repo = HF_REPOS.get(source, source)
     if "/" not in repo:
         hint = (f" To use the folder '{source}' here, write ./{source}." if path.exists() else "")
