@@ -55,9 +55,11 @@ def first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:120]}" if text else type(e).__name__
 
 
-def torch_load(path: Path, expected: str, remedy: str) -> object:
+def torch_load(path: Path, expected: str, remedy: str, mmap: bool = False) -> object:
     """`torch.load(weights_only=True)` of a user's file: never unpickles code; a file that is not a PyTorch
-    checkpoint (random bytes, text, zero bytes, a truncated zip) is a CheckpointError naming what was expected."""
+    checkpoint (random bytes, text, zero bytes, a truncated zip) is a CheckpointError naming what was expected.
+    `mmap`: map a zip checkpoint's tensors from the file instead of reading them into memory (the legacy
+    pre-zip format cannot be mapped and is read)."""
     import torch
 
     try:
@@ -67,6 +69,8 @@ def torch_load(path: Path, expected: str, remedy: str) -> object:
     if size == 0:
         raise CheckpointError(f"'{path.name}' is empty (0 bytes); expected {expected}.", remedy)
     try:
+        if mmap and _is_zip(path):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, MemoryError) as e:
         if isinstance(e, OSError) and e.errno is not None:
@@ -78,6 +82,14 @@ def torch_load(path: Path, expected: str, remedy: str) -> object:
                if isinstance(e, pickle.UnpicklingError) else first_line(e))
         raise CheckpointError(f"'{path.name}' is not a PyTorch checkpoint ({why}); expected {expected}.",
                               remedy) from e
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def describe_contents(obj: object) -> str:
@@ -93,6 +105,8 @@ def describe_contents(obj: object) -> str:
             return "an EnCodec state dict (Hugging Face or Voice Studio layout)"
         if any(k.startswith(("model.encoder.layers.", "model.decoder.layers.")) for k in keys):
             return "a Hugging Face Whisper state dict"
+        if any(k.startswith(("ar_decoder.", "nar_decoder.")) for k in keys):
+            return "a VALL-E X state dict"
         if any(k.startswith("encoder.blocks.") for k in keys):
             return "a bare Whisper state dict without its dimensions"
         if not keys:

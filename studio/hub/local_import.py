@@ -1,7 +1,8 @@
 """"Import local weights…": check a model file or folder the user already has, then copy it into the cache.
 
 Accepted: an openai-whisper `.pt`, a Hugging Face folder (config.json + model.safetensors / pytorch_model.bin) of
-Whisper or EnCodec, a CTranslate2 / faster-whisper folder (model.bin + config.json), an EnCodec release `.th`.
+Whisper or EnCodec, a CTranslate2 / faster-whisper folder (model.bin + config.json), an EnCodec release `.th`, the
+VALL-E X release `vallex-checkpoint.pt`.
 Each is loaded with the loader that will use it later (on the worker thread: this imports torch), so what lands
 in the cache is known to work. Imports live in `<cache>/voice-studio-imported/<kind>/<name>/` with a small
 `voice-studio-import.json` that says what they are; the pickers list them with `imported_models`.
@@ -24,17 +25,17 @@ from studio.outputs import check_folder, describe_os_error
 
 IMPORT_DIR = "voice-studio-imported"
 MARKER = "voice-studio-import.json"
-KINDS = ("whisper", "encodec")
+KINDS = ("whisper", "encodec", "valle")
 EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper or EnCodec folder (config.json + model.safetensors or "
             "pytorch_model.bin), a CTranslate2 / faster-whisper folder (model.bin + config.json) or an EnCodec "
-            "release .th")
+            "release .th, or the VALL-E X vallex-checkpoint.pt")
 _FOLDER_FILES = ("model.bin", "config.json", "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
 class ImportedModel:
-    kind: str  # "whisper" or "encodec"
-    format: str  # "openai", "hf", "ct2" or "th"
+    kind: str  # "whisper", "encodec" or "valle"
+    format: str  # "openai", "hf", "ct2", "th" or "pt" (VALL-E X)
     name: str  # shown in the picker
     path: str  # what the loader takes: the .pt / .th file or the folder
 
@@ -54,7 +55,7 @@ def model_root(source: str | os.PathLike) -> Path:
 def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     """Load `source` with the loader that fits it: (kind, format, the loaded model). A file or folder that is no
     model we know is a CheckpointError that says what it holds."""
-    from studio.hub import encodec_weights, whisper_weights
+    from studio.hub import encodec_weights, valle_weights, whisper_weights
     from studio.hub.checkpoint_io import folder_listing, read_json
 
     path = model_root(source)
@@ -64,6 +65,8 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     if path.is_file():
         if path.suffix.lower() == ".th":
             return "encodec", "th", encodec_weights.load_original(path)
+        if valle_weights.is_valle_file(path):
+            return "valle", "pt", valle_weights.load_file(path)
         try:
             model, _ = whisper_weights.load_openai(path)
             return "whisper", "openai", model
@@ -146,7 +149,7 @@ def imported_models(cache_dir: str | os.PathLike | None = None, kind: str | None
             try:
                 meta = json.loads((entry / MARKER).read_text(encoding="utf-8"))
                 model = ImportedModel(k, str(meta["format"]), entry.name, str(entry / Path(meta["path"]).name)
-                                      if meta["format"] in ("openai", "th") else str(entry))
+                                      if meta["format"] in ("openai", "th", "pt") else str(entry))
                 if Path(model.path).exists():
                     found.append((entry.stat().st_mtime, model))
             except (OSError, ValueError, KeyError, TypeError):
