@@ -1,0 +1,129 @@
+"""Worker jobs for the Voice panel and `studio clone`: VALL-E X and the codec are loaded once (registry); each
+sentence is a take that appears as soon as it is done and can be redone alone with another seed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine.clone.result import SAMPLE_RATE, Settings, Synthesis, Take
+from studio.engine.clone.voices import Voice
+from studio.worker.jobs import JobContext
+
+PRECISIONS = ("float32", "int8")
+
+
+def get_synthesizer(ctx: JobContext, model: str = "vallex", precision: str = "float32",
+                    cache_dir: str | None = None, codec: str = "24khz") -> object:
+    """VALL-E X on the job's device (int8 weights only on a CPU, where memory traffic bounds each AR step)."""
+    from studio.engine.clone.synthesize import Synthesizer, encodec_decoder
+    from studio.engine.codec.jobs import get_codec
+    from studio.hub.valle_weights import CHECKPOINT_BYTES, load_valle
+
+    device = ctx.device
+    int8 = precision == "int8" and device == "cpu"
+
+    def load() -> object:
+        ctx.progress(0.0, "Loading VALL-E X…")
+
+        def downloading(p: object) -> None:
+            ctx.progress(p.done / max(1, p.total), f"Downloading {p.filename}")  # type: ignore[attr-defined]
+
+        net = load_valle(model, cache_dir=cache_dir or None, progress=downloading, cancel=ctx._cancel)
+        if int8:
+            from studio.engine.asr.transcribe import quantize_linears
+
+            net = quantize_linears(net)  # type: ignore[arg-type]
+        return net.to(device)
+
+    net = ctx.models.get(f"valle:{model}:{device}:{'int8' if int8 else 'float32'}", load,
+                         expected_bytes=CHECKPOINT_BYTES)
+    decoder = get_codec(ctx, codec, cache_dir)
+    return Synthesizer(net, encodec_decoder(decoder), device)  # type: ignore[arg-type]
+
+
+def device_label(device: str) -> str:
+    """'cpu' or 'cuda:0 (NVIDIA H100, 3.1 of 80 GB in use)'."""
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return device
+    idx = torch.device(device).index or 0
+    name = torch.cuda.get_device_name(idx)
+    free, total = torch.cuda.mem_get_info(idx)
+    return f"{device} ({name}, {(total - free) / 1e9:.1f} of {total / 1e9:.0f} GB in use)"
+
+
+def load_or_enroll(ctx: JobContext, source: str, language: str, prompt_text: str | None,
+                   cache_dir: str | None = None) -> tuple[Voice, list[str]]:
+    """A voice file as it is, or a recording enrolled on the fly (not saved): the voice and the prompt check's
+    warnings."""
+    from studio.engine.clone.jobs import enroll_voice
+    from studio.engine.clone.voices import load_voice
+
+    if source.lower().endswith(".npz"):
+        return load_voice(source), []
+    name = Path(source).stem or "voice"
+    voice, check = enroll_voice(ctx, source, name, language, prompt_text, cache_dir)
+    return voice, list(check.warnings)
+
+
+def round_trip(ctx: JobContext, take: Take, language: str, prompt_text: str, asr_model: str | None = None,
+               cache_dir: str | None = None) -> Take:
+    """Transcribe the take back and compare with its text. Without the transcriber for the language (offline,
+    not downloaded) the take is kept unchecked."""
+    from studio.audio.io import resample
+    from studio.engine.asr.jobs import get_transcriber
+    from studio.engine.asr.options import TranscribeOptions
+    from studio.engine.clone.jobs import ASR_MODELS, MULTILINGUAL_ASR
+    from studio.engine.clone.roundtrip import compare
+    from studio.hub.download import WeightsMissingError
+
+    try:
+        transcriber = get_transcriber(ctx, asr_model or ASR_MODELS.get(language, MULTILINGUAL_ASR), cache_dir)
+    except WeightsMissingError:
+        return take
+    if language != "en" and not transcriber.multilingual:
+        return take
+    audio16 = resample(take.samples, SAMPLE_RATE, 16000).astype(np.float32)
+    options = TranscribeOptions(language=language, condition_on_previous_text=False, silence_db=None)
+    heard = transcriber.transcribe(audio16, options, check=ctx.check).text
+    return replace(take, round_trip=compare(take.text, heard, prompt_text))
+
+
+def synthesize_job(ctx: JobContext, voice: str | Voice, sentences: list[str], language: str, settings: Settings,
+                   model: str = "vallex", precision: str = "float32", check_words: bool = True,
+                   asr_model: str | None = None, cache_dir: str | None = None,
+                   on_take: Callable[[Take], None] | None = None, first_index: int = 0,
+                   seeds: list[int] | None = None, codec: str = "24khz") -> Synthesis:
+    """Speak `sentences` one after another in `voice` (a Voice or a voice file). Sentence i is drawn with seeds[i]
+    (default settings.seed + its index), so redoing one sentence with a new seed leaves the others as they
+    were; `first_index` numbers the takes when a single sentence is redone."""
+    from studio.engine.clone.voices import load_voice
+
+    if not isinstance(voice, Voice):
+        voice = load_voice(voice)
+    synth = get_synthesizer(ctx, model, precision, cache_dir, codec)
+    label = device_label(ctx.device)
+    takes: list[Take] = []
+    n = len(sentences)
+    for i, sentence in enumerate(sentences):
+        index = first_index + i
+
+        def progress(f: float, message: str, i: int = i) -> None:
+            ctx.progress((i + f) / n, f"{message} · {label}")
+
+        seed = seeds[i] if seeds is not None else settings.seed + index
+        take = synth.take(voice, sentence, language, replace(settings, seed=seed), index, progress,  # type: ignore
+                          ctx.check)
+        take.device = label
+        if check_words:
+            ctx.progress((i + 0.99) / n, f"Sentence {index + 1}: listening back…")
+            take = round_trip(ctx, take, language, voice.prompt_text, asr_model, cache_dir)
+        takes.append(take)
+        if on_take is not None:
+            on_take(take)
+    return Synthesis(voice.name, language, voice.audio_tokens.T.astype(np.int16), takes)
