@@ -246,15 +246,15 @@ class VallE(nn.Module):
         computed over the whole sequence without a cache: the reference the cached loop must equal."""
         x = self._text(text, langs, nar=False)
         y = self.ar_audio_position(self.ar_audio_embedding(audio))
-        h = self.ar_decoder(torch.cat([x, y], dim=1), self._ar_mask(x.shape[1], y.shape[1], 0))
+        h = self.ar_decoder(torch.cat([x, y], dim=1), self._ar_mask(x.shape[1], y.shape[1], 0, x.device))
         return self.ar_predict_layer(h[:, -1])
 
     @staticmethod
-    def _ar_mask(s: int, y: int, past: int) -> Tensor:
+    def _ar_mask(s: int, y: int, past: int, device: torch.device) -> Tensor:
         """Rows for the last `s + y - past` of s text + y audio positions: text sees text, audio sees the text and
         the audio up to itself."""
         n = s + y
-        allowed = torch.ones(n, n, dtype=torch.bool).tril_()
+        allowed = torch.ones(n, n, dtype=torch.bool, device=device).tril_()
         allowed[:s, :s] = True
         return allowed[past:]
 
@@ -281,7 +281,7 @@ class VallE(nn.Module):
             layers_capture: list[list[Tensor]] | None = (
                 [[] for _ in range(cfg.n_layer)] if capture is not None and use_cache else None)
             if use_cache:
-                mask = self._ar_mask(s, y_all.shape[1], past) if step_input.shape[1] > 1 else None
+                mask = self._ar_mask(s, y_all.shape[1], past, text.device) if step_input.shape[1] > 1 else None
                 h = self.ar_decoder(step_input, mask, caches=caches, capture=layers_capture)
                 logits = self.ar_predict_layer(h[:, -1])
             else:
