@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from studio.engine.clone.plan import budget_ids, plan_sentences
 from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Settings, Synthesis
 from studio.engine.clone.roundtrip import compare, words
-from studio.engine.clone.synthesize import budget_ids, plan_sentences
 from studio.errors import StudioError
 from studio.hub.valle_weights import save_checkpoint
 from studio.models.valle import VallE, ValleConfig

@@ -59,16 +59,16 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
 
 
 def _synthesize(args: argparse.Namespace, text: str, progress: Callable[[float, str], None]) -> int:
+    from studio.engine.clone.plan import plan_sentences
     from studio.engine.clone.result import Settings
     from studio.engine.clone.synthesis_jobs import load_or_enroll, synthesize_job
-    from studio.engine.clone.synthesize import plan_sentences
     from studio.errors import JobCancelled
     from studio.worker.jobs import JobContext
     from studio.worker.registry import ModelRegistry
     from studio.worker.thread import resolve_device
 
     ctx = JobContext(0, resolve_device(args.device), ModelRegistry(), lambda _id, f, m: progress(f, m))
-    voice, warnings = load_or_enroll(ctx, str(args.voice), args.language, args.prompt_text)
+    voice, warnings = load_or_enroll(ctx, str(args.voice), args.language, args.prompt_text, codec=args.codec)
     for w in warnings:
         print(f"note: {w}", file=sys.stderr)
     sentences = plan_sentences(text, args.language, voice.duration)

@@ -58,7 +58,7 @@ def device_label(device: str) -> str:
 
 
 def load_or_enroll(ctx: JobContext, source: str, language: str, prompt_text: str | None,
-                   cache_dir: str | None = None) -> tuple[Voice, list[str]]:
+                   cache_dir: str | None = None, codec: str = "24khz") -> tuple[Voice, list[str]]:
     """A voice file as it is, or a recording enrolled on the fly (not saved): the voice and the prompt check's
     warnings."""
     from studio.engine.clone.jobs import enroll_voice
@@ -67,7 +67,7 @@ def load_or_enroll(ctx: JobContext, source: str, language: str, prompt_text: str
     if source.lower().endswith(".npz"):
         return load_voice(source), []
     name = Path(source).stem or "voice"
-    voice, check = enroll_voice(ctx, source, name, language, prompt_text, cache_dir)
+    voice, check = enroll_voice(ctx, source, name, language, prompt_text, cache_dir, codec=codec)
     return voice, list(check.warnings)
 
 
