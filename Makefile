@@ -12,7 +12,8 @@ TORCH := torch==2.14.1 torchaudio==2.11.0
 APT_RUN := libportaudio2 libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libfreetype6 \
 	libx11-6 libx11-xcb1 libxkbcommon0 libxkbcommon-x11-0 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
 	libxcb-keysyms1 libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 \
-	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxcb-glx0
+	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxcb-glx0 \
+	open-jtalk-mecab-naist-jdic  # Open JTalk's dictionary: Japanese text -> phonemes for voice cloning (pyopenjtalk)
 # ... and for the tests a PulseAudio virtual microphone, voices and sox, and an X server with the tools that drive it
 APT_TEST := $(APT_RUN) pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox xvfb xauth x11-utils xdotool
 PIP := $(BIN)/pip install -q --disable-pip-version-check
