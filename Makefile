@@ -42,7 +42,8 @@ $(VENV)/.torch: $(VENV)/bin/python
 	$(BIN)/python -c "import torch, torchaudio" && touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml
-	$(PIP) -e . 2>&1 | $(QUIET)
+	$(PIP) -e '.[ja]' 2>&1 | $(QUIET) || { echo "note: Japanese text is unavailable (pyopenjtalk did not build: it needs \
+	CMake and a C++ compiler); everything else works"; $(PIP) -e . 2>&1 | $(QUIET); }
 	$(BIN)/python -c "import studio, PySide6, pyqtgraph, sounddevice" 2>/dev/null || $(BIN)/python -c "import studio, PySide6, pyqtgraph"
 	touch $@
 

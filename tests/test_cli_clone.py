@@ -1,0 +1,125 @@
+"""`studio clone` as a user runs it: a preset voice or a recording enrolled on the fly, outputs, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from studio.hub.valle_weights import save_checkpoint
+from studio.models.valle import VallE, ValleConfig
+
+DATA = Path(__file__).parent / "data"
+PRESET = DATA / "vallex-preset-librispeech_1.npz"
+
+
+def _studio(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """--model/--codec arguments for a small random VALL-E and a random EnCodec 24 kHz release file."""
+    pytest.importorskip("encodec")
+    from test_codec import random_pair
+
+    folder = tmp_path_factory.mktemp("clone-cli")
+    torch.manual_seed(0)
+    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), folder / "valle-small.pt")
+    ref, _ = random_pair(24)
+    torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
+    return ["--model", str(folder / "valle-small.pt"), "--codec", str(folder / "encodec_24khz-random.th"),
+            "--device", "cpu"]
+
+
+def test_preset_voice_two_sentences_to_a_wav(tmp_path: Path, models: list[str]) -> None:
+    out = tmp_path / "said.wav"
+    r = _studio("clone", str(out), "--voice", str(PRESET), "--text", "Hello there. How are you?", "--seed", "4",
+                "--top-k", "50", "--no-check", *models)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "[1/2]" in r.stderr and "[2/2]" in r.stderr
+    info = sf.info(str(out))
+    assert info.samplerate == 24000 and info.channels == 1 and info.frames > 0
+    assert f"Wrote {out}" in r.stdout
+    again = tmp_path / "again.wav"
+    assert _studio("clone", str(again), "--voice", str(PRESET), "--text", "Hello there. How are you?", "--seed",
+                   "4", "--top-k", "50", "--no-check", *models).returncode == 0
+    assert again.read_bytes() == out.read_bytes()  # a seed gives the same take
+
+
+def test_recording_voice_enrolled_on_the_fly_with_its_text(tmp_path: Path, models: list[str]) -> None:
+    out = tmp_path / "from-wav.wav"
+    r = _studio("clone", str(out), "--voice", str(DATA / "vallex-en-1.wav"), "--prompt-text",
+                "A sentence read aloud.", "--text", "Good morning.", "--no-check", *models)
+    assert r.returncode == 0, r.stderr
+    assert sf.info(str(out)).frames > 0
+    assert (DATA / "vallex-en-1.wav").stat().st_size > 0 and not list(DATA.glob("*.part"))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--text", "   "], "--text is empty"),
+    (["--text", "Hi.", "--temperature", "0"], "out of range"),
+    (["--text", "Hi.", "--top-k", "5000"], "out of range"),
+    (["--text", "Hi.", "--language", "fr"], "invalid choice"),
+    (["--text", "Hi.", "--prompt-text", "words"], "--prompt-text is for a recording"),
+    (["--text", "😀😀😀"], "nothing"),
+])
+def test_bad_arguments_are_one_line_messages(tmp_path: Path, models: list[str], args: list[str],
+                                             expected: str) -> None:
+    r = _studio("clone", str(tmp_path / "o.wav"), "--voice", str(PRESET), "--no-check", *args, *models)
+    assert r.returncode == 2 and expected in r.stderr.lower() or expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o.wav").exists()
+
+
+def test_bad_voices_and_outputs(tmp_path: Path, models: list[str]) -> None:
+    short = tmp_path / "short.wav"
+    sf.write(short, sf.read(DATA / "vallex-en-1.wav")[0][:16000], 16000)
+    cases = [
+        ([str(tmp_path / "o.wav"), "--voice", str(tmp_path / "none.npz")], "Voice file not found"),
+        ([str(tmp_path / "o.wav"), "--voice", str(short), "--prompt-text", "hi"], "needs at least 2 s"),
+        ([str(PRESET), "--voice", str(PRESET)], ""),  # the output would replace the voice
+        ([str(tmp_path / "o.mp3"), "--voice", str(PRESET)], ".wav"),
+    ]
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    cases.append(([str(tmp_path / "o.wav"), "--voice", str(broken)], "broken.npz"))
+    before = PRESET.read_bytes()
+    for args, expected in cases:
+        r = _studio("clone", *args, "--text", "Hello.", "--no-check", *models)
+        assert r.returncode == 2, (args, r.stderr)
+        assert expected in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    assert PRESET.read_bytes() == before and not (tmp_path / "o.wav").exists()
+
+
+def test_offline_without_the_model_says_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    r = _studio("clone", str(tmp_path / "o.wav"), "--voice", str(PRESET), "--text", "Hello.", "--no-check",
+                env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "vallex-checkpoint.pt" in r.stderr and "Import local weights" in r.stderr
+
+
+def test_ctrl_c_keeps_the_sentences_done(tmp_path: Path, models: list[str]) -> None:
+    out = tmp_path / "partial.wav"
+    text = " ".join(f"Sentence number {i} is here." for i in range(1, 40))
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "clone", str(out), "--voice", str(PRESET), "--text",
+                             text, "--no-check", *models], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "[2/" not in seen and time.monotonic() < deadline:  # wait until two sentences are done
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, seen + stderr
+    assert "stopped early" in stdout and sf.info(str(out)).frames > 0
