@@ -281,3 +281,28 @@ def test_offline_without_the_checkpoint_says_what_is_missing(tmp_path: Path, mon
         load_valle("vallex", cache_dir=tmp_path)
     text = f"{e.value.message} {e.value.remedy}"
     assert "Plachta/VALL-E-X" in text and "vallex-checkpoint.pt" in text
+
+
+def test_fast_precision_on_cpu_stays_close_to_float32() -> None:
+    """make_fast: int8 AR linears, bfloat16 NAR; the AR's next-token distribution barely moves."""
+    import copy
+
+    from studio.models.valle import make_fast
+
+    torch.manual_seed(0)
+    exact = VallE(SMALL).eval()
+    fast = make_fast(copy.deepcopy(exact), "cpu")
+    assert fast.nar_decoder.layers[0].linear1.weight.dtype == torch.bfloat16
+    assert fast.ar_decoder.layers[0].self_attn.in_proj is not None
+    assert "quantized" in type(fast.ar_decoder.layers[0].linear1).__module__
+    text, langs, prompt = _inputs()
+    audio = torch.cat([torch.tensor([[SMALL.bos]]), prompt[..., 0]], dim=1)
+    with torch.no_grad():
+        p = exact.ar_logits(text, langs, audio).softmax(-1)
+        q = fast.ar_logits(text, langs, audio).float().softmax(-1)
+    assert 0.5 * float((p - q).abs().sum()) < 0.02  # total variation distance
+    first = fast.generate_ar(text, langs, prompt[..., 0], generator=torch.Generator().manual_seed(1), max_frames=12)
+    codes = fast.generate_nar(text, langs, prompt, first)
+    assert codes.shape == (1, first.shape[1], 8) and int(codes.max()) < 1024
+    same = exact.generate_nar(text, langs, prompt, first)
+    assert float((codes == same).float().mean()) > 0.8

@@ -34,8 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", default="24khz",
                    help="24khz (downloaded once), or an EnCodec 24 kHz release .th file or Hugging Face folder")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("float32", "int8"), default="float32",
-                   help="int8: faster on a CPU, weights rounded to 8 bits (default float32)")
+    p.add_argument("--precision", choices=("auto", "float32", "fast"), default="auto",
+                   help="fast: int8 AR + bfloat16 NAR on a CPU (about 4x quicker), bfloat16 on a GPU; float32: "
+                   "exact; auto (default): fast on a CPU, float32 on a GPU")
     p.add_argument("--no-check", action="store_true",
                    help="skip the round-trip check (transcribing each sentence back)")
 

@@ -120,6 +120,7 @@ class SelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
+        self.in_proj: nn.Module | None = None  # the packed projection as a module, once quantized (make_fast)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, cache: LayerKV | None = None,
@@ -127,8 +128,8 @@ class SelfAttention(nn.Module):
         """x (B, T, C); `mask` (T, K) bool, True where a query may look. `capture` receives the softmaxed weights
         (B, heads, T, K)."""
         b, t, c = x.shape
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).view(b, t, 3, self.n_head, -1).permute(
-            2, 0, 3, 1, 4)
+        qkv = self.in_proj(x) if self.in_proj is not None else F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.view(b, t, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.append(k, v)
         if capture is None:
@@ -347,3 +348,33 @@ def sample(logits: Tensor, top_k: int, temperature: float, generator: torch.Gene
     if generator is not None and generator.device != probs.device:  # a CPU seed gives the same take on a GPU
         probs = probs.to(generator.device)
     return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+PRECISIONS = ("float32", "fast")
+
+
+def make_fast(model: VallE, device: str | torch.device) -> VallE:
+    """Trade exactness for speed, in place. On a CPU each AR step reads every AR weight for one frame (memory
+    bound): its linears become int8 with dynamic activation scales (4x fewer bytes); the NAR multiplies whole
+    sequences (compute bound): bfloat16, which this class of CPU runs about 4x faster than float32 (both
+    measured, benchmarks/clone.py). On a GPU both halves run in bfloat16."""
+    if torch.device(device).type != "cpu":
+        return model.to(torch.bfloat16)
+    import warnings
+
+    for name, child in model.named_children():
+        if name.startswith("nar_"):
+            child.to(torch.bfloat16)
+    with warnings.catch_warnings():  # the eager quantization API is deprecated in favour of torchao (not installed)
+        warnings.simplefilter("ignore")
+        for layer in model.ar_decoder.layers:
+            attn = layer.self_attn
+            packed = nn.Linear(attn.in_proj_weight.shape[1], attn.in_proj_weight.shape[0])
+            packed.weight, packed.bias = attn.in_proj_weight, attn.in_proj_bias
+            attn.in_proj = torch.ao.quantization.quantize_dynamic(nn.Sequential(packed), {nn.Linear},
+                                                                  dtype=torch.qint8)[0]
+            attn.in_proj_weight = nn.Parameter(torch.empty(0), requires_grad=False)  # its int8 copy serves
+        torch.ao.quantization.quantize_dynamic(model.ar_decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        holder = nn.Sequential(model.ar_predict_layer)
+        model.ar_predict_layer = torch.ao.quantization.quantize_dynamic(holder, {nn.Linear}, dtype=torch.qint8)[0]
+    return model
