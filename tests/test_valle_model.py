@@ -306,3 +306,19 @@ def test_fast_precision_on_cpu_stays_close_to_float32() -> None:
     assert codes.shape == (1, first.shape[1], 8) and int(codes.max()) < 1024
     same = exact.generate_nar(text, langs, prompt, first)
     assert float((codes == same).float().mean()) > 0.8
+
+
+def test_import_local_weights_takes_a_vallex_checkpoint(tmp_path: Path) -> None:
+    from studio.hub.local_import import import_weights, imported_models
+    from studio.hub.valle_weights import save_checkpoint
+
+    source = tmp_path / "downloads" / "vallex-checkpoint.pt"
+    source.parent.mkdir()
+    save_checkpoint(random_model(), source)
+    before = source.read_bytes()
+    imported = import_weights(source, cache_dir=tmp_path / "cache")
+    assert (imported.kind, imported.format) == ("valle", "pt")
+    listed = imported_models(tmp_path / "cache", "valle")
+    assert [m.path for m in listed] == [imported.path] and source.read_bytes() == before
+    model = load_valle(imported.path)
+    assert model.cfg == SMALL
