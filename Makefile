@@ -20,7 +20,7 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check
 # pip's "WARNING: Location ... is ignored" lines are noise here; sed drops them and keeps pip's exit status (pipefail)
 QUIET := sed '/^WARNING: Location/d'
 
-.PHONY: run test lint screenshots bench package clean
+.PHONY: run test lint screenshots bench bench-clone package clean
 
 # Without root or sudo, missing packages stop here with the apt-get command to run; to start anyway: make run APT_RUN=
 run: $(VENV)/.installed
@@ -71,6 +71,14 @@ bench: $(VENV)/.installed-test
 	  $(BIN)/python benchmarks/live_lag.py && echo && \
 	  $(BIN)/python benchmarks/codec.py ) | tee artifacts/bench.txt
 	@echo "Saved artifacts/bench.txt; paste it into README.md with: $(BIN)/python benchmarks/readme.py"
+
+# voice cloning at the release size on random weights (about 10 minutes on 2 cores; 1.5 GB of weights made once in
+# ~/.cache/voice-studio-bench); paste: $(BIN)/python benchmarks/readme.py artifacts/bench-clone.txt --section clone
+bench-clone: $(VENV)/.installed-test
+	@mkdir -p artifacts
+	set -o pipefail; ( \
+	  echo "make bench-clone, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$(git rev-parse --short HEAD), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)" && \
+	  $(BIN)/python benchmarks/clone.py $(CLONE_ARGS) ) | tee artifacts/bench-clone.txt
 
 package: $(VENV)/.installed
 	./packaging/build.sh
