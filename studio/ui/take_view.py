@@ -1,0 +1,244 @@
+"""One take, inspected: its waveform and log-mel, the 8-codebook tokens of the voice's prompt and of the generated
+speech side by side, where the AR attention of a hovered frame looked in the text, and the round-trip words.
+
+Time runs from the start of the prompt: the prompt's frames come first (shaded), the generated speech after them,
+so the sound, the spectrogram and the tokens line up on one axis."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from studio.audio.mel import mel_filters, mel_frequencies
+from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Take
+from studio.ui.take_history import describe_take
+from studio.ui.token_grid import TokenGrid
+from studio.ui.widgets import SpectrogramPlot, WaveformPlot
+from studio.ui.word_marks import WordMarks
+
+N_FFT, HOP, N_MELS = 1024, 240, 80  # 10 ms columns at 24 kHz
+TOP_POSITIONS = 3  # phonemes highlighted for a hovered frame
+LOOKED_HINT = "Hover the generated tokens to see where the model looked in the text for that frame."
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """(80, frames) Whisper-scaled log-mel of 24 kHz audio. Computed here with numpy because during a run the
+    worker is busy with the next sentence; a take is at most ~22 s, a few milliseconds of FFTs."""
+    x = np.pad(samples.astype(np.float32), N_FFT // 2, mode="reflect" if len(samples) > N_FFT // 2 else "constant")
+    n = 1 + max(0, len(x) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(x, (n, N_FFT), (x.strides[0] * HOP, x.strides[0]), writeable=False)
+    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2
+    mel = np.log10(np.maximum(mel_filters(SAMPLE_RATE, N_FFT, N_MELS) @ power.T, 1e-10))
+    return ((np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
+
+
+def envelope(samples: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, low, high) of buckets of the samples, for drawing."""
+    per = max(1, -(-len(samples) // points))
+    padded = np.pad(samples, (0, (-len(samples)) % per))
+    buckets = padded.reshape(-1, per)
+    return (np.arange(len(buckets)) + 0.5) * per / SAMPLE_RATE, buckets.min(axis=1), buckets.max(axis=1)
+
+
+class TakeGrid(TokenGrid):
+    """The token grid with the prompt's frames first; hovering a generated frame says which one."""
+
+    frame_hovered = Signal(int)  # generated frame index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.n_prompt = 0
+        self.prompt_band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 255, 255, 45),
+                                               pen=pg.mkPen(255, 255, 255, 160))
+        self.prompt_text = pg.TextItem("prompt", color="#ffffff", anchor=(0.5, 1.0))
+        self.generated_text = pg.TextItem("generated", color="#ffffff", anchor=(0.5, 1.0))
+        for item in (self.prompt_band, self.prompt_text, self.generated_text):
+            item.setZValue(5)
+            self.addItem(item)
+            item.hide()
+        self.setLabel("bottom", "time from the prompt's start", units="s")
+        self.scene().sigMouseMoved.connect(self._moved_frame)
+
+    def show_take(self, prompt_codes: np.ndarray, codes: np.ndarray) -> None:
+        self.n_prompt = prompt_codes.shape[1]
+        self.show_codes(np.concatenate([prompt_codes, codes], axis=1).astype(np.int16), FRAME_RATE)
+        p, total = self.n_prompt / FRAME_RATE, (self.n_prompt + codes.shape[1]) / FRAME_RATE
+        self.prompt_band.setRegion((0, p))
+        self.prompt_text.setPos(p / 2, 0)
+        self.generated_text.setPos((p + total) / 2, 0)
+        for item in (self.prompt_band, self.prompt_text, self.generated_text):
+            item.show()
+        self.setXRange(0, total, padding=0)
+        self.setYRange(-2.2, 8, padding=0)  # room above codebook 1 for the labels
+
+    def clear_take(self) -> None:
+        self.codes = None
+        self.image.clear()
+        for item in (self.prompt_band, self.prompt_text, self.generated_text):
+            item.hide()
+
+    def describe(self, t: float, row: int) -> str:
+        assert self.codes is not None
+        frame = int(t * self.frame_rate)
+        part = f"prompt frame {frame}" if frame < self.n_prompt else f"generated frame {frame - self.n_prompt}"
+        return f"{t:.3f} s · {part} · codebook {row + 1} · code {int(self.codes[row, frame])}"
+
+    def _moved_frame(self, pos: object) -> None:
+        if self.codes is None:
+            return
+        frame = int(self.getViewBox().mapSceneToView(pos).x() * self.frame_rate)
+        if self.n_prompt <= frame < self.codes.shape[1]:
+            self.frame_hovered.emit(frame - self.n_prompt)
+
+
+class TakeView(QWidget):
+    seek_requested = Signal(float)  # seconds into the take
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.take: Take | None = None
+        self.offset = 0.0  # seconds of prompt before the generated speech on the time axis
+        self._attention: np.ndarray | None = None
+        self.header = QLabel("Synthesize, then pick a sentence to inspect its take.")
+        self.header.setWordWrap(True)
+        self.wave = WaveformPlot()
+        self.wave.setMinimumHeight(50)
+        self.spec = SpectrogramPlot()
+        for plot in (self.wave, self.spec):
+            plot.plotItem.hideAxis("bottom")  # the grid below them has the time axis
+        self.grid = TakeGrid()
+        for plot in (self.wave, self.spec):
+            plot.setXLink(self.grid)
+            plot.clicked_time.connect(lambda t: self.seek_requested.emit(max(0.0, t - self.offset)))
+        self.grid.clicked_time.connect(lambda t: self.seek_requested.emit(max(0.0, t - self.offset)))
+        self.hover = QLabel("Hover the tokens: time, frame, codebook and code.")
+        self.grid.hovered.connect(lambda text: self.hover.setText(text))
+        self.looked = QLabel(LOOKED_HINT)
+        self.looked.setWordWrap(True)
+        self.grid.frame_hovered.connect(self.hover_frame)
+        self.phonemes = QLabel()
+        self.phonemes.setWordWrap(True)
+        self.phonemes.setTextFormat(Qt.RichText)
+        self.phonemes.setStyleSheet("font-size: 15px;")
+        self.bars = pg.PlotWidget()
+        self.bars.hideButtons()
+        self.bars.setMenuEnabled(False)
+        self.bars.setMouseEnabled(x=False, y=False)
+        self.prompt_bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=pg.mkBrush(140, 140, 140, 90), pen=None)
+        self.text_bars = pg.BarGraphItem(x=[], height=[], width=0.85, brush="#4c9be8", pen=None)
+        self.top_bars = pg.BarGraphItem(x=[], height=[], width=0.85, brush="#ffd600", pen=None)
+        for item in (self.prompt_bars, self.text_bars, self.top_bars):
+            self.bars.addItem(item)
+
+        sound = QSplitter(Qt.Vertical)
+        for w in (self.wave, self.spec, self.grid):
+            sound.addWidget(w)
+        sound.setSizes([60, 110, 180])
+        attention = QWidget()
+        att_lay = QVBoxLayout(attention)
+        att_lay.setContentsMargins(0, 0, 0, 0)
+        att_lay.addWidget(self.hover)
+        att_lay.addWidget(self.looked)
+        att_lay.addWidget(self.phonemes)
+        att_lay.addWidget(self.bars, 1)
+        take_page = QSplitter(Qt.Vertical)
+        take_page.addWidget(sound)
+        take_page.addWidget(attention)
+        take_page.setSizes([340, 150])
+        self.words = WordMarks()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(take_page, "Sound, tokens, attention")
+        self.tabs.addTab(self.words, "Words heard back")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.header)
+        lay.addWidget(self.tabs, 1)
+        lay.addStretch(0)  # holds the header at the top while there are no tabs
+        self.tabs.hide()  # empty plots say nothing: shown with the first take
+
+    def clear(self) -> None:
+        self.take, self._attention = None, None
+        self.header.setText("Synthesize, then pick a sentence to inspect its take.")
+        self.wave.clear_envelope()
+        self.spec.image.clear()
+        self.grid.clear_take()
+        self.phonemes.setText("")
+        self.looked.setText(LOOKED_HINT)
+        for item in (self.prompt_bars, self.text_bars, self.top_bars):
+            item.setOpts(x=[], height=[])
+        self.words.clear()
+        self.tabs.hide()
+
+    def show_take(self, take: Take, prompt_codes: np.ndarray, sentence_number: int) -> None:
+        self.take = take
+        self.tabs.show()
+        self.offset = prompt_codes.shape[1] / FRAME_RATE
+        self.header.setText(f"<b>Sentence {sentence_number}</b> · {describe_take(take)} · made in "
+                            f"{take.seconds:.1f} s on {html.escape(take.device)}"
+                            + (f" · <span style='color:#f9a825'>not spoken: {html.escape(' '.join(take.dropped))}"
+                               "</span>" if take.dropped else ""))
+        t, lo, hi = envelope(take.samples)
+        self.wave.show_envelope(t + self.offset, lo, hi)
+        if len(take.samples):
+            mel = log_mel(take.samples)
+            top = float(mel.max())
+            self.spec.show_spectrogram(mel, self.offset, self.offset + mel.shape[1] * HOP / SAMPLE_RATE,
+                                       mel_frequencies(N_MELS, SAMPLE_RATE / 2), top - 2.0, top, mel=True)
+        self.grid.show_take(prompt_codes, take.codes)
+        for line in (self.wave.playhead, self.grid.playhead):
+            line.setValue(self.offset)  # the take's start
+        att = take.attention
+        self._attention = att.astype(np.float32).mean(axis=0) if att is not None and att.size else None
+        self.phonemes.setText(html.escape(take.phonemes))
+        self.looked.setText(LOOKED_HINT)
+        self.words.show_take(take)
+        if self._attention is not None:
+            self.hover_frame(0)
+
+    def hover_frame(self, n: int) -> str:
+        """Show where generated frame n's AR attention (averaged over layers) fell in the text; returns the
+        read-out that is shown."""
+        take, att = self.take, self._attention
+        if take is None or att is None or not 0 <= n < att.shape[0]:
+            return ""
+        w = att[n]
+        p = take.n_prompt_ids
+        sentence = w[p:]
+        top = [int(i) for i in np.argsort(sentence)[::-1][:TOP_POSITIONS] if sentence[i] > 0]
+        total = float(w.sum()) or 1.0
+        xs = np.arange(len(w))
+        self.prompt_bars.setOpts(x=xs[:p], height=w[:p])
+        self.text_bars.setOpts(x=xs[p:], height=w[p:])
+        self.top_bars.setOpts(x=[p + i for i in top], height=[float(sentence[i]) for i in top])
+        self.bars.setYRange(0, max(float(w.max()), 1e-3), padding=0.05)
+        self.bars.setXRange(-0.5, len(w) - 0.5, padding=0)
+        self.bars.getAxis("bottom").setTicks([[(p + i, ch) for i, ch in enumerate(take.phonemes)], []])
+        rank = {i: r for r, i in enumerate(top)}
+        chars = []
+        for i, ch in enumerate(take.phonemes):
+            if i in rank:
+                alpha = 1.0 - 0.25 * rank[i]
+                chars.append(f"<span style='background: rgba(255,214,0,{alpha:.2f}); color: black'>"
+                             f"{html.escape(ch)}</span>")
+            else:
+                chars.append(html.escape(ch))
+        self.phonemes.setText("".join(chars))
+        looked = ", ".join(f"‘{take.phonemes[i]}’ ({sentence[i] / total:.0%})" for i in top)
+        text = (f"Generated frame {n} ({n / FRAME_RATE:.2f} s into the take) looked at {looked}; "
+                f"{float(w[:p].sum()) / total:.0%} on the prompt's text (grey).")
+        self.looked.setText(text)
+        return text
+
+    def set_playhead(self, seconds: float | None) -> None:
+        """`seconds` into the take (None hides it)."""
+        if seconds is None:
+            self.spec.set_playhead(None)
+            return
+        t = self.offset + seconds
+        self.grid.playhead.setValue(t)
+        self.wave.playhead.setValue(t)
+        self.spec.set_playhead(t)
