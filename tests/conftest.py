@@ -184,6 +184,7 @@ def settings(tmp_path: Path):  # noqa: ANN201
 
     s = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     s.recordings_folder = str(tmp_path / "recordings")
+    s.voices_folder = str(tmp_path / "voices")
     return s
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
@@ -34,6 +35,7 @@ from studio.ui.settings import AppSettings
 from studio.ui.spectrogram_panel import SpectrogramPanel
 from studio.ui.theme import THEMES, apply_theme
 from studio.ui.transcribe_panel import TranscribePanel
+from studio.ui.voice_panel import VoicePanel
 from studio.ui.widgets import AUDIO_FILTER, ErrorBanner, FileDropMixin, JobBar
 from studio.worker.qt import QtWorker
 
@@ -55,10 +57,12 @@ class SettingsDialog(QDialog):
         self.cache = QLineEdit(settings.cache_folder)
         self.cache.setPlaceholderText("Hugging Face default (HF_HOME)")
         self.recordings = QLineEdit(str(settings.recordings_folder))
+        self.voices = QLineEdit(str(settings.voices_folder))
         form.addRow("Compute device", self.device)
         form.addRow("Theme", self.theme)
         form.addRow("Model cache folder", self._with_browse(self.cache))
         form.addRow("Recordings folder", self._with_browse(self.recordings))
+        form.addRow("Voices folder", self._with_browse(self.voices))
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -79,10 +83,11 @@ class SettingsDialog(QDialog):
         self.settings.theme = self.theme.currentText()
         self.settings.cache_folder = self.cache.text().strip()
         self.settings.recordings_folder = self.recordings.text().strip()
+        self.settings.voices_folder = self.voices.text().strip()
 
 
 class MainWindow(FileDropMixin, QMainWindow):
-    PANELS = ("Record", "Spectrogram", "Transcribe", "Codec")
+    PANELS = ("Record", "Spectrogram", "Transcribe", "Codec", "Voice")
     LABELS = {"Spectrogram": "Spectrogram & Attention"}
 
     def __init__(self, settings: AppSettings | None = None) -> None:
@@ -105,9 +110,10 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
         self.transcribe = TranscribePanel(self.worker, self.settings)
         self.codec = CodecPanel(self.worker, self.settings)
+        self.voice = VoicePanel(self.worker, self.settings, self.undo)
         # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
-        self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec), self)
-        panels = (self.record, self.spectrogram, self.transcribe, self.codec)
+        self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec, self.voice), self)
+        panels = (self.record, self.spectrogram, self.transcribe, self.codec, self.voice)
         for name, panel in zip(self.PANELS, panels, strict=True):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
@@ -123,6 +129,7 @@ class MainWindow(FileDropMixin, QMainWindow):
             lambda: self.transcribe.attention_at(self.spectrogram.visible_range()[0]))
         self.record.open_in_transcribe.connect(self.show_in_transcribe)
         self.record.open_in_codec.connect(self.show_in_codec)
+        self.record.enroll_voice.connect(self.show_in_voice)
 
         body = QWidget()
         row = QHBoxLayout(body)
@@ -160,8 +167,8 @@ class MainWindow(FileDropMixin, QMainWindow):
         redo = self.undo.createRedoAction(self, "&Redo")
         redo.setShortcut(QKeySequence.Redo)
         edit.addAction(redo)
-        self._action(edit, "&Rename recording", "F2", self.record.rename_selected)
-        self._action(edit, "&Delete recording", QKeySequence.Delete, self.record.delete_selected)
+        self._action(edit, "&Rename", "F2", self.rename_selected)
+        self._action(edit, "&Delete", QKeySequence.Delete, self.delete_selected)
         view = self.menuBar().addMenu("&View")
         for i, name in enumerate(self.PANELS):
             self._action(view, self.LABELS.get(name, name), f"Ctrl+{i + 1}", lambda i=i: self.nav.setCurrentRow(i))
@@ -191,13 +198,21 @@ class MainWindow(FileDropMixin, QMainWindow):
 
     def play_pause(self) -> None:
         current = self.stack.currentWidget()
-        (current if current in (self.spectrogram, self.transcribe, self.codec) else self.record).toggle_play()
+        (current if current in (self.spectrogram, self.transcribe, self.codec, self.voice) else self.record
+         ).toggle_play()
+
+    def rename_selected(self) -> None:
+        """F2: the voice on the Voice panel, else the recording."""
+        (self.voice.voices if self.stack.currentWidget() is self.voice else self.record).rename_selected()
+
+    def delete_selected(self) -> None:
+        (self.voice.voices if self.stack.currentWidget() is self.voice else self.record).delete_selected()
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "R  Record / pause", "S  Stop recording", "Space  Play / pause", "Ctrl+O  Open a file",
-            "Ctrl+I  Import recordings", "F2  Rename recording", "Delete  Delete recording",
-            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+4  Switch panel", "Ctrl+,  Settings"]))
+            "Ctrl+I  Import recordings", "F2  Rename the recording or voice", "Delete  Delete the recording or voice",
+            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+5  Switch panel", "Ctrl+,  Settings"]))
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
@@ -221,6 +236,10 @@ class MainWindow(FileDropMixin, QMainWindow):
     def show_in_codec(self, path: str) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Codec"))
         self.codec.open_file(path)
+
+    def show_in_voice(self, path: str) -> None:
+        self.nav.setCurrentRow(self.PANELS.index("Voice"))
+        self.voice.enroll_file(path)
 
     def show_attention(self, amap: object) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
@@ -247,10 +266,7 @@ class MainWindow(FileDropMixin, QMainWindow):
     def set_theme(self, theme: str) -> None:
         self.settings.theme = theme
         apply_theme(QApplication.instance(), theme)
-        att = self.spectrogram.attention
-        for plot in (self.spectrogram.plot, self.record.live_wave, self.record.live_spec, self.record.waveform,
-                     att.mel_plot, att.heat_plot, self.codec.spec, self.codec.grid, self.codec.usage_plot,
-                     self.codec.entropy_plot, self.codec.quality_plot):
+        for plot in self.findChildren(pg.PlotWidget):  # every panel's plots, the Voice panel's included
             plot.setBackground(QApplication.instance().palette().base().color())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
@@ -258,5 +274,6 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.spectrogram.shutdown()
         self.transcribe.shutdown()
         self.codec.shutdown()
+        self.voice.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)

@@ -81,6 +81,7 @@ class RecordPanel(FileDropMixin, QWidget):
     open_in_spectrogram = Signal(str)
     open_in_transcribe = Signal(str)
     open_in_codec = Signal(str)
+    enroll_voice = Signal(str)
     status = Signal(str)
 
     def __init__(self, worker: QtWorker, settings: AppSettings, undo: QUndoStack,
@@ -181,9 +182,13 @@ class RecordPanel(FileDropMixin, QWidget):
                                      lambda: (p := self.selected_path()) and self.open_in_transcribe.emit(str(p)))
         self.codec_btn = button("Codec", "Encode the selected recording in the Codec panel",
                                 lambda: (p := self.selected_path()) and self.open_in_codec.emit(str(p)))
+        self.enroll_btn = button("Enroll voice", "Make a voice of the selected recording (3–10 s of one person "
+                                 "speaking) in the Voice panel",
+                                 lambda: (p := self.selected_path()) and self.enroll_voice.emit(str(p)))
         self.position = QLabel("")
         lib_buttons = QHBoxLayout()
-        for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.codec_btn, self.delete_btn, self.undo_btn):
+        for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.codec_btn, self.enroll_btn, self.delete_btn,
+                  self.undo_btn):
             lib_buttons.addWidget(w)
         lib_buttons.addStretch(1)
         lib_buttons.addWidget(self.position)

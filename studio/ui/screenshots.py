@@ -22,6 +22,7 @@ def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark", code
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = AppSettings(QSettings(str(out_dir / "settings.ini"), QSettings.IniFormat))
     settings.recordings_folder = str(out_dir / "recordings")
+    settings.voices_folder = str(out_dir / "voices")
     settings.theme = theme
     apply_theme(app, theme)
     win = MainWindow(settings)
@@ -40,6 +41,11 @@ def grab_all(out_dir: Path, audio: Path | None = None, theme: str = "dark", code
         win.spectrogram.attention.tokens.setCurrentRow(8)
     if codes is not None:  # a code file shows the token grid without needing the codec's weights
         win.codec.open_file(str(codes))
+        if codes.suffix == ".npz":  # a VALL-E X preset is also a voice: the Voice panel with a plan to speak
+            win.voice.voices.import_presets([str(codes)])
+            win.voice.speak.text.setPlainText(
+                "Dr. Smith paid $3.50 on the 2nd of May. Then the voice goes on, sentence after sentence, until "
+                "the whole text is spoken, each part short enough for the model to say in one go.")
     _settle(app, win)
     shots = []
     for i, name in enumerate(win.PANELS):

@@ -61,6 +61,18 @@ class AppSettings:
         self.q.setValue("audio/recordings_folder", value)
 
     @property
+    def voices_folder(self) -> Path:
+        """Where enrolled voices (VALL-E X .npz) are kept; `studio clone` users find them there too."""
+        from studio.engine.clone.voices import default_voices_folder
+
+        value = self._get("voice/voices_folder", "")
+        return Path(value) if value else default_voices_folder()  # an emptied field means the default
+
+    @voices_folder.setter
+    def voices_folder(self, value: str) -> None:
+        self.q.setValue("voice/voices_folder", value)
+
+    @property
     def colormap(self) -> str:
         return self._get("ui/colormap", "magma")
 

@@ -1,0 +1,67 @@
+"""The Voice panel: the voices library and enrollment on the left, speaking text in the chosen voice on the right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
+
+from studio.hub.local_import import ImportedModel
+from studio.ui.settings import AppSettings
+from studio.ui.speak_view import SpeakView
+from studio.ui.voices_view import VoicesView
+from studio.worker.qt import QtWorker
+
+
+class VoicePanel(QWidget):
+    error = Signal(str, str)
+    status = Signal(str)
+    import_requested = Signal()
+
+    def __init__(self, worker: QtWorker, settings: AppSettings, undo: QUndoStack | None = None,
+                 voices_folder: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.voices = VoicesView(worker, settings, undo, voices_folder or settings.voices_folder)
+        self.speak = SpeakView(worker, settings)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.voices)
+        split.addWidget(self.speak)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 5)
+        split.setSizes([380, 900])
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+        self.voices.voice_selected.connect(self.speak.set_voice)
+        self.voices.voices_changed.connect(self._voices_changed)
+        for view in (self.voices, self.speak):
+            view.error.connect(self.error)
+            view.status.connect(self.status)
+        self.speak.import_requested.connect(self.import_requested)
+
+    @property
+    def codec(self) -> str:
+        return self.speak.codec
+
+    @codec.setter
+    def codec(self, value: str) -> None:
+        """The EnCodec 24 kHz both sides decode and encode with (a local release file offline, or in tests)."""
+        self.speak.codec = value
+        self.voices.codec = value
+
+    def _voices_changed(self) -> None:
+        """A renamed voice moves to a new file and a deleted one is gone: the Speak side follows the selection."""
+        self.speak.set_voice(self.voices.selected_path() or "")
+
+    def enroll_file(self, path: str) -> None:
+        self.voices.enroll_file(path)
+
+    def add_imported(self, model: ImportedModel) -> None:
+        self.speak.add_imported(model)
+
+    def toggle_play(self) -> None:
+        self.speak.toggle_play()
+
+    def shutdown(self) -> None:
+        self.voices.shutdown()
+        self.speak.shutdown()

@@ -1,0 +1,87 @@
+"""The Voice panel in the window, as a user goes through it: a recording in the Record panel -> Enroll voice ->
+correct the transcript -> save -> the new voice is chosen on the Speak side -> synthesize -> cancel a second run ->
+the prompt's and the generated grids; F2 and Delete act on voices there. Small random VALL-E, random EnCodec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import drop_files
+from PySide6.QtCore import Qt
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    pytest.importorskip("encodec")
+    from test_codec import random_pair
+
+    from studio.hub.valle_weights import save_checkpoint
+    from studio.models.valle import VallE, ValleConfig
+
+    folder = tmp_path_factory.mktemp("voice-panel-models")
+    torch.manual_seed(0)
+    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), folder / "valle-small.pt")
+    ref, _ = random_pair(24)
+    torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
+    return str(folder / "valle-small.pt"), str(folder / "encodec_24khz-random.th")
+
+
+def test_record_enroll_speak_cancel_and_see_both_grids(qtbot, window, small_models) -> None:  # noqa: ANN001
+    valle, codec = small_models
+    panel = window.voice
+    panel.codec = codec
+    panel.speak.set_model_file(valle)
+    panel.speak.controls.check_words.setChecked(False)
+
+    drop_files(window.record, [DATA / "vallex-en-1.wav"])
+    window.record.table.selectRow(0)
+    qtbot.mouseClick(window.record.enroll_btn, Qt.LeftButton)
+    assert window.stack.currentWidget() is panel
+    enroll = panel.voices.enroll
+    qtbot.waitUntil(lambda: enroll.preview is not None, timeout=240000)
+    assert enroll.transcript.toPlainText().strip()
+    enroll.transcript.setPlainText("A family lived here")
+    enroll.name.setText("Reader")
+    with qtbot.waitSignal(panel.voices.voices_changed, timeout=30000):
+        qtbot.mouseClick(enroll.save_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.speak.voice is not None and panel.speak.voice.name == "Reader", timeout=10000)
+    voice = panel.speak.voice
+    assert Path(voice.path).parent == Path(window.settings.voices_folder)
+
+    speak = panel.speak
+    speak.text.setPlainText("Good morning. See you soon.")
+    qtbot.waitUntil(lambda: speak._plan_current(), timeout=30000)
+    qtbot.mouseClick(speak.synth_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not speak._runs, timeout=120000)
+    takes = speak.current_takes()
+    assert len(takes) == 2 and all(t is not None for t in takes)
+    speak.sentences.select(0)
+    grid = speak.take_view.grid
+    p, n = voice.audio_tokens.shape[0], takes[0].codes.shape[1]
+    assert grid.codes.shape == (8, p + n)
+    assert np.array_equal(grid.codes[:, :p], voice.audio_tokens.T)  # the prompt's grid, then the generated one
+
+    # a second run, cancelled at its first frames: the takes already there stay
+    speak.text.setPlainText("Good morning. See you soon. " + " ".join(["And one more sentence here."] * 6))
+    qtbot.waitUntil(lambda: speak._plan_current(), timeout=30000)
+    messages: list[str] = []
+    window.worker.progress.connect(lambda _id, _f, message: messages.append(message))
+    qtbot.mouseClick(speak.synth_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: any("frame" in m for m in messages), timeout=60000)
+    qtbot.mouseClick(speak.cancel_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not speak._runs, timeout=60000)
+    assert speak.synth_btn.isEnabled()
+    finished = sum("codebook 8 of 8" in m for m in messages)
+    assert finished < len(speak.current_takes()) == 8  # stopped before the last sentence
+
+    # F2 / Delete act on the voice while the Voice panel is shown, and Undo brings it back
+    panel.voices.select(voice.path)
+    window.delete_selected()
+    qtbot.waitUntil(lambda: not Path(voice.path).exists(), timeout=5000)
+    window.undo.undo()
+    assert Path(voice.path).exists()
