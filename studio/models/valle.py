@@ -357,9 +357,10 @@ def make_fast(model: VallE, device: str | torch.device) -> VallE:
     """Trade exactness for speed, in place. On a CPU each AR step reads every AR weight for one frame (memory
     bound): its linears become int8 with dynamic activation scales (4x fewer bytes); the NAR multiplies whole
     sequences (compute bound): bfloat16, which this class of CPU runs about 4x faster than float32 (both
-    measured, benchmarks/clone.py). On a GPU both halves run in bfloat16."""
+    measured, benchmarks/clone.py). On a GPU the model is left in float32: there the AR step is bound by kernel
+    launches, and bfloat16 measured slower (H200: 343 vs 391 frames/s, and a 36 s first synthesis)."""
     if torch.device(device).type != "cpu":
-        return model.to(torch.bfloat16)
+        return model
     import warnings
 
     for name, child in model.named_children():

@@ -39,7 +39,7 @@ class SynthesisControls(QWidget):
         self.precision = QComboBox()
         for key in PRECISIONS:
             self.precision.addItem(key, key)
-        self.precision.setToolTip("fast: int8 AR and bfloat16 NAR on a CPU (about 4x quicker), bfloat16 on a GPU; "
+        self.precision.setToolTip("fast: int8 AR and bfloat16 NAR on a CPU (about 4x quicker), float32 on a GPU; "
                                   "auto: fast on a CPU, float32 on a GPU")
         self.check_words = QCheckBox("Check words")
         self.check_words.setChecked(True)
