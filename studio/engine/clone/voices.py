@@ -15,15 +15,14 @@ import io
 import math
 import os
 import re
-import struct
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from studio.engine.npz_checked import NPZ_ERRORS, read_member
 from studio.errors import StudioError
 from studio.outputs import atomic_output, check_folder, describe_os_error, same_file, unique_path
 
@@ -130,36 +129,13 @@ def _check_values(name: str, audio: np.ndarray, text: np.ndarray, lang: int) -> 
 # ---- reading
 
 
-_READ_ERRORS = (ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-                struct.error, KeyError, UnicodeDecodeError, SyntaxError, TypeError, OverflowError)
+_READ_ERRORS = NPZ_ERRORS
 
 
 def _member(zf: zipfile.ZipFile, key: str, name: str, check: Callable[[tuple[int, ...], np.dtype], None],
             ) -> np.ndarray | None:
     """The array `key`, its header checked by `check(shape, dtype)` before any of its data is read."""
-    member = f"{key}.npy"
-    if member not in zf.namelist():
-        return None
-    info = zf.getinfo(member)
-    with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise _bad(name, f"{key} is stored in numpy format version {version}, expected 1.0 or 2.0")
-        if dtype.hasobject:
-            raise _bad(name, f"{key} holds Python objects (pickled data), which Voice Studio never loads")
-        check(shape, dtype)
-        size = math.prod(shape) * dtype.itemsize
-        if size > info.file_size:
-            raise _bad(name, f"{key} declares {size} bytes of data but the file holds {info.file_size}")
-        raw = fp.read(size)
-        if len(raw) != size:
-            raise _bad(name, f"{key} is truncated")
-    array = np.frombuffer(raw, dtype)
-    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return read_member(zf, key, check, lambda what: _bad(name, what))
 
 
 def _scalar_text(zf: zipfile.ZipFile, key: str, name: str, limit: int) -> str | None:

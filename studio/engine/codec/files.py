@@ -9,13 +9,13 @@ import math
 import os
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from studio.engine.npz_checked import NPZ_ERRORS, read_member
 from studio.errors import StudioError
 from studio.outputs import atomic_output, describe_os_error, write_bytes
 
@@ -204,36 +204,13 @@ def write_npz(path: str | os.PathLike, f: CodeFile) -> None:
 
 
 # A VALL-E-X preset's arrays are read through zipfile so that each .npy header (dtype, shape) is checked before its
-# data is read: numpy allocates the whole declared shape first, so a hostile header could ask for terabytes.
-_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-               struct.error, KeyError, UnicodeDecodeError, SyntaxError, TypeError, OverflowError)
+# data is read (studio/engine/npz_checked.py).
+_NPZ_ERRORS = (OSError, *NPZ_ERRORS)
 
 
 def _npz_array(zf: zipfile.ZipFile, key: str, name: str, check: Callable[[tuple[int, ...], np.dtype], None],
                ) -> np.ndarray | None:
-    member = f"{key}.npy"
-    if member not in zf.namelist():
-        return None
-    info = zf.getinfo(member)
-    with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise _damaged(name, f"{key} is stored in numpy format version {version}, expected 1.0 or 2.0")
-        if dtype.hasobject:
-            raise _damaged(name, f"{key} holds Python objects (pickled data), which Voice Studio never loads")
-        check(shape, dtype)
-        count = math.prod(shape)
-        if count * dtype.itemsize > info.file_size:
-            raise _damaged(name, f"{key} declares {count} values but the file holds {info.file_size} bytes of it")
-        raw = fp.read(count * dtype.itemsize)
-        if len(raw) != count * dtype.itemsize:
-            raise _damaged(name, f"{key} is truncated")
-    array = np.frombuffer(raw, dtype)
-    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+    return read_member(zf, key, check, lambda what: _damaged(name, what))
 
 
 def read_npz(path: str | os.PathLike) -> CodeFile:
