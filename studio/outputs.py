@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -118,7 +119,11 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb",
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the user's usual permissions
+        try:  # a replaced file keeps its permissions (a private 0600 output stays private)
+            mode_bits = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:  # a new file: mkstemp made it 0600; it gets the user's usual permissions
+            mode_bits = 0o666 & ~_UMASK
+        os.chmod(tmp, mode_bits)
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)

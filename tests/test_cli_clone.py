@@ -69,8 +69,10 @@ def test_recording_voice_enrolled_on_the_fly_with_its_text(tmp_path: Path, model
     (["--text", "Hi.", "--temperature", "0"], "out of range"),
     (["--text", "Hi.", "--top-k", "5000"], "out of range"),
     (["--text", "Hi.", "--language", "fr"], "invalid choice"),
-    (["--text", "Hi.", "--prompt-text", "words"], "--prompt-text is for a recording"),
+    (["--text", "Hi.", "--prompt-text", "words"], "are for a recording"),
     (["--text", "😀😀😀"], "nothing"),
+    (["--text", "Hi.", "--temperature", "1e-39"], "out of range"),
+    (["--text", "你好世界"], "Choose Chinese (zh)"),
 ])
 def test_bad_arguments_are_one_line_messages(tmp_path: Path, models: list[str], args: list[str],
                                              expected: str) -> None:
@@ -123,3 +125,35 @@ def test_ctrl_c_keeps_the_sentences_done(tmp_path: Path, models: list[str]) -> N
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, seen + stderr
     assert "stopped early" in stdout and sf.info(str(out)).frames > 0
+
+
+def test_a_sentence_the_model_will_not_say_keeps_the_others(tmp_path: Path, models: list[str]) -> None:
+    """A model that ends every sentence at once: three seeds are tried, then the error is reported; nothing done
+    is lost (here nothing was done, so nothing is written)."""
+    from studio.hub.valle_weights import load_valle
+
+    model = load_valle(models[1])
+    with torch.no_grad():  # the end token wins every draw
+        model.ar_predict_layer.weight.zero_()
+        model.ar_decoder.norm.weight.zero_()
+        model.ar_decoder.norm.bias.zero_()
+        model.ar_decoder.norm.bias[0] = 10.0
+        model.ar_predict_layer.weight[1024, 0] = 10.0
+    mute = tmp_path / "mute.pt"
+    save_checkpoint(model, mute)
+    args = ["--model", str(mute), *models[2:]]
+    r = _studio("clone", str(tmp_path / "o.wav"), "--voice", str(PRESET), "--text", "One. Two.", "--no-check",
+                *args)
+    assert r.returncode == 2 and "before saying anything" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_48_khz_codec_is_refused_before_the_model_loads(tmp_path: Path, models: list[str]) -> None:
+    from test_codec import random_pair
+
+    ref, _ = random_pair(48)
+    codec48 = tmp_path / "encodec_48khz-random.th"
+    torch.save(ref.state_dict(), codec48)
+    r = _studio("clone", str(tmp_path / "o.wav"), "--voice", str(PRESET), "--text", "Hi.", "--no-check",
+                "--model", models[1], "--codec", str(codec48))
+    assert r.returncode == 2 and "runs at 48 kHz" in r.stderr and "Traceback" not in r.stderr

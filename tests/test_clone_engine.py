@@ -162,3 +162,36 @@ def test_each_take_is_transcribed_back_with_the_bundled_model(worker: Worker, sm
     # random weights speak no words: every asked word is missing or changed, none is marked ok by accident
     assert {m.asked_index for m in rt.marks if m.asked_index is not None} == {0, 1}
     assert all(m.kind != "ok" for m in rt.marks) or rt.heard
+
+
+def test_an_empty_take_is_retried_with_other_seeds() -> None:
+    from studio.engine.clone.result import EmptyTake
+    from studio.engine.clone.synthesis_jobs import RETRY_SEED_STEP, _take_with_retries
+
+    class Flaky:
+        def __init__(self, fails: int) -> None:
+            self.fails, self.seeds = fails, []
+
+        def take(self, voice, sentence, language, settings, index, progress, check):  # noqa: ANN001, ANN201
+            self.seeds.append(settings.seed)
+            if len(self.seeds) <= self.fails:
+                raise EmptyTake("ended at once", "")
+            return settings.seed
+
+    flaky = Flaky(2)
+    assert _take_with_retries(flaky, None, "Hi.", "en", Settings(seed=5), 0, lambda f, m: None, lambda: None) == (
+        5 + 2 * RETRY_SEED_STEP)
+    with pytest.raises(EmptyTake):
+        _take_with_retries(Flaky(3), None, "Hi.", "en", Settings(seed=5), 0, lambda f, m: None, lambda: None)
+
+
+def test_a_cancel_while_listening_back_keeps_the_take_unchecked(worker: Worker, small_models: tuple[str, str]) -> None:
+    from studio.engine.clone.synthesis_jobs import synthesize_job
+
+    valle, codec = small_models
+    takes = []
+    kind, _, _ = run(worker, synthesize_job, str(DATA / "vallex-preset-librispeech_1.npz"), ["Good morning.", "Bye."],
+                     "en", Settings(seed=2), model=valle, codec=codec, on_take=takes.append,
+                     cancel_when=lambda f, m: "listening back" in m)
+    assert kind == "cancelled"
+    assert len(takes) == 1 and takes[0].round_trip is None and "stopped" in takes[0].check_skipped

@@ -137,3 +137,21 @@ def test_code_files_are_written_atomically(tmp_path: Path, monkeypatch):
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
         writer(target, f)
         assert np.array_equal(read_codes(target).codes, f.codes)
+
+
+def test_an_npy_header_cut_inside_its_dict_is_a_message_for_code_and_voice_files(tmp_path: Path) -> None:
+    """numpy parses the header with Python's tokenizer, which raises tokenize.TokenError on an unclosed brace."""
+    import zipfile
+
+    from studio.engine.clone.voices import VoiceFileError, load_voice
+
+    header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (1, 2, 8"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(128)
+    path = tmp_path / "cut-header.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("audio_tokens.npy", npy)
+    with pytest.raises(CodeFileError):
+        read_codes(path)
+    with pytest.raises(VoiceFileError):
+        load_voice(path)

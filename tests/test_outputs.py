@@ -68,3 +68,16 @@ def test_unique_path(tmp_path: Path) -> None:
     (tmp_path / "d.txt").write_text("")
     assert unique_path(tmp_path / "d.txt") == tmp_path / "d (2).txt"
     assert unique_path(tmp_path / "e.txt", taken=[tmp_path / "e.txt"]) == tmp_path / "e (2).txt"
+
+
+def test_a_replaced_output_keeps_its_permissions(tmp_path):
+    import os
+    import stat
+
+    from studio.outputs import write_bytes
+
+    private = tmp_path / "private.txt"
+    private.write_text("old")
+    os.chmod(private, 0o600)
+    write_bytes(private, b"new")
+    assert private.read_bytes() == b"new" and stat.S_IMODE(private.stat().st_mode) == 0o600

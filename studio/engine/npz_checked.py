@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -14,7 +15,8 @@ import numpy as np
 
 # what reading a damaged archive or .npy header raises, besides our own errors
 NPZ_ERRORS = (ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-              struct.error, KeyError, UnicodeDecodeError, SyntaxError, TypeError, OverflowError)
+              struct.error, KeyError, UnicodeDecodeError, SyntaxError, TypeError, OverflowError,
+              tokenize.TokenError)  # numpy parses the header dict with the tokenizer: an unclosed brace
 
 
 def read_member(zf: zipfile.ZipFile, key: str, check: Callable[[tuple[int, ...], np.dtype], None],

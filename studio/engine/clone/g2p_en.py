@@ -80,11 +80,21 @@ def _number(m: re.Match[str]) -> str:
     return _words(digits, andword="")
 
 
+_DIGITS = "zero one two three four five six seven eight nine".split()
+
+
+def _decimal(m: re.Match[str]) -> str:
+    """'3.05' -> '3 point zero five'. Upstream reads the digits after the point as a number ('3 point 05' ->
+    'three point five', '3.14159' -> 'three point fourteen thousand…'), which changes the value spoken."""
+    whole, frac = m.group(1).split(".", 1)
+    return f"{whole} point {' '.join(_DIGITS[int(d)] for d in frac)}"
+
+
 def normalize_numbers(text: str) -> str:
     text = _COMMA_NUMBER.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _POUNDS.sub(r"\1 pounds", text)
     text = _DOLLARS.sub(_dollars, text)
-    text = _DECIMAL.sub(lambda m: m.group(1).replace(".", " point "), text)
+    text = _DECIMAL.sub(_decimal, text)
     text = _ORDINAL.sub(lambda m: _words(m.group(0)), text)
     return _NUMBER.sub(_number, text)
 

@@ -100,13 +100,31 @@ def _spoken(result: PhonemeIds) -> bool:
     return any(ch not in _NOT_SPOKEN for ch in result.phonemes)
 
 
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _script_language(dropped: list[str]) -> str | None:
+    """zh or ja when the dropped characters are Chinese or Japanese script: the language was probably wrong."""
+    joined = "".join(dropped)
+    if _KANA.search(joined):
+        return "ja"
+    if _HAN.search(joined):
+        return "zh"
+    return None
+
+
 def _nothing_to_say(text: str, language: str, result: PhonemeIds) -> StudioError:
     if not text.strip():
-        what = "the text is empty"
-    else:
-        what = "the text has only punctuation or symbols"
-        if result.dropped:
-            what += f" ({' '.join(result.dropped[:10])} cannot be spoken)"
+        return StudioError("Nothing to say: the text is empty.", f"Type some words in {_NAMES[language]}.")
+    other = _script_language(result.dropped) if language == "en" else None
+    if other is not None:
+        return StudioError(f"Nothing to say in {_NAMES[language]}: the text is written in {_NAMES[other]} "
+                           f"({' '.join(result.dropped[:10])}).",
+                           f"Choose {_NAMES[other]} ({other}) as the language of the text.")
+    what = "the text has only punctuation or symbols"
+    if result.dropped:
+        what += f" ({' '.join(result.dropped[:10])} cannot be spoken)"
     return StudioError(f"Nothing to say: {what}.",
                        f"Type some words in {_NAMES[language]}; punctuation, emoji and symbols are not spoken.")
 

@@ -6,9 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from studio.errors import StudioError
+
 SAMPLE_RATE = 24000
 FRAME_RATE = 75
 PAUSE_S = 0.25  # silence between joined sentences: a comma-to-full-stop pause in read speech
+
+
+class EmptyTake(StudioError):
+    """The model ended a sentence before saying anything."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class Take:
     attention: np.ndarray | None = None  # float16 (layers, N, n_prompt_ids + len(text_ids)) AR attention on text
     dropped: list[str] = field(default_factory=list)
     round_trip: RoundTrip | None = None
+    check_skipped: str = ""  # why the round-trip check did not run (no transcriber for the language, stopped)
 
     @property
     def duration(self) -> float:

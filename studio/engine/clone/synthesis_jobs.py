@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.clone.result import SAMPLE_RATE, Settings, Synthesis, Take
+from studio.engine.clone.result import SAMPLE_RATE, EmptyTake, Settings, Synthesis, Take
 from studio.engine.clone.voices import Voice
+from studio.errors import JobCancelled
+from studio.hub.download import WeightsMissingError
 from studio.worker.jobs import JobContext
 
 PRECISIONS = ("auto", "float32", "fast")  # auto: fast on a CPU (4x quicker), float32 on a GPU (fast enough)
@@ -34,6 +36,21 @@ def get_synthesizer(ctx: JobContext, model: str = "vallex", precision: str = "au
 
     device = ctx.device
     precision = resolve_precision(precision, device)
+    try:
+        decoder = get_codec(ctx, codec, cache_dir)  # before the 1.5 GB model: a missing or wrong codec fails at once
+    except WeightsMissingError as e:
+        if not _valle_on_disk(model, cache_dir):  # say both at once: a user offline needs both files
+            from studio.hub.valle_weights import HF_FILE, HF_REPO
+
+            raise WeightsMissingError(f"Neither VALL-E X ({HF_FILE} from {HF_REPO}) nor the codec is on this "
+                                      f"computer. {e.message}", e.remedy) from e
+        raise
+    if decoder.cfg.sample_rate != SAMPLE_RATE:  # type: ignore[attr-defined]
+        from studio.errors import StudioError
+
+        raise StudioError(f"VALL-E X speaks EnCodec 24 kHz codes; the codec '{codec}' runs at "
+                          f"{decoder.cfg.sample_rate // 1000} kHz.",  # type: ignore[attr-defined]
+                          "Use the 24 kHz EnCodec (24khz, or a facebook/encodec_24khz / encodec_24khz-*.th file).")
 
     def load() -> object:
         ctx.progress(0.0, "Loading VALL-E X…")
@@ -51,8 +68,17 @@ def get_synthesizer(ctx: JobContext, model: str = "vallex", precision: str = "au
 
     net = ctx.models.get(f"valle:{model}:{device}:{precision}", load,
                          expected_bytes=CHECKPOINT_BYTES)
-    decoder = get_codec(ctx, codec, cache_dir)
     return Synthesizer(net, encodec_decoder(decoder), device)  # type: ignore[arg-type]
+
+
+def _valle_on_disk(model: str, cache_dir: str | None) -> bool:
+    from studio.hub.checkpoint_io import looks_like_path
+    from studio.hub.download import cached_file
+    from studio.hub.valle_weights import HF_FILE, HF_REPO
+
+    if looks_like_path(model):
+        return Path(model).expanduser().exists()
+    return cached_file(HF_REPO, HF_FILE, cache_dir=cache_dir or None) is not None
 
 
 def device_label(device: str) -> str:
@@ -90,14 +116,14 @@ def round_trip(ctx: JobContext, take: Take, language: str, prompt_text: str, asr
     from studio.engine.asr.options import TranscribeOptions
     from studio.engine.clone.jobs import ASR_MODELS, MULTILINGUAL_ASR
     from studio.engine.clone.roundtrip import compare
-    from studio.hub.download import WeightsMissingError
 
+    name = asr_model or ASR_MODELS.get(language, MULTILINGUAL_ASR)
     try:
-        transcriber = get_transcriber(ctx, asr_model or ASR_MODELS.get(language, MULTILINGUAL_ASR), cache_dir)
+        transcriber = get_transcriber(ctx, name, cache_dir)
     except WeightsMissingError:
-        return take
+        return replace(take, check_skipped=f"not checked: the transcriber {name} is not on this computer")
     if language != "en" and not transcriber.multilingual:
-        return take
+        return replace(take, check_skipped=f"not checked: {name} understands English only")
     audio16 = resample(take.samples, SAMPLE_RATE, 16000).astype(np.float32)
     options = TranscribeOptions(language=language, condition_on_previous_text=False, silence_db=None)
     heard = transcriber.transcribe(audio16, options, check=ctx.check).text
@@ -127,13 +153,38 @@ def synthesize_job(ctx: JobContext, voice: str | Voice, sentences: list[str], la
             ctx.progress((i + f) / n, f"{message} · {label}")
 
         seed = seeds[i] if seeds is not None else settings.seed + index
-        take = synth.take(voice, sentence, language, replace(settings, seed=seed), index, progress,  # type: ignore
-                          ctx.check)
+        take = _take_with_retries(synth, voice, sentence, language, replace(settings, seed=seed), index, progress,
+                                  ctx.check)
         take.device = label
         if check_words:
             ctx.progress((i + 0.99) / n, f"Sentence {index + 1}: listening back…")
-            take = round_trip(ctx, take, language, voice.prompt_text, asr_model, cache_dir)
+            try:
+                take = round_trip(ctx, take, language, voice.prompt_text, asr_model, cache_dir)
+            except (JobCancelled, KeyboardInterrupt):  # the take is made: keep it, unchecked, then stop
+                take = replace(take, check_skipped="not checked: stopped while listening back")
+                takes.append(take)
+                if on_take is not None:
+                    on_take(take)
+                raise
         takes.append(take)
         if on_take is not None:
             on_take(take)
     return Synthesis(voice.name, language, voice.audio_tokens.T.astype(np.int16), takes)
+
+
+RETRY_SEED_STEP = 100_003  # a prime: retries never land on the seed of a neighbouring sentence (seed + index)
+RETRIES = 3
+
+
+def _take_with_retries(synth: object, voice: Voice, sentence: str, language: str, settings: Settings, index: int,
+                       progress: Callable[[float, str], None], check: Callable[[], None]) -> Take:
+    """A take; when the model ends the sentence before saying anything (it happens with some seeds), the next
+    seeds are tried, so one unlucky draw does not stop a long text. The seed used is in the take's settings."""
+    for attempt in range(RETRIES):
+        try:
+            return synth.take(voice, sentence, language, settings, index, progress, check)  # type: ignore
+        except EmptyTake:
+            if attempt == RETRIES - 1:
+                raise
+            settings = replace(settings, seed=settings.seed + RETRY_SEED_STEP)
+    raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from studio.engine.clone.plan import estimate_seconds
-from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Settings, Take
+from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, EmptyTake, Settings, Take
 from studio.errors import StudioError
 from studio.models.valle import MODEL_LANGUAGE_IDS, ARCapture, VallE
 
@@ -70,8 +70,8 @@ class Synthesizer:
                                        on_step=on_step, force_frames=force_frames)
         n = first.shape[1]
         if n == 0:
-            raise StudioError(f"The model ended sentence {index + 1} before saying anything.",
-                              "Regenerate it with another seed, or rephrase it.")
+            raise EmptyTake(f"The model ended sentence {index + 1} before saying anything (seed {settings.seed}).",
+                            "Regenerate it with another seed, or rephrase it.")
         stopped = "forced" if force_frames is not None else ("cap" if n >= cap else "end")
 
         def on_stage(stage: int) -> None:
