@@ -83,5 +83,25 @@ def test_record_enroll_speak_cancel_and_see_both_grids(qtbot, window, small_mode
     panel.voices.select(voice.path)
     window.delete_selected()
     qtbot.waitUntil(lambda: not Path(voice.path).exists(), timeout=5000)
-    window.undo.undo()
+    assert window.undo_group.activeStack() is panel.voices.undo  # Ctrl+Z on this panel undoes voice deletes
+    window.undo_group.undo()
     assert Path(voice.path).exists()
+
+
+def test_offline_an_imported_24_khz_codec_serves_the_voice_panel(qtbot, window, small_models, tmp_path) -> None:  # noqa: ANN001
+    """The Hub's facebook/encodec_24khz cannot be fetched offline: importing an EnCodec 24 kHz file makes it the
+    panel's codec (it was used by the Codec panel only), and a new window picks it up again."""
+    from studio.hub.local_import import import_weights
+
+    _, codec = small_models
+    window.settings.cache_folder = str(tmp_path / "cache")
+    imported = import_weights(codec, cache_dir=tmp_path / "cache")
+    window.voice.add_imported(imported)
+    assert window.voice.codec == imported.path == window.voice.voices.codec
+
+    from studio.ui.voice_panel import VoicePanel
+
+    again = VoicePanel(window.worker, window.settings)
+    qtbot.addWidget(again)
+    assert again.codec == imported.path
+    again.shutdown()

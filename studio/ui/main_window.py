@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -110,7 +110,12 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
         self.transcribe = TranscribePanel(self.worker, self.settings)
         self.codec = CodecPanel(self.worker, self.settings)
-        self.voice = VoicePanel(self.worker, self.settings, self.undo)
+        self.voice = VoicePanel(self.worker, self.settings, QUndoStack(self))
+        # Ctrl+Z undoes what was done on the panel in view: recordings, or voices on the Voice panel
+        self.undo_group = QUndoGroup(self)
+        for stack in (self.undo, self.voice.voices.undo):
+            self.undo_group.addStack(stack)
+        self.undo_group.setActiveStack(self.undo)
         # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
         self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec, self.voice), self)
         panels = (self.record, self.spectrogram, self.transcribe, self.codec, self.voice)
@@ -122,6 +127,8 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.weights.error.connect(self.banner.show_error)
         self.weights.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda _row: self.undo_group.setActiveStack(
+            self.voice.voices.undo if self.stack.currentWidget() is self.voice else self.undo))
         self.nav.setCurrentRow(0)
         self.record.open_in_spectrogram.connect(self.show_in_spectrogram)
         self.transcribe.attention_ready.connect(self.show_attention)
@@ -161,10 +168,10 @@ class MainWindow(FileDropMixin, QMainWindow):
         self._action(file, "&Settings…", "Ctrl+,", self.open_settings)
         self._action(file, "&Quit", QKeySequence.Quit, self.close)
         edit = self.menuBar().addMenu("&Edit")
-        undo = self.undo.createUndoAction(self, "&Undo")
+        undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.Undo)
         edit.addAction(undo)
-        redo = self.undo.createRedoAction(self, "&Redo")
+        redo = self.undo_group.createRedoAction(self, "&Redo")
         redo.setShortcut(QKeySequence.Redo)
         edit.addAction(redo)
         self._action(edit, "&Rename", "F2", self.rename_selected)

@@ -183,8 +183,7 @@ class RecordPanel(FileDropMixin, QWidget):
         self.codec_btn = button("Codec", "Encode the selected recording in the Codec panel",
                                 lambda: (p := self.selected_path()) and self.open_in_codec.emit(str(p)))
         self.enroll_btn = button("Enroll voice", "Make a voice of the selected recording (3–10 s of one person "
-                                 "speaking) in the Voice panel",
-                                 lambda: (p := self.selected_path()) and self.enroll_voice.emit(str(p)))
+                                 "speaking) in the Voice panel", self._enroll_selected)
         self.position = QLabel("")
         lib_buttons = QHBoxLayout()
         for w in (self.play_btn, self.spec_btn, self.transcribe_btn, self.codec_btn, self.enroll_btn, self.delete_btn,
@@ -382,6 +381,13 @@ class RecordPanel(FileDropMixin, QWidget):
             self.error.emit(e.message, e.remedy)
             new = old
         self.refresh_library(select=new)
+
+    def _enroll_selected(self) -> None:
+        path = self.selected_path()
+        if path is None:
+            self.status.emit("Select a recording to enroll as a voice (3–10 s of one person speaking).")
+            return
+        self.enroll_voice.emit(str(path))
 
     def rename_selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -38,6 +38,7 @@ class VoicePanel(QWidget):
             view.error.connect(self.error)
             view.status.connect(self.status)
         self.speak.import_requested.connect(self.import_requested)
+        self._pick_offline_codec(settings.cache_folder)
 
     @property
     def codec(self) -> str:
@@ -57,7 +58,25 @@ class VoicePanel(QWidget):
         self.voices.enroll_file(path)
 
     def add_imported(self, model: ImportedModel) -> None:
+        """A VALL-E X checkpoint goes to the Speak side's picker; an EnCodec 24 kHz becomes the codec both sides
+        use (offline, the Hub's facebook/encodec_24khz cannot be fetched)."""
+        if model.kind == "encodec" and _is_24khz(model):
+            self.codec = model.path
+            self.status.emit(f"The Voice panel now decodes with the imported codec {model.name}.")
         self.speak.add_imported(model)
+
+    def _pick_offline_codec(self, cache_dir: str) -> None:
+        """The newest imported EnCodec 24 kHz when the Hub's is not in the cache."""
+        from studio.hub.download import cached_file
+        from studio.hub.local_import import imported_models
+
+        # studio.hub.encodec_weights.HF_REPOS["24khz"] (not imported: it imports torch)
+        if cached_file("facebook/encodec_24khz", "model.safetensors", cache_dir=cache_dir or None) is not None:
+            return
+        for model in imported_models(cache_dir or None, "encodec"):
+            if _is_24khz(model):
+                self.codec = model.path
+                return
 
     def toggle_play(self) -> None:
         self.speak.toggle_play()
@@ -65,3 +84,18 @@ class VoicePanel(QWidget):
     def shutdown(self) -> None:
         self.voices.shutdown()
         self.speak.shutdown()
+
+
+def _is_24khz(model: ImportedModel) -> bool:
+    """From its config (a Hugging Face folder) or its name (a release .th); a wrong guess is refused by the engine
+    with a message that names the rate."""
+    import json
+    from pathlib import Path
+
+    config = Path(model.path) / "config.json"
+    if config.is_file():
+        try:
+            return json.loads(config.read_text(encoding="utf-8")).get("sampling_rate") == 24000
+        except (OSError, ValueError, AttributeError):
+            return False
+    return "48" not in Path(model.path).name

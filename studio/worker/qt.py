@@ -70,8 +70,8 @@ class QtWorker(QObject):
 
     def _fail(self, job_id: int, report: ErrorReport) -> None:
         on_error = self._callbacks.pop(job_id, (None, None))[1]
-        if on_error is not None:
-            on_error(report)
+        if _alive(on_error):
+            on_error(report)  # type: ignore[misc]
         self._reject(job_id, JobFailed(report))
 
     def _cancelled(self, job_id: int, partial: object = None) -> None:
@@ -80,8 +80,8 @@ class QtWorker(QObject):
 
     def _resolve(self, job_id: int, result: object) -> None:
         on_result = self._callbacks.pop(job_id, (None, None))[0]
-        if on_result is not None:
-            on_result(result)
+        if _alive(on_result):
+            on_result(result)  # type: ignore[misc]
         fut = self._futures.pop(job_id, None)
         if fut is not None and not fut.done():
             fut.set_result(result)
@@ -90,3 +90,16 @@ class QtWorker(QObject):
         fut = self._futures.pop(job_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(exc)
+
+
+def _alive(callback: Callable | None) -> bool:
+    """False for no callback, or a method of a widget already destroyed (a panel closed while its job ran: calling
+    it would raise inside Qt's event loop)."""
+    if callback is None:
+        return False
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, QObject):
+        import shiboken6
+
+        return shiboken6.isValid(owner)
+    return True
