@@ -16,10 +16,21 @@ if TYPE_CHECKING:
 @dataclass
 class JobContext:
     job_id: int
-    device: str
+    _device: str  # "" until a job asks: resolving "auto" imports torch, which a job that needs no model must not
     models: ModelRegistry
     _report: Callable[[int, float, str], None]
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _resolve_device: Callable[[], str] | None = None
+
+    @property
+    def device(self) -> str:
+        if not self._device and self._resolve_device is not None:
+            self._device = self._resolve_device()
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = value
 
     @property
     def cancelled(self) -> bool:

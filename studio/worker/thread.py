@@ -102,6 +102,12 @@ class Worker:
         self._queue.put(None)
         self._thread.join(timeout)
 
+    def _job_device(self) -> str:
+        """The device, resolved when a job first asks for it (on this thread)."""
+        if self._device is None:
+            self._device = resolve_device(self.device_choice)
+        return self._device
+
     def _report(self, job_id: int, fraction: float, message: str) -> None:
         self.on_progress(job_id, fraction, message)
 
@@ -111,9 +117,7 @@ class Worker:
             try:
                 if job.ctx.cancelled:
                     raise JobCancelled()
-                if self._device is None:
-                    self._device = resolve_device(self.device_choice)
-                job.ctx.device = self._device
+                job.ctx._resolve_device = self._job_device
                 self.on_started(job_id, job.name)
                 result = job.fn(job.ctx, *job.args, **job.kwargs)
             except JobCancelled as cancelled:
