@@ -14,10 +14,11 @@ import pytest
 import soundfile as sf
 
 from studio.audio.io import load_audio
-from studio.engine.clone.prompt_check import PAUSE_S, check_prompt
+from studio.engine.clone.prompt_check import PAUSE_S, check_prompt, seconds_text
 from studio.engine.clone.voices import (
     Voice,
     VoiceFileError,
+    VoiceGoneError,
     VoiceLibrary,
     default_voices_folder,
     load_voice,
@@ -52,13 +53,64 @@ def test_stereo_prompt_is_mixed_down_by_averaging(tmp_path, en24, data):
     other = load_audio(data / "vallex-ja-1.wav", SR)[: len(en24)]
     right[: len(other)] = 0.8 * other
     c = check_prompt(write(tmp_path / "stereo.wav", np.stack([left, right], axis=1)))
-    assert c.channels == 2 and c.sample_rate == SR
+    assert c.channels == 2 and c.sample_rate == SR and not c.channel_note
     start = round(c.trimmed[0] * SR)
-    mean = ((left + right) / 2)[start: start + len(c.samples)]
+    mix = (left + right) / 2
+    mean = (mix - mix.mean())[start: start + len(c.samples)]  # without its DC offset
     np.testing.assert_allclose(c.samples, mean, atol=1e-6)
     assert np.abs(c.samples - left[start: start + len(c.samples)]).max() > 0.1  # not the first channel
     # samples given as (samples, channels) are mixed the same way
     np.testing.assert_allclose(check_prompt(np.stack([left, right], axis=1), SR).samples, c.samples, atol=1e-6)
+
+
+@pytest.mark.parametrize("right", ["silent", "-40 dB", "inverted"])
+def test_a_silent_or_inverted_channel_is_left_out_of_the_mix(tmp_path, en24, right):
+    """Averaged, a silent channel halves the prompt's level and an inverted one cancels it to nothing."""
+    other = {"silent": np.zeros_like(en24), "-40 dB": en24 * 0.01, "inverted": -en24}[right]
+    c = check_prompt(write(tmp_path / "stereo.wav", np.stack([en24, other], axis=1)))
+    mono = check_prompt(write(tmp_path / "mono.wav", en24))
+    assert c.channels == 2 and c.speech_db == pytest.approx(mono.speech_db, abs=0.1)
+    np.testing.assert_allclose(c.samples, mono.samples, atol=1e-6)
+    said = "silent: used the other" if right != "inverted" else "cancel out when averaged"
+    assert said in c.channel_note and any(said in w for w in c.warnings)
+    # a 4-channel file with one dead channel averages the other three
+    four = check_prompt(np.stack([en24, en24, np.zeros_like(en24), en24], axis=1), SR)
+    assert four.channel_note == "1 of 4 channels are silent: used the average of the others"
+    np.testing.assert_allclose(four.samples, mono.samples, atol=1e-6)
+
+
+def test_a_dc_offset_is_not_taken_for_background_noise(tmp_path, en24):
+    plain = check_prompt(write(tmp_path / "plain.wav", en24))
+    shifted = check_prompt(write(tmp_path / "dc.wav", en24 + 0.3))
+    assert shifted.noise_floor_db == pytest.approx(plain.noise_floor_db, abs=1)
+    assert shifted.snr_db == pytest.approx(plain.snr_db, abs=1) and shifted.noise_rating == plain.noise_rating
+    assert abs(float(shifted.samples.mean())) < 0.01  # the prompt itself goes to the codec without it
+
+
+def test_a_cut_off_file_is_called_too_short_or_damaged(tmp_path, en24):
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, en24, SR, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:44 + 1000])  # the header and 1000 bytes: a copy that stopped early
+    with pytest.raises(StudioError) as e:
+        check_prompt(cut)
+    assert "'cut.wav'" in e.value.message and "too short, or damaged" in e.value.message
+    header = tmp_path / "header.wav"
+    header.write_bytes(whole.read_bytes()[:30])  # not even a whole header: libsndfile's words stay out
+    with pytest.raises(StudioError) as e:
+        check_prompt(header)
+    assert e.value.message == "'header.wav' is not a readable audio file: it is damaged, or not audio."
+    assert len(e.value.remedy) < 100
+
+
+def test_lengths_outside_the_limits_never_read_as_the_limit(tmp_path, en24):
+    assert seconds_text(15.04, 2, 15) == "15.1" and seconds_text(1.96, 2, 15) == "1.9"
+    assert seconds_text(2.96, 3, 10) == "2.9" and seconds_text(10.01, 3, 10) == "10.1"
+    assert seconds_text(5.96, 3, 10) == "6.0" and seconds_text(15.0, 2, 15) == "15.0"
+    long = write(tmp_path / "long.wav", np.tile(en24, 3)[: int(15.5 * SR)])  # just over 15 s once trimmed
+    with pytest.raises(StudioError) as e:
+        check_prompt(long)
+    assert seconds_in(e.value.message) > 15 and "at most 15 s" in e.value.message
 
 
 def test_leading_and_trailing_silence_is_trimmed(tmp_path, en24, data):
@@ -229,6 +281,7 @@ def test_damaged_voice_files_are_refused_clearly(tmp_path, data, case):
         load_voice(path)
     assert re.search(said, e.value.message), e.value.message
     assert e.value.message.startswith("'damaged.npz'") and e.value.remedy
+    assert not re.search(r"Error|zip file|\(\w+: ", e.value.message)  # no library's own words
     assert digest(path) == before
     library = VoiceLibrary(tmp_path / "voices")
     with pytest.raises(VoiceFileError):
@@ -244,13 +297,16 @@ def test_library_add_list_rename_delete_undo(tmp_path, data):
     library = VoiceLibrary(tmp_path / "voices")
     assert library.voices() == []
     a = library.add(Voice("Anna", "en", preset.audio_tokens, preset.text_tokens, "Hello.", 3.0))
-    b = library.add(Voice("Anna", "en", preset.audio_tokens, preset.text_tokens, "Hi.", 3.0))
+    with pytest.raises(StudioError, match="'Anna' already exists") as e:  # two rows alike cannot be told apart
+        library.add(Voice(" Anna ", "en", preset.audio_tokens, preset.text_tokens, "Hi.", 3.0))
+    assert e.value.remedy == "Choose another name."
+    b = library.add(Voice("anna", "en", preset.audio_tokens, preset.text_tokens, "Hi.", 3.0))
     c = library.add(Voice("zed/../x", "zh", preset.audio_tokens, preset.text_tokens, "你好。", 3.0))
-    assert Path(a.path).name == "Anna.npz" and Path(b.path).name == "Anna (2).npz"
+    assert Path(a.path).name == "Anna.npz" and Path(b.path).name in ("anna.npz", "anna (2).npz")
     assert Path(c.path).parent == library.folder and Path(c.path).name == "zed_.._x.npz"
     listed = library.voices()
-    assert [(v.name, v.language, v.duration, Path(v.path).name) for v in listed] == [
-        ("Anna", "en", 3.0, "Anna.npz"), ("Anna", "en", 3.0, "Anna (2).npz"), ("zed/../x", "zh", 3.0, "zed_.._x.npz")]
+    assert [(v.name, v.language, v.duration, v.path) for v in listed] == [
+        ("Anna", "en", 3.0, a.path), ("anna", "en", 3.0, b.path), ("zed/../x", "zh", 3.0, c.path)]
 
     renamed = library.rename(b.path, "Bob")
     assert Path(renamed.path).name == "Bob.npz" and not Path(b.path).exists()
@@ -266,12 +322,28 @@ def test_library_add_list_rename_delete_undo(tmp_path, data):
     restored = library.restore(trashed)
     assert restored.name == "Bob" and Path(restored.path) == Path(renamed.path)
     assert [v.name for v in library.voices()] == ["Anna", "Bob", "zed/../x"]
+
+    Path(c.path).unlink()  # removed outside Voice Studio: said so, not "the folder does not exist"
+    for act in (lambda: library.delete(c.path), lambda: library.rename(c.path, "Zed")):
+        with pytest.raises(VoiceGoneError, match=r"'zed_.._x' is no longer in the voices folder \(removed outside"):
+            act()
     with pytest.raises(StudioError, match="no longer in the trash"):
         library.restore(trashed)
 
     (library.folder / "broken.npz").write_bytes(b"not a zip")
-    assert len(library.voices()) == 3
+    assert [v.name for v in library.voices()] == ["Anna", "Bob"]
     assert [p.name for p, _ in library.skipped] == ["broken.npz"]
+
+
+def test_a_voice_is_as_long_as_its_frames_whatever_its_file_says(tmp_path, data):
+    arrays = _arrays(data)
+    for stored in (1e-9, 500.0, float("nan")):
+        _npz(tmp_path / "v.npz", **arrays, duration=np.array(stored))
+        assert load_voice(tmp_path / "v.npz").duration == 225 / 75
+    preset = load_voice(data / "vallex-preset-librispeech_1.npz")
+    path = save_voice(Voice("x", "en", preset.audio_tokens, preset.text_tokens, "", 1e-9), tmp_path / "w.npz")
+    with np.load(path) as z:
+        assert float(z["duration"]) == 3.0
 
 
 def test_import_preset_copies_and_only_reads_the_source(tmp_path, data):
@@ -334,7 +406,7 @@ def test_enroll_job_with_the_bundled_transcriber_and_a_random_codec(tmp_path, da
     assert len(np.unique(voice.audio_tokens[:, 0])) > 20  # codes that follow the audio
     np.testing.assert_array_equal(voice.text_tokens, np.asarray(text_to_ids(voice.prompt_text, "en").ids))
     assert voice.text_tokens.ndim == 1 and len(voice.text_tokens) > 10
-    assert voice.duration == check.duration and 5 < voice.duration < 6.5
+    assert voice.duration == frames / 75 == pytest.approx(check.duration, abs=1 / 75) and 5 < voice.duration < 6.5
     assert [m for _, m in reports if "Transcribing" in m] and reports[-1] == (1.0, "Enrolled")
 
     assert Path(voice.path).parent == tmp_path / "voices" and Path(voice.path).name == "Reader.npz"

@@ -3,6 +3,7 @@ undo, skipped files) and enrollment through the real bundled tiny.en transcriber
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QScrollArea
 
 from studio.audio.io import load_audio
 from studio.engine.clone.enroll import prompt_sentence
@@ -109,7 +111,7 @@ def test_enroll_a_recording_correct_the_transcript_listen_to_k_codebooks_and_sav
     heard = enroll.transcript.toPlainText()
     assert heard == p.transcript and {"lived", "family"} <= set(heard.lower().replace(".", "").split()), heard
     facts = enroll.facts.text()
-    assert "mono" in facts and "SNR" in facts and "copied into every output" in facts
+    assert "mono" in facts and "SNR" in facts and "copied into every output" in enroll.facts.toolTip()
     assert f"{p.check.original_duration:.1f} s recorded" in facts
     assert ("trimmed", pytest.approx(-p.check.trimmed[0]), 0.0) in enroll.waveform.regions  # the lead-in
     assert enroll.grid.codes.shape == (8, p.codes.shape[1]) and not enroll.cancel_btn.isVisible()
@@ -134,7 +136,7 @@ def test_enroll_a_recording_correct_the_transcript_listen_to_k_codebooks_and_sav
     assert voice.prompt_text == prompt_sentence(edited) == edited + "."
     np.testing.assert_array_equal(voice.text_tokens, text_to_ids(edited + ".", "en").ids)
     np.testing.assert_array_equal(voice.audio_tokens, p.codes.T)
-    assert voice.language == "en" and voice.duration == p.check.duration
+    assert voice.language == "en" and voice.duration == p.codes.shape[1] / 75
     assert source.read_bytes() == before and not view.errors
 
 
@@ -198,3 +200,126 @@ def test_a_voice_plays_its_prompt_decoded_with_the_codec(qtbot, view, data, code
     audio, rate = sf.read(wav)
     assert rate == SR and len(audio) == 225 * 320 and Path(wav).parent == view._out_dir
     view.player.stop()
+
+
+@pytest.fixture
+def quick_preview(monkeypatch):
+    """The enrollment's worker step without its models: the real prompt check, a fixed transcript and random codes.
+    A recording whose name starts with "slow" keeps the worker busy until it is cancelled (a minute at most)."""
+    import studio.ui.enroll_view as enroll_view
+    from studio.engine.clone.enroll import EnrollmentPreview
+    from studio.engine.clone.prompt_check import check_prompt
+    from studio.engine.waveform import compute_envelope
+
+    started: list[str] = []
+
+    def preview(ctx, path, language, cache_dir, asr_model, codec):
+        started.append(path)
+        end = time.monotonic() + (60 if Path(path).name.startswith("slow") else 0)
+        while time.monotonic() < end:
+            ctx.check()
+            time.sleep(0.01)
+        c = check_prompt(path, check=ctx.check)
+        codes = np.random.default_rng(0).integers(0, 1024, (8, -(-len(c.samples) // 320)))
+        return EnrollmentPreview(path, language, c, "Here lived a family.", codes), compute_envelope(path, 800)
+
+    monkeypatch.setattr(enroll_view, "_preview", preview)
+    return started
+
+
+def copy(data: Path, to: Path) -> Path:
+    to.write_bytes((data / "vallex-en-1.wav").read_bytes())
+    return to
+
+
+def test_a_new_recording_cancels_the_check_still_running(qtbot, view, data, tmp_path, quick_preview):
+    slow = copy(data, tmp_path / "slow.wav")
+    cancelled = []
+    view.worker.cancelled.connect(lambda job, _: cancelled.append(job))
+    view.enroll_file(str(slow))
+    first = view.enroll._job
+    qtbot.waitUntil(lambda: quick_preview == [str(slow)], timeout=10000)  # the slow check is running
+    view.enroll_file(str(data / "vallex-en-1.wav"))
+    qtbot.waitUntil(lambda: view.enroll.preview is not None, timeout=20000)  # not after the slow one's minute
+    assert first in cancelled and view.enroll.preview.source == str(data / "vallex-en-1.wav")
+
+
+def test_cancel_stops_the_current_check_at_once(qtbot, view, data, tmp_path, quick_preview):
+    enroll = view.enroll
+    view.enroll_file(str(copy(data, tmp_path / "slow-1.wav")))
+    view.enroll_file(str(copy(data, tmp_path / "slow-2.wav")))
+    qtbot.mouseClick(enroll.cancel_btn, Qt.LeftButton)
+    # at once: not when the worker gets round to the job
+    assert "Cancelled" in enroll.message.text() and not enroll.busy and not enroll.cancel_btn.isVisible()
+    assert enroll.again_btn.isEnabled()
+    qtbot.waitUntil(lambda: not view.worker.worker.pending(), timeout=10000)
+    qtbot.wait(50)
+    assert enroll.preview is None and "Cancelled" in enroll.message.text()
+
+
+def test_delete_and_rename_leave_the_hidden_list_alone(qtbot, view, data, tmp_path, quick_preview):
+    view.import_presets([str(data / PRESET)])
+    view.enroll_file(str(data / "vallex-en-1.wav"))
+    view.delete_selected()  # what Delete and F2 call while the enrollment page covers the list
+    view.rename_selected()
+    assert names(view) == ["vallex-preset-librispeech_1"] and (tmp_path / "voices" / PRESET).exists()
+    assert view.table.state() != QAbstractItemView.EditingState and not view.undo.canUndo()
+
+
+def test_a_name_the_library_has_is_refused_at_save(qtbot, view, data, quick_preview):
+    view.import_presets([str(data / PRESET)])
+    enroll = view.enroll
+    view.enroll_file(str(data / "vallex-en-1.wav"))
+    qtbot.waitUntil(lambda: enroll.preview is not None, timeout=20000)
+    enroll.name.setText("vallex-preset-librispeech_1")
+    qtbot.mouseClick(enroll.save_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(view.errors), timeout=10000)
+    assert "A voice named 'vallex-preset-librispeech_1' already exists." == view.errors[-1]
+    assert "Choose another name" in enroll.message.text() and view.pages.currentWidget() is enroll
+    assert names(view) == ["vallex-preset-librispeech_1"] and enroll.save_btn.isEnabled()
+    enroll.name.setText("Reader")
+    with qtbot.waitSignal(view.voices_changed, timeout=10000):
+        qtbot.mouseClick(enroll.save_btn, Qt.LeftButton)
+    assert names(view) == ["Reader", "vallex-preset-librispeech_1"] and view.pages.currentIndex() == 0
+
+
+def test_a_voice_removed_outside_is_named_and_dropped(qtbot, view, data, tmp_path):
+    folder = tmp_path / "voices"
+    view.import_presets([str(data / PRESET), str(data / PRESET), str(data / PRESET)])
+    first, second, third = (folder / f"vallex-preset-librispeech_1{s}.npz" for s in ("", " (2)", " (3)"))
+    assert view.selected_path() == str(third)
+    gone = "is no longer in the voices folder (removed outside Voice Studio)."
+
+    third.unlink()
+    view.delete_selected()
+    assert view.errors[-1] == f"'vallex-preset-librispeech_1 (3)' {gone}"
+    assert names(view) == ["vallex-preset-librispeech_1", "vallex-preset-librispeech_1 (2)"]
+
+    view.table.selectRow(1)
+    second.unlink()
+    view.toggle_play()
+    assert view.errors[-1] == f"'vallex-preset-librispeech_1 (2)' {gone}" and names(view) == [first.stem]
+
+    view.import_presets([str(data / PRESET)])  # selected: the new one; the other is removed, then clicked
+    first.unlink()
+    view.table.selectRow(0)
+    qtbot.waitUntil(lambda: len(names(view)) == 1, timeout=2000)
+    assert view.errors[-1] == f"'vallex-preset-librispeech_1' {gone}"
+
+
+def test_the_enrollment_page_fits_a_narrow_panel(qtbot, view, data, tmp_path, quick_preview):
+    x = load_audio(data / "vallex-en-1.wav", SR)
+    long_name = tmp_path / ("a_recording_with_a_name_far_longer_than_the_panel_is_wide_" * 3 + ".wav")
+    sf.write(long_name, np.stack([x, np.zeros_like(x)], axis=1), SR)  # one channel silent
+    view.resize(380, 740)
+    view.enroll_file(str(long_name))
+    enroll = view.enroll
+    qtbot.waitUntil(lambda: enroll.preview is not None, timeout=20000)
+    qtbot.wait(50)
+    assert view.minimumSizeHint().width() <= 380 and view.width() == 380
+    scroll = enroll.findChild(QScrollArea)
+    assert scroll.widget().width() <= scroll.viewport().width()  # nothing cut off at the right
+    for b in (enroll.again_btn, enroll.play_btn, enroll.original_btn, enroll.save_btn, enroll.back_btn):
+        assert b.width() >= b.sizeHint().width(), b.text()  # whole words on every button
+    assert "stereo: one channel is silent: used the other" in enroll.facts.text()
+    assert enroll.preview.check.speech_db > -20  # the speech at its own level, not halved by the silent side

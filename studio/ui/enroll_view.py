@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -28,7 +30,7 @@ from studio.engine.clone.enroll import EnrollmentPreview, listing
 from studio.engine.clone.voices import FRAME_RATE, MAX_NAME, Voice
 from studio.engine.waveform import Envelope, compute_envelope
 from studio.errors import StudioError
-from studio.ui.prompt_check_view import BAD, LOOK, CheckFacts, PromptWaveform
+from studio.ui.prompt_check_view import BAD, LOOK, CheckFacts, PromptWaveform, elide, shrinkable
 from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
 from studio.ui.widgets import button
@@ -37,6 +39,7 @@ from studio.worker.qt import QtWorker
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese"}
 IDS_DELAY_MS = 300  # phonemes are shown once typing pauses
+TITLE_CHARS = 40  # of a file name in the title: a long one must not widen the window
 
 
 def _preview(ctx: object, path: str, language: str, cache_dir: str, asr_model: str | None,
@@ -66,6 +69,15 @@ def _decode(ctx: object, preview: EnrollmentPreview, k: int, out: str, codec: st
     return decode_voice_job(ctx, preview.codes, out, k, codec, cache_dir or None)  # type: ignore[arg-type]
 
 
+def _column(*items: QWidget | QLayout) -> QWidget:
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for item in items:
+        lay.addLayout(item) if isinstance(item, QLayout) else lay.addWidget(item)
+    return box
+
+
 class EnrollView(QWidget):
     saved = Signal(object)  # the saved Voice (with its path)
     closed = Signal()  # saved or given up: back to the library
@@ -82,7 +94,8 @@ class EnrollView(QWidget):
         self.preview: EnrollmentPreview | None = None
         self.reconstructions: dict[int, str] = {}  # k -> WAV of the first k codebooks of this preview
         self.player = Player()
-        self._job = self._ids_job = self._decode_job = 0
+        self._job = self._decode_job = 0  # the check (cancelled when another starts), a decode for listening
+        self._save_job = 0  # never cancelled: the voice may be written already
         self._gen = 0  # bumped per recording and per transcription: late results of older ones are dropped
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-enroll-"))
         self._ids_timer = QTimer(self, singleShot=True, interval=IDS_DELAY_MS)  # type: ignore[call-overload]
@@ -94,15 +107,14 @@ class EnrollView(QWidget):
 
     # ---- layout
     def _build(self) -> None:
-        self.title = QLabel("<b>Enroll a voice</b>")
+        self.title = shrinkable(QLabel("<b>Enroll a voice</b>"))
         self.cancel_btn = button("Cancel", "Stop checking the recording", self.cancel)
         self.back_btn = button("← Voices", "Back to the voices library; nothing is saved", self.discard)
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.cancel_btn)
         head.addWidget(self.back_btn)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
+        self.message = shrinkable(QLabel(""))
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.waveform = PromptWaveform()
         self.facts = CheckFacts()
@@ -120,22 +132,27 @@ class EnrollView(QWidget):
         lang_row = QHBoxLayout()
         lang_row.addWidget(self.language, 1)
         lang_row.addWidget(self.again_btn)
+        self.language.setMinimumContentsLength(6)  # the combo shrinks, the form stays within a narrow panel
+        self.language.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.transcript = QPlainTextEdit()
         self.transcript.setPlaceholderText("What the recording says, word for word")
-        self.transcript.setFixedHeight(72)
+        self.transcript.setFixedHeight(60)
         self.transcript.setToolTip("Correct the words to exactly what is said: the model lines up these phonemes "
                                    "with the recording")
         self.transcript.textChanged.connect(self._text_changed)
-        self.ids_label = QLabel("")
+        self.ids_label = QLabel("")  # wraps at the phonemes' word gaps (see _show_ids)
         self.ids_label.setWordWrap(True)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         form.addRow("Name", self.name)
         form.addRow("Language", lang_row)
         form.addRow("Transcript", self.transcript)
-        form.addRow("", self.ids_label)
 
         self.grid = TokenGrid()
-        self.grid.setFixedHeight(150)
+        self.grid.setFixedHeight(100)
+        self.grid.setMinimumWidth(120)
+        self.grid.getAxis("bottom").showLabel(False)  # the waveform above names the shared time axis
+        self.grid.getAxis("left").showLabel(False)  # room for the codebook numbers
         self.grid.setXLink(self.waveform)  # one time axis: the prompt's
         self.grid.hovered.connect(lambda text: self.hover.setText(text))
         self.k_slider = QSlider(Qt.Horizontal)
@@ -147,11 +164,13 @@ class EnrollView(QWidget):
         self.play_btn = button("▶ Play k", "Play the prompt decoded from its first k codebooks", self.play_k)
         self.original_btn = button("▶ Original", "Play the part of the recording that becomes the voice",
                                    self.play_original)
+        self.k_slider.setToolTip("Codebooks to decode: 1 is the coarse voice, each next one adds detail")
         k_row = QHBoxLayout()
-        for w in (QLabel("Codebooks"), self.k_slider, self.k_label, self.play_btn, self.original_btn):
+        for w in (self.k_slider, self.k_label, self.play_btn, self.original_btn):
             k_row.addWidget(w)
         k_row.setStretchFactor(self.k_slider, 1)
         self.hover = QLabel("The prompt's EnCodec codes: the voice the model continues.")
+        self.hover.setWordWrap(True)
         self.hover.setEnabled(False)
         self.save_btn = QPushButton("Save voice")
         self.save_btn.setDefault(True)
@@ -161,26 +180,20 @@ class EnrollView(QWidget):
         bottom.addStretch(1)
         bottom.addWidget(self.save_btn)
 
-        self.check_box = QWidget()  # what the check found and the codes: shown once there is a preview
-        check_lay = QVBoxLayout(self.check_box)
-        check_lay.setContentsMargins(0, 0, 0, 0)
-        check_lay.addWidget(self.waveform)
-        check_lay.addWidget(self.facts)
-        self.codes_box = QWidget()
-        codes_lay = QVBoxLayout(self.codes_box)
-        codes_lay.setContentsMargins(0, 0, 0, 0)
-        codes_lay.addWidget(self.grid)
-        codes_lay.addLayout(k_row)
-        codes_lay.addWidget(self.hover)
+        # what the check found and the codes: shown once there is a preview
+        self.check_box = _column(self.waveform, self.facts)
+        self.codes_box = _column(self.grid, k_row, self.hover)
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(0, 4, 4, 4)
         lay.addWidget(self.check_box)
         lay.addLayout(form)
+        lay.addWidget(self.ids_label)  # below the form, not in it: a form row gives a wrapped label too much height
         lay.addWidget(self.codes_box)
         lay.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # the body wraps to the width instead
         scroll.setWidget(body)
         scroll.setFrameShape(QScrollArea.NoFrame)
         outer = QVBoxLayout(self)
@@ -193,7 +206,7 @@ class EnrollView(QWidget):
     # ---- state
     @property
     def busy(self) -> bool:
-        return bool(self._job)
+        return bool(self._job or self._save_job)
 
     def _set_ready(self, ready: bool) -> None:
         """The form and the codes work once a preview is shown; Cancel only while a job runs."""
@@ -201,7 +214,7 @@ class EnrollView(QWidget):
                   self.original_btn):
             w.setEnabled(ready)
         self.language.setEnabled(not self.busy)
-        self.cancel_btn.setVisible(self.busy)
+        self.cancel_btn.setVisible(bool(self._job))
         for box in (self.check_box, self.codes_box):
             box.setVisible(self.preview is not None)
         self._update_save()
@@ -227,10 +240,13 @@ class EnrollView(QWidget):
 
     # ---- step 1: check, transcribe, encode
     def start(self, path: str, language: str | None = None) -> None:
-        """Check, transcribe and encode the recording at `path` on the worker; the previous one is dropped."""
+        """Check, transcribe and encode the recording at `path` on the worker; the previous one is dropped, and
+        its check cancelled so that this one starts at once."""
+        self._stop_check()
         self._drop_preview()
         self.path = path
-        self.title.setText(f"<b>Enroll a voice</b> — {Path(path).name}")
+        self.title.setText(f"<b>Enroll a voice</b> — {escape(elide(Path(path).name, TITLE_CHARS))}")
+        self.title.setToolTip(path)
         self.name.setText(Path(path).stem[:MAX_NAME])
         if language is not None and self.language.findData(language) >= 0:
             self.language.setCurrentIndex(self.language.findData(language))
@@ -241,7 +257,8 @@ class EnrollView(QWidget):
         self._run_preview()
 
     def transcribe_again(self) -> None:
-        if self.path is not None:
+        if self.path is not None and not self._save_job:
+            self._stop_check()
             self._drop_preview()
             self._run_preview()
 
@@ -292,16 +309,28 @@ class EnrollView(QWidget):
         elif job_id and job_id == self._decode_job:
             self._decode_job = 0
 
+    def _stop_check(self) -> bool:
+        """Cancel the running check (not a save) and forget it: whatever it still sends is dropped."""
+        if not self._job:
+            return False
+        self.worker.cancel(self._job)
+        self._job = 0
+        self._gen += 1
+        return True
+
     def cancel(self) -> None:
-        if self._job:
-            self.worker.cancel(self._job)
+        """Stop the check now: the view is ready for another recording at once, even while the worker is still
+        winding the job down."""
+        if self._stop_check():
+            self._say("Cancelled. Pick another recording, or Transcribe again to check this one.")
+            self._set_ready(False)
+            self.again_btn.setEnabled(self.path is not None)
 
     def discard(self) -> None:
         """Back to the library: a running check is cancelled, nothing is saved."""
-        self.cancel()
+        self._stop_check()
         self._drop_preview()
         self.path = None
-        self._job = 0
         self.closed.emit()
 
     def _drop_preview(self) -> None:
@@ -336,14 +365,14 @@ class EnrollView(QWidget):
             self.ids_label.setText("")
             return
         gen, language = self._gen, self.language.currentData()
-        self._ids_job = self.worker.submit(
+        self.worker.submit(
             _phonemes, text, language, name="Phonemes",
             on_result=lambda r: self._show_ids(*r) if gen == self._gen else None,
             on_error=lambda rep: self._show_ids_error(rep) if gen == self._gen else None)
 
     def _show_ids(self, phonemes: str, count: int, dropped: list[str]) -> None:
-        shown = phonemes if len(phonemes) <= 120 else phonemes[:120] + "…"
-        text = f"{count} phonemes: <span style='font-family: monospace'>{shown}</span>"
+        shown = escape(phonemes if len(phonemes) <= 120 else phonemes[:120] + "…").replace("_", "_\u200b")
+        text = f"{count} phonemes: <span style='font-family: monospace'>{shown}</span>"  # wraps at word gaps
         if dropped:
             text += f"<br><span style='color:{LOOK}'>Not spoken (no pronunciation known): {listing(dropped)}</span>"
         self.ids_label.setText(text)
@@ -399,25 +428,30 @@ class EnrollView(QWidget):
             return
         gen = self._gen
         self._say("Saving…")
-        self._job = self.worker.submit(
+        self._save_job = self.worker.submit(
             _save, self.preview, self.name.text(), self.language.currentData(), self.transcript.toPlainText(),
             self.library_folder, name=f"Saving voice {self.name.text().strip()}",
-            on_result=lambda v: self._saved(v) if gen == self._gen else None,
-            on_error=lambda rep: self._save_failed(rep) if gen == self._gen else None)
+            on_result=lambda v: self._saved(v, gen), on_error=lambda rep: self._save_failed(rep, gen))
         self._set_ready(True)
 
-    def _saved(self, voice: Voice) -> None:
-        self._job = 0
-        self._drop_preview()
-        self.path = None
+    def _saved(self, voice: Voice, gen: int) -> None:
+        """The library hears of a saved voice even when the view has moved on to another recording."""
+        self._save_job = 0
         self.status.emit(f"Saved the voice {voice.name}")
+        if gen == self._gen:
+            self._drop_preview()
+            self.path = None
+        else:
+            self._set_ready(self.preview is not None)
         self.saved.emit(voice)
-        self.closed.emit()
+        if self.path is None:
+            self.closed.emit()
 
-    def _save_failed(self, report: ErrorReport) -> None:
-        self._job = 0
-        self._say(f"<b>{report.message}</b><br>{report.remedy}", BAD)
-        self._set_ready(True)
+    def _save_failed(self, report: ErrorReport, gen: int) -> None:
+        self._save_job = 0
+        if gen == self._gen:  # the form is still there: the user fixes the name or the text and saves again
+            self._say(f"<b>{report.message}</b><br>{report.remedy}", BAD)
+        self._set_ready(self.preview is not None)
         self.error.emit(report.message, report.remedy)
 
     def shutdown(self) -> None:

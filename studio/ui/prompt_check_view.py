@@ -8,9 +8,9 @@ from html import escape
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from studio.engine.clone.prompt_check import BEST_S, PAUSE_S, PromptCheck
+from studio.engine.clone.prompt_check import BEST_S, PAUSE_S, PromptCheck, seconds_text
 from studio.engine.waveform import Envelope
 
 OK, LOOK, BAD = "#43a047", "#f9a825", "#e53935"
@@ -18,6 +18,18 @@ NOISE_HINT = ("Noise in a prompt is copied into every output: the clone speaks i
               "hiss.")
 TRIM_BRUSH = (128, 128, 128, 90)
 PAUSE_BRUSH = (249, 168, 37, 90)
+
+
+def shrinkable(label: QLabel) -> QLabel:
+    """A wrapped label whose text (file names, paths, phonemes) never sets the panel's minimum width."""
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    label.setMinimumWidth(1)
+    return label
+
+
+def elide(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars // 2 - 1] + "…" + text[-(chars // 2):]
 
 
 class PromptWaveform(pg.PlotWidget):
@@ -33,7 +45,7 @@ class PromptWaveform(pg.PlotWidget):
         self.hideAxis("left")
         self.setLabel("bottom", "Time in the prompt", units="s")
         self.setYRange(-1, 1, padding=0.05)
-        self.setFixedHeight(110)
+        self.setFixedHeight(92)
         self.upper = self.plot(pen=pg.mkPen("#26a69a"))
         self.lower = self.plot(pen=pg.mkPen("#26a69a"))
         self.addItem(pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush("#26a69a80")))
@@ -83,25 +95,24 @@ def _envelope(samples: np.ndarray, rate: int, offset: float, points: int = 800) 
 
 
 def check_rows(c: PromptCheck) -> list[tuple[str, str, str]]:
-    """(what, finding, colour) for each measurement of the check."""
-    cut = (f"silence trimmed: {c.trimmed[0]:.1f} s before, {c.trimmed[1]:.1f} s after" if sum(c.trimmed) > 0.05
-           else "no silence to trim")
-    length = (f"{c.original_duration:.1f} s recorded → {c.duration:.1f} s kept ({cut}); "
-              f"{BEST_S[0]:.0f}–{BEST_S[1]:.0f} s works best")
+    """(what, finding, colour) for each measurement of the check: the figures only, short enough for one line of a
+    narrow panel; what to do about them is in the warnings. The silence trimmed is shaded on the waveform."""
+    length = f"{seconds_text(c.duration, *BEST_S)} s kept of {c.original_duration:.1f} s recorded"
     rows = [("Length", length, OK if BEST_S[0] <= c.duration <= BEST_S[1] else LOOK)]
+    kind = "stereo" if c.channels == 2 else f"{c.channels} channels"
     if c.channels == 1:
         rows.append(("Channels", "mono", OK))
+    elif c.channel_note:  # a silent or inverted channel: not the average, and the recording setup is worth a look
+        rows.append(("Channels", f"{kind}: {c.channel_note}", LOOK))
     else:
-        kind = "stereo" if c.channels == 2 else f"{c.channels} channels"
-        rows.append(("Channels", f"{kind}, mixed down to mono (the channels averaged)", OK))
+        rows.append(("Channels", f"{kind}, mixed down to mono (averaged)", OK))
     if c.pauses:
         spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in c.pauses)
-        rows.append(("Pauses", f"{len(c.pauses)} longer than {PAUSE_S} s ({spans}): the clone copies them", LOOK))
+        rows.append(("Pauses", f"{len(c.pauses)} longer than {PAUSE_S} s ({spans})", LOOK))
     else:
         rows.append(("Pauses", f"none longer than {PAUSE_S} s", OK))
     colour = {"clean": OK, "audible": LOOK}.get(c.noise_rating, BAD)
-    rows.append(("Noise", f"{c.noise_rating}: floor {c.noise_floor_db:.0f} dBFS, speech {c.speech_db:.0f} dBFS, "
-                          f"SNR {c.snr_db:.0f} dB", colour))
+    rows.append(("Noise", f"{c.noise_rating}: SNR {c.snr_db:.0f} dB (floor {c.noise_floor_db:.0f} dBFS)", colour))
     peak = round(c.peak_db, 1) + 0.0  # not "-0.0"
     if c.clipped:
         rows.append(("Peak", f"{peak:.1f} dBFS, clipped (flat tops at full scale)", BAD))
@@ -111,11 +122,12 @@ def check_rows(c: PromptCheck) -> list[tuple[str, str, str]]:
 
 
 class CheckFacts(QLabel):
-    """The check's measurements as a small table, the noise hint, and the warnings as a list."""
+    """The check's measurements as a small table and the warnings as a list; the noise hint is its tooltip."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
+        self.setToolTip(NOISE_HINT)
         self.setTextFormat(Qt.RichText)
         self.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.setAlignment(Qt.AlignTop | Qt.AlignLeft)
@@ -123,10 +135,10 @@ class CheckFacts(QLabel):
     def show_check(self, c: PromptCheck, extra_warnings: list[str] | None = None) -> None:
         cells = "".join(f"<tr><td style='color:{colour}'>●</td><td><b>{escape(what)}</b>&nbsp;</td>"
                         f"<td>{escape(text)}</td></tr>" for what, text, colour in check_rows(c))
-        html = f"<table cellspacing='2'>{cells}</table><p style='color:gray'>{escape(NOISE_HINT)}</p>"
+        html = f"<table cellspacing='1'>{cells}</table>"
         warnings = [*c.warnings, *(extra_warnings or [])]
         if warnings:
             items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
-            html += f"<p style='color:{LOOK}; margin-bottom:0'><b>Worth fixing</b></p><ul style='margin-top:0'>" \
-                    f"{items}</ul>"
+            html += f"<p style='color:{LOOK}; margin-bottom:0'><b>Worth fixing</b></p>" \
+                    f"<ul style='margin-top:0; margin-left:-16px'>{items}</ul>"
         self.setText(html)

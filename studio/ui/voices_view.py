@@ -27,7 +27,7 @@ from studio.audio.player import Player
 from studio.engine.clone.voices import Voice, VoiceLibrary
 from studio.errors import StudioError
 from studio.ui.enroll_view import LANGUAGE_NAMES, EnrollView
-from studio.ui.prompt_check_view import LOOK
+from studio.ui.prompt_check_view import LOOK, shrinkable
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AUDIO_FILTER, button
 from studio.worker.errors import ErrorReport
@@ -157,8 +157,7 @@ class VoicesView(QWidget):
         add.addWidget(button("Enroll voice…", "Make a voice from 3–10 s of one person speaking", self.choose_audio))
         add.addWidget(button("Import preset…", "Add a VALL-E X preset (.npz) or a voice file", self.choose_presets))
         add.addStretch(1)
-        self.skipped = QLabel("")
-        self.skipped.setWordWrap(True)
+        self.skipped = shrinkable(QLabel(""))  # file names: never wider than the panel
         self.skipped.setStyleSheet(f"color: {LOOK};")
         self.skipped.hide()
         library = QWidget()
@@ -233,8 +232,26 @@ class VoicesView(QWidget):
     def select(self, path: str) -> None:
         self.refresh(select=path)
 
+    @property
+    def library_shown(self) -> bool:
+        """False while the enrollment page covers the list: keys and actions for the list do nothing then."""
+        return self.pages.currentIndex() == 0
+
+    def _gone(self, voice: Voice) -> bool:
+        """True (with a message, and the list read again) when the voice's file was removed outside Voice Studio."""
+        if voice.path is None or Path(voice.path).is_file():
+            return False
+        self.error.emit(f"'{voice.name}' is no longer in the voices folder (removed outside Voice Studio).",
+                        "The list now shows the voices that are there.")
+        self.refresh()
+        self.voices_changed.emit()
+        return True
+
     def _selection_changed(self) -> None:
         voice = self.selected_voice()
+        if voice is not None and voice.path is not None and not Path(voice.path).is_file():
+            # later, not inside the table's own signal; once, however often the selection moved meanwhile
+            QTimer.singleShot(0, lambda: any(v is voice for v in self._voices) and self._gone(voice))
         for b in (self.play_btn, self.rename_btn, self.delete_btn):
             b.setEnabled(voice is not None)
         if voice is None:
@@ -250,6 +267,9 @@ class VoicesView(QWidget):
 
     # ---- rename, delete, import
     def rename_selected(self) -> None:
+        voice = self.selected_voice()
+        if not self.library_shown or voice is None or self._gone(voice):
+            return
         rows = self.table.selectionModel().selectedRows()
         if rows:
             self.table.editItem(self.table.item(rows[0].row(), 0))
@@ -258,6 +278,8 @@ class VoicesView(QWidget):
         path = item.data(Qt.UserRole)
         old = next((v for v in self._voices if v.path == path), None)
         if old is None or item.text() == old.name:
+            return
+        if self._gone(old):
             return
         try:
             if self.player.path is not None and str(self.player.path) == path:
@@ -273,7 +295,7 @@ class VoicesView(QWidget):
 
     def delete_selected(self) -> None:
         voice = self.selected_voice()
-        if voice is None or voice.path is None:
+        if not self.library_shown or voice is None or voice.path is None or self._gone(voice):
             return
         self.player.stop()
         try:
@@ -317,7 +339,8 @@ class VoicesView(QWidget):
         self.enroll.start(path, language)
 
     def _enrolled(self, voice: Voice) -> None:
-        self.pages.setCurrentIndex(0)
+        """A saved voice is listed and selected; the page turns back on `closed`, not when a save finishes behind
+        a newer enrollment."""
         self.refresh(select=voice.path)
         self.voices_changed.emit()
 
@@ -333,7 +356,7 @@ class VoicesView(QWidget):
         try:
             key = (voice.path, Path(voice.path).stat().st_mtime_ns)
         except OSError:
-            self.refresh()  # gone meanwhile
+            self._gone(voice)
             return
         if key in self._decoded:
             self._play(self._decoded[key])

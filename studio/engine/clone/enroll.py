@@ -91,7 +91,8 @@ def voice_from_preview(p: EnrollmentPreview, name: str, language: str, prompt_te
     name = check_name(name)
     text, phonemes = prompt_ids(prompt_text, language)
     ids = np.asarray(phonemes.ids, np.int64).reshape(-1)
-    voice = Voice(name, language, np.ascontiguousarray(p.codes.T, np.int64), ids, text, p.check.duration)
+    codes = np.ascontiguousarray(p.codes.T, np.int64)
+    voice = Voice(name, language, codes, ids, text, len(codes) / FRAME_RATE)  # as a loaded voice counts it
     return voice, list(phonemes.dropped)
 
 

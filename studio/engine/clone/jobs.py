@@ -10,7 +10,7 @@ import numpy as np
 
 from studio.engine.clone.enroll import EnrollmentPreview
 from studio.engine.clone.prompt_check import SAMPLE_RATE, PromptCheck
-from studio.engine.clone.voices import FRAME_RATE, Voice, VoiceLibrary, check_language
+from studio.engine.clone.voices import FRAME_RATE, Voice, VoiceLibrary, check_language, check_name
 from studio.errors import StudioError
 from studio.worker.jobs import JobContext
 
@@ -42,6 +42,7 @@ def enroll_job(ctx: JobContext, path: str, name: str, language: str, prompt_text
     check_language(language)
     library = VoiceLibrary(library_folder)
     check_folder(library.folder, create=True)  # a folder we cannot write fails now, not after the models ran
+    library.check_free(check_name(name))  # so does a name the library has
     voice, result = enroll_voice(ctx, path, name, language, prompt_text, cache_dir, asr_model, codec)
     return library.add(voice), result
 

@@ -2,7 +2,8 @@
 
 A voice file is what VALL-E X's `make_prompt` writes (`audio_tokens` int64 (1, T, 8), `text_tokens` int64 (1, N),
 `lang_code` int32 scalar with zh=0, ja=1, en=2), so presets move both ways. Our own keys (`name`, `prompt_text`,
-`duration`) are numpy unicode / float scalars, never pickled objects; VALL-E X ignores them.
+`duration`) are numpy unicode / float scalars, never pickled objects; VALL-E X ignores them. A voice's length is
+always its frames / 75: the stored `duration` is written for other readers, never read back.
 
 Files are read through zipfile with each array's header checked before its data is read (as codec/files.py does
 for code files): numpy would allocate whatever shape a hostile header declares.
@@ -43,6 +44,10 @@ _REMEDY = "Enroll the voice again, or import a VALL-E X preset (.npz with audio_
 
 class VoiceFileError(StudioError):
     pass
+
+
+class VoiceGoneError(StudioError):
+    """The voice's file left the folder behind Voice Studio's back: the caller's list is out of date."""
 
 
 @dataclass
@@ -169,39 +174,28 @@ def parse_voice(data: bytes, file_name: str) -> Voice:
             lang = _member(zf, "lang_code", name, lambda s, d: _check_lang_header(name, s, d))
             missing = [k for k, v in (("audio_tokens", audio), ("text_tokens", text), ("lang_code", lang))
                        if v is None]
+            if len(missing) == 3:
+                raise _bad(name, "it is an .npz file but holds no voice (no audio_tokens, text_tokens, lang_code)")
             if missing:
                 raise _bad(name, f"it has no {' and no '.join(missing)} array")
             stored_name = _scalar_text(zf, "name", name, MAX_NAME)
             prompt_text = _scalar_text(zf, "prompt_text", name, MAX_PROMPT_TEXT) or ""
-            duration = _member(zf, "duration", name, lambda s, d: _check_duration_header(name, s, d))
     except VoiceFileError:
         raise
-    except zipfile.BadZipFile as e:
-        raise _bad(name, f"it is not a complete .npz (zip) archive ({e})") from e
-    except _READ_ERRORS as e:
-        raise _bad(name, f"its numpy data is damaged ({type(e).__name__}: {str(e)[:80]})") from e
+    except zipfile.BadZipFile:  # zipfile's own words ("File is not a zip file") add nothing the user can act on
+        raise _bad(name, "it is not a complete .npz (zip) archive") from None
+    except _READ_ERRORS:
+        raise _bad(name, "its numpy data is damaged") from None
     assert audio is not None and text is not None and lang is not None
     lang_code = int(lang.reshape(-1)[0])
     _check_values(name, audio, text, lang_code)
-    frames = audio.shape[1]
-    seconds = frames / FRAME_RATE
-    if duration is not None:
-        seconds = float(duration.reshape(-1)[0])
-        if not math.isfinite(seconds) or not 0 < seconds <= MAX_FRAMES / FRAME_RATE + 1:
-            raise _bad(name, f"its duration is {seconds}, expected seconds above 0 and at most "
-                             f"{MAX_FRAMES / FRAME_RATE:.0f}")
     try:
         voice_name = check_name(stored_name or "")
     except StudioError:  # VALL-E X presets have no name; a damaged one is not shown either
         voice_name = Path(file_name).stem
     language = {v: k for k, v in PRESET_LANG_CODES.items()}[lang_code]
     return Voice(voice_name, language, audio[0].astype(np.int64), text[0].astype(np.int64), prompt_text,
-                 seconds)
-
-
-def _check_duration_header(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if dtype.kind not in "fiu" or math.prod(shape) != 1:
-        raise _bad(name, f"duration is a {dtype} array of shape {shape}, expected one number")
+                 audio.shape[1] / FRAME_RATE)  # the codes' length: a stored `duration` is not trusted
 
 
 def load_voice(path: str | os.PathLike) -> Voice:
@@ -228,12 +222,10 @@ def voice_arrays(voice: Voice) -> dict[str, np.ndarray]:
     _check_values(label, audio, text, PRESET_LANG_CODES[voice.language])
     if len(voice.prompt_text) > MAX_PROMPT_TEXT:
         raise _bad(label, f"its prompt text has {len(voice.prompt_text)} characters, at most {MAX_PROMPT_TEXT}")
-    if not math.isfinite(voice.duration) or voice.duration <= 0:
-        raise _bad(label, f"its duration is {voice.duration}")
     return {"audio_tokens": audio.astype(np.int64)[None], "text_tokens": text.astype(np.int64)[None],
             "lang_code": np.array(PRESET_LANG_CODES[voice.language], np.int32),
             "name": np.array(name, np.str_), "prompt_text": np.array(voice.prompt_text, np.str_),
-            "duration": np.array(voice.duration, np.float64)}
+            "duration": np.array(len(audio) / FRAME_RATE, np.float64)}  # for other readers; ours count frames
 
 
 def save_voice(voice: Voice, path: str | os.PathLike) -> Path:
@@ -283,10 +275,23 @@ class VoiceLibrary:
     def _new_path(self, name: str) -> Path:
         return unique_path(self.folder / f"{file_stem(name)}{SUFFIX}")
 
+    def check_free(self, name: str, path: str | os.PathLike | None = None) -> None:
+        """Refuse `name` when another voice (not the one at `path`) has it: two rows alike cannot be told apart."""
+        for other in self.voices() if self.folder.is_dir() else []:
+            if other.name == name and (path is None or not same_file(other.path or "", path)):
+                raise StudioError(f"A voice named '{name}' already exists.", "Choose another name.")
+
+    def _present(self, path: Path) -> None:
+        if not path.is_file():
+            raise VoiceGoneError(f"'{path.stem}' is no longer in the voices folder (removed outside Voice Studio).",
+                                 "The list now shows the voices that are there.")
+
     def add(self, voice: Voice) -> Voice:
-        """Save `voice` under a file name of its own; returns it with `path` set."""
+        """Save `voice` under a file name of its own; returns it with `path` set. A name already in the library is
+        refused."""
         check_folder(self.folder, create=True)
         voice = replace(voice, name=check_name(voice.name))
+        self.check_free(voice.name)
         path = save_voice(voice, self._new_path(voice.name))
         return replace(voice, path=str(path))
 
@@ -308,10 +313,9 @@ class VoiceLibrary:
         removed, so a failure leaves the voice under one name or the other."""
         path = Path(path)
         new_name = check_name(new_name)
+        self._present(path)
         voice = load_voice(path)
-        for other in self.voices():
-            if other.name == new_name and not same_file(other.path or "", path):
-                raise StudioError(f"A voice named '{new_name}' already exists.", "Choose another name.")
+        self.check_free(new_name, path)
         voice.name = new_name
         target = self.folder / f"{file_stem(new_name)}{SUFFIX}"
         if target.exists() and not same_file(target, path):
@@ -329,6 +333,7 @@ class VoiceLibrary:
 
     def delete(self, path: str | os.PathLike) -> Path:
         """Move a voice to the trash; returns what `restore` takes."""
+        self._present(Path(path))
         return self._files.delete(Path(path))
 
     def restore(self, trashed: str | os.PathLike) -> Voice:
