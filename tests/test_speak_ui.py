@@ -271,3 +271,241 @@ def test_the_speak_view_never_imports_torch_on_the_ui_thread() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+# ---- the view's bookkeeping, with a stand-in for the synthesize job (the engine is tested in test_clone_engine) --
+class FakeSpeech:
+    """Replaces the view's job: each sentence becomes a short take at once; `hold` makes it wait after the first
+    take of a job until released (or cancelled), `listen` waits in the listening back of the first sentence until
+    cancelled and then hands over the take unchecked, as the engine does."""
+
+    def __init__(self, hold: bool = False, listen: bool = False) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.hold, self.listen = hold, listen
+        self.calls: list[tuple[list[str], list[int]]] = []
+
+    def __call__(self, ctx, voice, sentences, language, settings, *, on_take=None, first_index=0, seeds=None,  # noqa: ANN001, ANN204
+                 **_kw):
+        from dataclasses import replace
+
+        from studio.engine.clone.result import RoundTrip, Take
+        from studio.errors import JobCancelled
+
+        used = [seeds[i] if seeds is not None else settings.seed + first_index + i for i in range(len(sentences))]
+        self.calls.append((list(sentences), used))
+        for i, text in enumerate(sentences):
+            n = 30 + used[i] % 7
+            take = Take(first_index + i, text, "a", [1], 0, np.full((8, n), used[i] % 1024, np.int16),
+                        np.full(n * 320, 0.01, np.float32), replace(settings, seed=used[i]), "end", 0.01, "cpu", None,
+                        round_trip=None if self.listen else RoundTrip(text, []))
+            if self.listen and i == 0:
+                ctx.progress(0.5, f"Sentence {first_index + 1}: listening back…")
+                while not ctx.cancelled:
+                    time.sleep(0.01)
+                on_take(take)  # the take was made: it is handed over unchecked before the cancel
+                raise JobCancelled()
+            on_take(take)
+            if self.hold and i == 0:
+                while not self.release.is_set():
+                    ctx.check()
+                    time.sleep(0.01)
+        return None
+
+
+def fake_ready(qtbot, view, monkeypatch, text: str, fake: FakeSpeech) -> None:  # noqa: ANN001
+    import studio.ui.speak_view as speak_view
+
+    monkeypatch.setattr(speak_view, "_speak", fake)
+    view.set_voice(str(VOICE))
+    view.text.setPlainText(text)
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+
+
+def test_a_sentence_said_twice_has_a_take_per_row_and_cancel_counts_rows(qtbot, view, monkeypatch) -> None:
+    fake = FakeSpeech()
+    fake_ready(qtbot, view, monkeypatch, "Yes. No. Yes.", fake)
+    assert [s.text for s in view.plan.sentences] == ["Yes.", "No.", "Yes."]
+    view.synthesize()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    takes = view.current_takes()
+    assert [t.settings.seed for t in takes] == [1, 2, 3] and takes[0] is not takes[2]
+    assert len(view.history.entries(view._key(0))) == len(view.history.entries(view._key(2))) == 1
+    assert len(view.joined_samples()) == sum(len(t.samples) for t in takes) + 2 * int(0.25 * SAMPLE_RATE)
+    assert view.progress_label.text() == "Done."
+
+    # a sentence typed in above: the others' takes move down with them; an edited one gets none of theirs
+    view.text.setPlainText("Hello. Yes. No. Yes.")
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.current_takes() == [None, *takes]
+    view.text.setPlainText("Hello. Yes. No. Maybe.")
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.current_takes() == [None, takes[0], takes[1], None]
+
+    # one word of 3000 letters: ten identical pieces, one spoken before Cancel
+    hold = FakeSpeech(hold=True)
+    fake_ready(qtbot, view, monkeypatch, "a" * 3000, hold)
+    assert view.sentences.count == 10 and len({s.text for s in view.plan.sentences[:9]}) == 1  # the last is shorter
+    view.synthesize()
+    qtbot.waitUntil(lambda: view.current_takes()[0] is not None, timeout=30000)
+    assert [view.sentences.row(i).state.text() for i in (1, 9)] == ["queued…", "queued…"]
+    view.cancel()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    assert view.progress_label.text() == "Cancelled; 1 of 10 sentences spoken, kept."
+    assert sum(t is not None for t in view.current_takes()) == 1
+    assert view.sentences.row(1).state.text() == "not spoken yet"
+
+
+def test_regenerate_during_a_run_draws_a_seed_no_take_of_the_row_has(qtbot, view, monkeypatch) -> None:
+    fake = FakeSpeech(hold=True)
+    fake_ready(qtbot, view, monkeypatch, "First one. Second one. Third one.", fake)
+    view.synthesize()
+    qtbot.waitUntil(lambda: view.current_takes()[0] is not None, timeout=30000)
+    view.regenerate(2)  # the running job will draw row 3 with seed 1 + 2
+    view.regenerate(0)  # row 1 has its take with seed 1 already
+    assert len(view._runs) == 3
+    fake.release.set()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    (_, run), (_, again2), (_, again0) = fake.calls
+    assert run == [1, 2, 3] and again2[0] != 3 and again0[0] != 1
+    seeds2 = [e.take.settings.seed for e in view.history.entries(view._key(2))]
+    assert sorted(seeds2) == sorted([3, again2[0]])
+    assert view.sentences.row(2).history_btn.text() == "History (2)"
+
+    # Cancel stops the run and the redo queued behind it: the message counts the takes of both
+    fake.release.clear()
+    view.synthesize()
+    qtbot.waitUntil(lambda: len(fake.calls) == 4, timeout=30000)
+    view.regenerate(1)
+    view.cancel()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    assert view.progress_label.text() == "Cancelled; 1 of 4 sentences spoken, kept."
+
+
+def test_cancel_while_listening_back_keeps_the_take_unchecked(qtbot, view, monkeypatch) -> None:
+    fake = FakeSpeech(listen=True)
+    fake_ready(qtbot, view, monkeypatch, "Good morning. See you soon.", fake)
+    view.synthesize()
+    qtbot.waitUntil(lambda: "listening back" in view.progress_label.text(), timeout=30000)
+    view.cancel()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    take = view.current_takes()[0]
+    assert take is not None and take.round_trip is None and view.current_takes()[1] is None
+    assert view.progress_label.text() == "Cancelled; 1 of 2 sentences spoken, kept."
+    row = view.sentences.row(0)
+    assert row.check.text() == "words not checked" and "seed 1" in row.state.text()
+    view.sentences.select(0)
+    assert view.take_view.take is take and "not checked" in view.take_view.words.heard.text()
+    fake.listen = False
+    view.regenerate(0)  # a second take, checked: the history lists the first as not checked
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    menu = row.history_btn.menu()
+    menu.aboutToShow.emit()
+    assert [a.text().rsplit(" · ", 1)[1] for a in menu.actions()] == ["✓ every word heard", "words not checked"]
+
+
+def test_save_never_replaces_a_recording_or_a_voice(qtbot, view, monkeypatch, settings) -> None:
+    fake_ready(qtbot, view, monkeypatch, "Hello there.", FakeSpeech())
+    view.synthesize()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    recordings, voices = Path(settings.recordings_folder), Path(settings.voices_folder)
+    for folder, what in ((recordings, "recording"), (voices, "voice")):
+        folder.mkdir(parents=True, exist_ok=True)
+        mine = folder / "mine.wav"
+        mine.write_bytes(b"not to be replaced")
+        view.save_to(str(mine))
+        assert f"would replace a {what}" in view.errors[-1][0] and mine.read_bytes() == b"not to be replaced"
+    view.save_to(str(recordings / "speech.wav"))  # a new file there is fine
+    assert sf.info(str(recordings / "speech.wav")).samplerate == SAMPLE_RATE
+    assert any("speech.wav" in s for s in view.statuses)
+
+
+def test_plan_messages_go_when_the_text_changes(qtbot, view) -> None:
+    from studio.ui.sentence_list import EMPTY_HINT
+
+    view.set_voice(str(VOICE))
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.plan_label.text() == EMPTY_HINT and not view.plan_label.isEnabled()  # a hint, not an error
+    view.synthesize()
+    assert view.errors[-1][0] == "There is no text to speak."
+    view.text.setPlainText("x" * 20_001)
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.errors[-1] == ("", "")  # the empty text's message went with it
+    view.synthesize()
+    assert "too long" in view.errors[-1][0]
+    view.text.setPlainText("Short now.")
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.errors[-1] == ("", "") and view.plan_label.isEnabled() and "1 sentence" in view.plan_label.text()
+    view.progress_label.setText("Cancelled; 0 of 2 sentences spoken.")
+    view.text.setPlainText("Something else.")
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    assert view.progress_label.text() == ""
+
+
+def test_chinese_text_in_english_shows_the_whole_message_and_remedy(qtbot, view) -> None:
+    import html
+
+    view.set_voice(str(VOICE))
+    view.text.setPlainText("你好，世界。今天天气很好。")
+    qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)
+    error = view.plan.error
+    assert error is not None and error.remedy
+    shown = html.unescape(view.plan_label.text())
+    assert error.message in shown and error.remedy in shown and view.plan_label.wordWrap()
+    view.synthesize()
+    assert view.errors[-1] == (error.message, error.remedy)
+
+
+def test_the_speak_view_fits_beside_the_voices_on_a_1366_screen(qtbot, view, monkeypatch) -> None:
+    from studio.engine.clone.roundtrip import compare
+
+    long = "Every one of these words was skipped by the model so the problem list is much longer than the row is."
+    fake_ready(qtbot, view, monkeypatch, f"{long} See you soon. Yes.", FakeSpeech())
+    view.synthesize()
+    qtbot.waitUntil(lambda: not view._runs, timeout=30000)
+    for i in range(2):
+        take = view.current_takes()[i]
+        view.history.add(view._key(i), replace_take(take, round_trip=compare(take.text, "", "")))
+        view._refresh_row(i)
+    view.device_label.show_device("cuda:0 (NVIDIA H100 80GB HBM3, 1.2 of 80 GB in use)")
+    assert view.minimumSizeHint().width() <= 600  # was 858: the window came up 1408 wide
+    view.resize(640, 640)
+    qtbot.wait(50)
+    rows = [view.sentences.row(i) for i in range(2)]
+    assert not view.sentences.horizontalScrollBar().isVisible()
+    assert all(r.width() <= view.sentences.viewport().width() for r in rows)
+    assert "skipped" in rows[0].check.text() and "skipped ‘much’" in rows[0].check.toolTip()  # all in the tip
+    lefts = {r.history_btn.mapTo(view, r.history_btn.rect().topLeft()).x() for r in rows}
+    assert len(lefts) == 1 and all(r.history_btn.width() >= r.history_btn.sizeHint().width() for r in rows)
+    assert view.sentences.height() >= 2 * rows[1].height()  # two one-line rows always show
+    assert view.controls.heightForWidth(500) > view.controls.heightForWidth(2000)  # the settings wrap
+    assert view.device_label.width() < view.device_label.sizeHint().width()
+    assert "NVIDIA H100" in view.device_label.toolTip()
+
+
+def replace_take(take, **changes):  # noqa: ANN001, ANN003, ANN201
+    from dataclasses import replace
+
+    return replace(take, **changes)
+
+
+def test_the_take_grid_labels_every_other_codebook_when_short(qtbot) -> None:
+    from studio.engine.clone.result import Settings, Take
+    from studio.ui.take_view import TakeView
+
+    tv = TakeView()
+    qtbot.addWidget(tv)
+    take = Take(0, "Hi.", "hi.", [1, 2, 3], 0, np.zeros((8, 40), np.int16), np.zeros(40 * 320, np.float32),
+                Settings(), "end", 0.1, "cpu", None)
+    tv.show_take(take, np.zeros((8, 30), np.int16), 1)
+    tv.resize(700, 900)
+    tv.show()
+    qtbot.wait(50)
+    tall = [label for _, label in tv.grid.getAxis("left")._tickLevels[0]]
+    tv.resize(700, 380)
+    qtbot.waitUntil(lambda: tv.grid.height() < 200, timeout=5000)
+    qtbot.wait(50)
+    short = [label for _, label in tv.grid.getAxis("left")._tickLevels[0]]
+    assert tall == [str(i) for i in range(1, 9)] and short in (["1", "3", "5", "7"], ["1", "4", "7"])
+    assert tv.spec.getAxis("left").labelText == "Hz"

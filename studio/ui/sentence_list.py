@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.clone.result import Take
+from studio.ui.elided_label import ElidedLabel
 from studio.ui.speak_plan import Plan, PlannedSentence
-from studio.ui.take_history import TakeEntry, describe_take
+from studio.ui.take_history import TakeEntry, check_text, describe_take
 from studio.ui.widgets import fmt_time
 
 OK, WARN, BAD = "#43a047", "#f9a825", "#e53935"
+EMPTY_HINT = "Nothing to speak yet: the sentences appear below as you type."
 
 
 def tint(label: QLabel, color: str) -> None:
@@ -41,7 +43,7 @@ class BudgetMeter(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFixedSize(150, 16)
+        self.setFixedSize(130, 16)
         self.seconds = self.budget = 0.0
 
     def set_values(self, seconds: float, budget: float) -> None:
@@ -71,9 +73,9 @@ class BudgetMeter(QWidget):
 
 def plan_summary(plan: Plan, prompt_seconds: float | None) -> str:
     """One line over the list: how many sentences, how long, what was split and what will not be heard."""
+    if not plan.text.strip():
+        return EMPTY_HINT
     if plan.error is not None:
-        if not plan.text.strip():
-            return plan.error.message
         return f"<span style='color:{BAD}'>{html.escape(plan.error.message)}</span> {html.escape(plan.error.remedy)}"
     n = len(plan.sentences)
     parts = [f"{n} sentence{'s' if n != 1 else ''} · ≈{fmt_time(sum(s.seconds for s in plan.sentences))} of speech"]
@@ -89,17 +91,19 @@ def plan_summary(plan: Plan, prompt_seconds: float | None) -> str:
     return " · ".join(parts)
 
 
-def round_trip_summary(take: Take) -> tuple[str, str]:
-    """(text, colour) of a take's word check for its row."""
+def round_trip_summary(take: Take) -> tuple[str, str, str]:
+    """(text, colour, every problem) of a take's word check for its row; the text is cut to the row's width."""
     rt = take.round_trip
     if rt is None:
-        return "words not checked", ""
+        return "words not checked", "", "Not transcribed back: “Check words” was off, no transcriber for the " \
+            "language, or Cancel stopped the listening back"
     problems = rt.problems
     if not problems:
-        return "✓ every word heard", OK
-    shown = ", ".join(f"{m.kind} ‘{m.word}’" for m in problems[:3]) + (" …" if len(problems) > 3 else "")
-    return f"⚠ {len(problems)} word problem{'s' if len(problems) > 1 else ''}: {shown}", WARN if len(problems) < 3 \
-        else BAD
+        return "✓ every word heard", OK, ""
+    every = [f"{m.kind} ‘{m.word}’" + (f" → ‘{m.heard}’" if m.heard and m.kind == "changed" else "")
+             for m in problems]
+    text = f"⚠ {len(problems)} word problem{'s' if len(problems) > 1 else ''}: {', '.join(every[:3])}"
+    return text + (" …" if len(problems) > 3 else ""), WARN if len(problems) < 3 else BAD, "\n".join(every)
 
 
 class SentenceRow(QFrame):
@@ -120,10 +124,12 @@ class SentenceRow(QFrame):
         tint(self.split_tag, WARN)
         self.split_tag.setToolTip("This sentence is too long for one clip after the prompt: it was cut at a comma "
                                   "or between words, and each part is spoken on its own")
-        self.dropped = QLabel()
+        self.dropped = ElidedLabel()
         tint(self.dropped, WARN)
         self.state = QLabel()
-        self.check = QLabel()
+        self.check = ElidedLabel()
+        self.check.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.check.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.play_btn = QToolButton()
         self.play_btn.setText("▶")
         self.play_btn.setToolTip("Play this sentence's take")
@@ -134,26 +140,31 @@ class SentenceRow(QFrame):
         self.history_btn.setToolTip("Earlier takes of this sentence, with their settings: pick one to use it again")
         self.history_btn.setPopupMode(QToolButton.InstantPopup)
         self.history_btn.setMenu(QMenu(self.history_btn))
+        self.history_btn.setText("History (99)")  # the widest it gets: every row's buttons line up
+        self.history_btn.setFixedWidth(self.history_btn.sizeHint().width())
+        self.history_btn.setText("History")
 
         facts = QHBoxLayout()
         facts.setSpacing(8)
-        for w in (self.meter, self.split_tag, self.dropped, self.state):
+        for w in (self.meter, self.state, self.split_tag, self.dropped):
             facts.addWidget(w)
-        facts.addStretch(1)
-        facts.addWidget(self.check)
+        facts.addWidget(self.check, 1)  # takes the room left, and shortens its text to it
         text_col = QVBoxLayout()
         text_col.setSpacing(2)
         text_col.addWidget(self.text)
         text_col.addLayout(facts)
-        buttons = QHBoxLayout()
+        button_col = QWidget()
+        buttons = QHBoxLayout(button_col)
+        buttons.setContentsMargins(0, 0, 0, 0)
         buttons.setSpacing(2)
         for b in (self.play_btn, self.redo_btn, self.history_btn):
             buttons.addWidget(b, 0, Qt.AlignTop)
+        button_col.setFixedWidth(button_col.sizeHint().width())
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 3, 4, 3)
         lay.addWidget(self.number)
         lay.addLayout(text_col, 1)
-        lay.addLayout(buttons)
+        lay.addWidget(button_col, 0, Qt.AlignTop)
         self.selected = False
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
@@ -191,12 +202,14 @@ class SentenceRow(QFrame):
             self.redo_btn.setToolTip("Speak this sentence alone")
             self.set_state("not spoken yet", "")
             self.check.setText("")
+            self.check.setToolTip("")
             return
         self.redo_btn.setToolTip("Speak this sentence again with a new seed; the other sentences stay as they are")
         cap = f" · <span style='color:{BAD}'>length cap</span>" if take.stopped == "cap" else ""
         self.set_state(f"<b>{take.duration:.1f} s</b> · seed {take.settings.seed}{cap}", "")
-        text, color = round_trip_summary(take)
+        text, color, every = round_trip_summary(take)
         self.check.setText(text)
+        self.check.setToolTip(every)
         tint(self.check, color)
 
     def set_state(self, text: str, color: str) -> None:
@@ -228,6 +241,9 @@ class SentenceList(QScrollArea):
         self._lay.addWidget(self.placeholder)
         self._lay.addStretch(1)
         self.setWidget(body)
+        sample = SentenceRow()  # two rows always show, however little room the window has
+        self.setMinimumHeight(2 * sample.sizeHint().height() + 3 + 4 + 2 * self.frameWidth())
+        sample.deleteLater()
 
     def set_sentences(self, sentences: list[PlannedSentence]) -> None:
         while len(self.rows) < len(sentences):
@@ -257,7 +273,7 @@ class SentenceList(QScrollArea):
         menu.clear()
         entries, chosen = self.history_of(i)
         for k, entry in reversed(list(enumerate(entries))):
-            action = menu.addAction(f"{entry.made:%H:%M:%S} · {describe_take(entry.take)}")
+            action = menu.addAction(f"{entry.made:%H:%M:%S} · {describe_take(entry.take)} · {check_text(entry.take)}")
             action.setCheckable(True)
             action.setChecked(k == chosen)
             action.triggered.connect(lambda _=False, k=k: self.take_chosen.emit(i, k))

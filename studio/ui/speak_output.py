@@ -84,6 +84,20 @@ class SpeakOutput:
         if path:
             self.save_to(path)
 
+    def _check_not_ours(self, path: Path) -> None:
+        """Refuse to replace a file in the app's own folders: a recording there may be the only copy, and a voice
+        file is a voice in the library."""
+        if not path.exists():
+            return
+        folders = ((self.settings.recordings_folder, "a recording", "recordings"),  # type: ignore[attr-defined]
+                   (self.settings.voices_folder, "a voice", "voices"))  # type: ignore[attr-defined]
+        where = path.resolve()
+        for folder, what, name in folders:
+            if where.is_relative_to(Path(folder).resolve()):
+                raise StudioError(f"'{path.name}' is {what} in Voice Studio's {name} folder: saving the speech "
+                                  f"there would replace {what}.",
+                                  "Choose a new file name; Save WAV never writes over recordings or voices.")
+
     def save_to(self, path: str) -> None:
         """The current takes joined, as a 24 kHz WAV (atomically; never over the voice file)."""
         takes = self.current_takes()  # type: ignore[attr-defined]
@@ -93,6 +107,7 @@ class SpeakOutput:
             return
         try:
             check_output(path, [voice.path] if voice.path else [], [".wav"])
+            self._check_not_ours(Path(path))
             samples = self.joined_samples()
             write_wav(path, samples)
         except StudioError as e:

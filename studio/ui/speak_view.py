@@ -7,12 +7,9 @@ takes stay in its history, and the current takes play and save joined with the e
 from __future__ import annotations
 
 import functools
-import itertools
-import random
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -22,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
-    QProgressBar,
     QSizePolicy,
     QSplitter,
     QVBoxLayout,
@@ -36,11 +32,12 @@ from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.ui.sentence_list import WARN, SentenceList, plan_summary
 from studio.ui.settings import AppSettings
-from studio.ui.speak_controls import DeviceLabel, SynthesisControls
+from studio.ui.speak_controls import RunBar, SynthesisControls
 from studio.ui.speak_output import SpeakOutput
 from studio.ui.speak_plan import Plan, Planner
-from studio.ui.take_history import Key, TakeHistory
-from studio.ui.take_view import TakeView
+from studio.ui.speak_runs import Runs, fresh_seed
+from studio.ui.take_history import Key, TakeHistory, moved_keys
+from studio.ui.take_view import TakeView, scrolling
 from studio.ui.widgets import button
 from studio.worker.errors import ErrorReport
 from studio.worker.qt import QtWorker
@@ -54,15 +51,6 @@ def _speak(ctx: object, *args: object, **kwargs: object) -> object:
     from studio.engine.clone.synthesis_jobs import synthesize_job  # torch loads on the worker
 
     return synthesize_job(ctx, *args, **kwargs)  # type: ignore[arg-type]
-
-
-@dataclass
-class _Run:
-    """One synthesize job: the sentences it speaks (as history keys) and those not yet spoken."""
-
-    keys: list[Key]
-    first_index: int
-    pending: set[Key] = field(default_factory=set)
 
 
 class SpeakView(SpeakOutput, QWidget):
@@ -79,10 +67,10 @@ class SpeakView(SpeakOutput, QWidget):
         self.history = TakeHistory()
         self.codec = "24khz"  # the EnCodec 24 kHz that decodes the codes (a local .th file offline)
         self.player = Player()
-        self._runs: dict[int, _Run] = {}  # job id -> run
-        self._run_ids = itertools.count(1)
-        self._run_of: dict[int, int] = {}  # run number -> job id
+        self._runs = Runs()
         self._pending_synth = False
+        self._plan_voice = ""  # the voice the shown plan was made for
+        self._asked = False  # the banner shows a message of ours about the plan (no text, too long, no voice)
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-speak-"))
         self._wavs: dict[tuple[int, ...], str] = {}  # takes (by id) -> their WAV for playback
         self._shown: Take | None = None
@@ -117,7 +105,7 @@ class SpeakView(SpeakOutput, QWidget):
         top.addWidget(self.language)
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText("Type or paste what the voice should say.")
-        self.text.setMaximumHeight(110)
+        self.text.setMaximumHeight(80)  # four lines: on a 768-pixel screen the takes need the room
         self.text.textChanged.connect(lambda: self._plan_timer.start())
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
@@ -125,22 +113,9 @@ class SpeakView(SpeakOutput, QWidget):
         self.controls = SynthesisControls(self.settings.cache_folder)
         self.controls.import_requested.connect(self.import_requested)
 
-        self.synth_btn = button("Synthesize", "Speak every sentence in the voice", self.synthesize)
-        self.synth_btn.setStyleSheet("font-weight: bold;")
-        self.cancel_btn = button("Cancel", "Stop; the sentences already spoken are kept", self.cancel)
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumWidth(200)
-        self.progress_label = QLabel()
-        self.progress_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.device_label = DeviceLabel()
-        run = QHBoxLayout()
-        for w in (self.synth_btn, self.cancel_btn, self.progress):
-            run.addWidget(w)
-        run.addWidget(self.progress_label, 1)
-        run.addWidget(self.device_label)
+        run = RunBar(self.synthesize, self.cancel)
+        self.synth_btn, self.cancel_btn, self.progress = run.synth_btn, run.cancel_btn, run.progress
+        self.progress_label, self.device_label = run.progress_label, run.device_label
 
         self.sentences = SentenceList()
         self.sentences.history_of = lambda row: (self.history.entries(self._key(row)),
@@ -153,13 +128,15 @@ class SpeakView(SpeakOutput, QWidget):
         self.take_view.seek_requested.connect(self._seek_shown)
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.sentences)
-        split.addWidget(self.take_view)
-        split.setSizes([190, 430])
+        split.addWidget(scrolling(self.take_view, 100))  # on a short screen the take scrolls, the window fits
+        split.setCollapsible(0, False)
+        split.setSizes([160, 600])  # on a 768-pixel screen the list keeps its two rows, the take the rest
 
         self.play_btn = button("▶ Play all", "Play the current takes joined with a short pause", self.play_all)
         self.stop_btn = button("■ Stop", "Stop playback", self.stop)
         self.save_btn = button("Save WAV…", "Save the current takes joined, 24 kHz WAV", self.save_dialog)
         self.total_label = QLabel()
+        self.total_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         bottom = QHBoxLayout()
         for w in (self.play_btn, self.stop_btn, self.save_btn):
             bottom.addWidget(w)
@@ -170,7 +147,7 @@ class SpeakView(SpeakOutput, QWidget):
         lay.addWidget(self.text)
         lay.addWidget(self.plan_label)
         lay.addWidget(self.controls)
-        lay.addLayout(run)
+        lay.addWidget(run)
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
         self._update_buttons()
@@ -243,11 +220,23 @@ class SpeakView(SpeakOutput, QWidget):
         if plan is None:
             return
         self._poll.stop()
-        self.plan = plan
+        old, self.plan = self.plan, plan
+        voice = self._voice_key()
+        if old is not None and self._plan_voice == voice and old.language == plan.language:
+            moves = moved_keys([s.text for s in old.sentences], [s.text for s in plan.sentences], voice,
+                               plan.language)
+            self.history.move(moves)  # sentences typed in above others: the others keep their takes
+            self._runs.move(moves)
+        self._plan_voice = voice
         self.sentences.set_sentences(plan.sentences)
-        for i in range(self.sentences.count):
-            self._refresh_row(i)
-        self.plan_label.setText(plan_summary(plan, self.voice.duration if self.voice is not None else None))
+        self._refresh_all_rows()
+        self._show_summary(plan)
+        if self._asked:  # "no text", "too long", "choose a voice" were about what was there before
+            self._asked = False
+            self.error.emit("", "")
+        if not self._runs:  # so were "Done." and "Cancelled; …"
+            self.progress.setValue(0)
+            self.progress_label.setText("")
         self._update_buttons()
         if self.sentences.current < 0 and self.sentences.count:
             self.sentences.select(0)
@@ -257,36 +246,45 @@ class SpeakView(SpeakOutput, QWidget):
             self._pending_synth = False
             self.synthesize()
 
+    def _show_summary(self, plan: Plan) -> None:
+        self.plan_label.setText(plan_summary(plan, self.voice.duration if self.voice is not None else None))
+        self.plan_label.setEnabled(bool(plan.text.strip()))  # the hint for an empty box is greyed, not an error
+
+    def _voice_key(self) -> str:
+        return (self.voice.path or self.voice.name) if self.voice is not None else ""
+
     def _key(self, row: int) -> Key:
-        voice = (self.voice.path or self.voice.name) if self.voice is not None else ""
-        text = self.plan.sentences[row].text if self.plan is not None and row < len(self.plan.sentences) else ""
-        return voice, self.language_code, text
+        """Row `row` of the plan shown: its takes are kept under this key."""
+        p = self.plan
+        text = p.sentences[row].text if p is not None and 0 <= row < len(p.sentences) else ""
+        return self._voice_key(), p.language if p is not None else self.language_code, row, text
+
+    def _row_of(self, key: Key) -> int | None:
+        row = key[2]
+        return row if 0 <= row < self.sentences.count and self._key(row) == key else None
 
     # ---- synthesis ----------------------------------------------------------------------------------------
     def synthesize(self) -> None:
         """Speak every sentence of the text (each with seed + its number)."""
         if not self._ready_to_speak():
             return
-        self._submit(list(range(self.sentences.count)), None)
+        rows = list(range(self.sentences.count))
+        self._submit(rows, [self.controls.seed.value() + i for i in rows], again=False)
 
     def regenerate(self, row: int) -> None:
-        """Speak sentence `row` again with a seed it has not had; only its take changes."""
+        """Speak sentence `row` again with a seed that none of its takes, made or on the way, has."""
         if not self._ready_to_speak() or not 0 <= row < self.sentences.count:
             return
         key = self._key(row)
-        used = self.history.seeds(key)
-        seed = self.controls.seed.value() + row
-        rng = random.Random()
-        while seed in used:
-            seed = rng.randrange(1, 2**31 - 1)
-        self._submit([row], [seed])
+        used = self.history.seeds(key) | self._runs.seeds_in_flight(key)
+        self._submit([row], [fresh_seed(self.controls.seed.value() + row, used)], again=True)
 
     def _ready_to_speak(self) -> bool:
         if self.voice is None:
-            self.error.emit("Choose a voice first.", "Pick one in the voices list, or enroll a recording.")
+            self._ask("Choose a voice first.", "Pick one in the voices list, or enroll a recording.")
             return False
         if not self.text.toPlainText().strip():
-            self.error.emit("There is no text to speak.", "Type a sentence in the text box.")
+            self._ask("There is no text to speak.", "Type a sentence in the text box.")
             return False
         if not self._plan_current():
             self._pending_synth = True  # the plan being made for the current text is used
@@ -295,26 +293,30 @@ class SpeakView(SpeakOutput, QWidget):
             return False
         assert self.plan is not None
         if self.plan.error is not None:
-            self.error.emit(self.plan.error.message, self.plan.error.remedy)
+            self._ask(self.plan.error.message, self.plan.error.remedy)
             return False
         return True
 
-    def _submit(self, rows: list[int], seeds: list[int] | None) -> None:
+    def _ask(self, message: str, remedy: str) -> None:
+        """A message about what to do before speaking; it goes when the text or the voice changes."""
+        self._asked = True
+        self.error.emit(message, remedy)
+
+    def _submit(self, rows: list[int], seeds: list[int], again: bool) -> None:
         assert self.voice is not None and self.plan is not None
-        keys = [self._key(i) for i in rows]
-        run_number = next(self._run_ids)
+        run = self._runs.start([self._key(i) for i in rows], seeds, rows[0])
         c = self.controls
         job = self.worker.submit(
-            _speak, self.voice, [k[2] for k in keys], self.language_code, c.settings(), model=c.model_key,
+            _speak, self.voice, [k[3] for k in run.keys], self.language_code, c.settings(), model=c.model_key,
             precision=c.precision.currentData(), check_words=c.check_words.isChecked(),
-            cache_dir=self.settings.cache_folder or None, on_take=functools.partial(self.take_ready.emit, run_number),
+            cache_dir=self.settings.cache_folder or None, on_take=functools.partial(self.take_ready.emit, run.number),
             first_index=rows[0], seeds=seeds, codec=self.codec,
-            name=f"Speaking {len(rows)} sentence{'s' if len(rows) > 1 else ''}" if seeds is None
-            else f"Speaking sentence {rows[0] + 1} again (seed {seeds[0]})",
-            on_result=lambda _s, run=run_number: self._job_ended(self._run_of.get(run, 0), "done"),
-            on_error=lambda r, run=run_number: self._failed(self._run_of.get(run, 0), r))
-        self._runs[job] = _Run(keys, rows[0], set(keys))
-        self._run_of[run_number] = job
+            name=f"Speaking sentence {rows[0] + 1} again (seed {seeds[0]})" if again
+            else f"Speaking {len(rows)} sentence{'s' if len(rows) > 1 else ''}",
+            on_result=lambda _s, run=run: self._job_ended(run.job, "done"),
+            on_error=lambda r, run=run: self._failed(run.job, r))
+        self._runs.attach(run, job)
+        self._asked = False
         self.error.emit("", "")
         for i in rows:
             self._refresh_row(i)
@@ -322,7 +324,7 @@ class SpeakView(SpeakOutput, QWidget):
 
     def cancel(self) -> None:
         """Stop every run of this view; the takes already spoken stay."""
-        for job in list(self._runs):
+        for job in self._runs:
             self.worker.cancel(job)
 
     def _job_started(self, job_id: int, _name: str) -> None:
@@ -331,7 +333,7 @@ class SpeakView(SpeakOutput, QWidget):
             self._refresh_all_rows()
 
     def _job_progress(self, job_id: int, fraction: float, message: str) -> None:
-        run = self._runs.get(job_id)
+        run = self._runs.of_job(job_id)
         if run is None:
             return
         self.progress.setValue(int(fraction * 1000))
@@ -341,26 +343,27 @@ class SpeakView(SpeakOutput, QWidget):
             self.device_label.show_device(device)
         self.progress_label.setText(text)
         m = _SENTENCE.match(text)
-        if m:
-            k = int(m.group(1)) - 1 - run.first_index
-            if 0 <= k < len(run.keys):
-                for i in self._rows_of(run.keys[k]):
-                    self.sentences.row(i).set_state("speaking: " + text.split(": ", 1)[-1], WARN)
+        key = run.key_of_message(int(m.group(1))) if m else None
+        row = self._row_of(key) if key is not None else None
+        if row is not None:
+            self.sentences.row(row).set_state("speaking: " + text.split(": ", 1)[-1], WARN)
 
     def _take_arrived(self, run_number: int, take: Take) -> None:
-        run = self._runs.get(self._run_of.get(run_number, 0))
-        if run is None:  # a run cancelled between this take and its signal: the take is still good
-            voice = (self.voice.path or self.voice.name) if self.voice is not None else ""
-            key = (voice, self.language_code, take.text)
+        """A take, on the UI thread. It may come just before its job's cancel (the engine hands over a finished
+        take, unchecked, when Cancel stops the listening back): it is kept like any other."""
+        run = self._runs.of_number(run_number)
+        if run is None:  # from a run long forgotten: kept under the row it was made for
+            key: Key = (self._voice_key(), self.language_code, take.index, take.text)
         else:
-            key = next((k for k in run.keys if k[2] == take.text), run.keys[0])
-            run.pending.discard(key)
+            key = run.key_of(take)
+            self._runs.arrived(run, key)
         self.history.add(key, take)
         self.device_label.show_device(take.device)
-        for i in self._rows_of(key):
-            self._refresh_row(i)
-            if i == self.sentences.current:
-                self._row_selected(i)
+        row = self._row_of(key)
+        if row is not None:
+            self._refresh_row(row)
+            if row == self.sentences.current:
+                self._row_selected(row)
         self._update_totals()
 
     def _job_cancelled(self, job_id: int, _partial: object) -> None:
@@ -371,25 +374,22 @@ class SpeakView(SpeakOutput, QWidget):
         self.error.emit(report.message, report.remedy)
 
     def _job_ended(self, job_id: int, how: str) -> None:
-        run = self._runs.pop(job_id, None)
+        run = self._runs.end(job_id)
         if run is None:
             return
-        self._run_of = {r: j for r, j in self._run_of.items() if j != job_id}
-        if not self._runs:
+        if not self._runs:  # the last job of the batch: say what all of them did
             self.progress.setValue(1000 if how == "done" else 0)
-            kept = len(run.keys) - len(run.pending)
+            spoken, asked = self._runs.batch_counts(run.batch)
             self.progress_label.setText({"done": "Done.", "failed": "Stopped by an error.",
-                                         "cancelled": f"Cancelled; {kept} of {len(run.keys)} sentences were "
-                                                      "spoken and are kept."}[how])
+                                         "cancelled": f"Cancelled; {spoken} of {asked} sentence"
+                                                      f"{'' if asked == 1 else 's'} spoken"
+                                                      + (", kept." if spoken else ".")}[how])
         self._refresh_all_rows()
         self._update_buttons()
         if how == "cancelled":
             self.status.emit("Speaking cancelled; the takes already spoken are kept.")
 
     # ---- rows and takes -----------------------------------------------------------------------------------
-    def _rows_of(self, key: Key) -> list[int]:
-        return [i for i in range(self.sentences.count) if self._key(i) == key]
-
     def _refresh_all_rows(self) -> None:
         for i in range(self.sentences.count):
             self._refresh_row(i)
@@ -398,8 +398,7 @@ class SpeakView(SpeakOutput, QWidget):
         key = self._key(i)
         row = self.sentences.row(i)
         row.show_take(self.history.current(key), len(self.history.entries(key)))
-        waiting = [job for job, run in self._runs.items() if key in run.pending]
-        if waiting:
+        if self._runs.waiting(key):
             row.set_state("queued…", WARN)
 
     def current_takes(self) -> list[Take | None]:
@@ -412,8 +411,7 @@ class SpeakView(SpeakOutput, QWidget):
         if not self.history.entries(key):
             return
         self.history.choose(key, index)
-        for i in self._rows_of(key):
-            self._refresh_row(i)
+        self._refresh_row(row)
         self._row_selected(self.sentences.current)
         self._update_totals()
 

@@ -1,10 +1,12 @@
 """Every take the Speak view made, per sentence, and which one is in use.
 
-Takes are kept by (voice, language, sentence text), not by row number: editing one sentence leaves the takes of
-the others in place, and a sentence that comes back gets its takes back."""
+Takes are kept by (voice, language, row, sentence text): a sentence said twice ("Yes. No. Yes.") has a take per
+row, an edited sentence does not reuse the take of another one, and a sentence that comes back to its row gets its
+takes back. When sentences are typed in or removed above others, the others' takes move with them (moved_keys)."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -13,7 +15,7 @@ import numpy as np
 
 from studio.engine.clone.result import SAMPLE_RATE, Synthesis, Take
 
-Key = tuple[str, str, str]  # voice file, language, sentence
+Key = tuple[str, str, int, str]  # voice file, language, row, sentence
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,16 @@ def describe_take(take: Take) -> str:
     s = take.settings
     why = {"end": "ended", "cap": "hit the length cap", "forced": "forced length"}.get(take.stopped, take.stopped)
     return f"seed {s.seed} · T {s.temperature:.2f} · top-k {top_k_text(s.top_k)} · {take.duration:.1f} s · {why}"
+
+
+def check_text(take: Take) -> str:
+    """The word check in a few words: a take without one (turned off, no transcriber, or cancelled while it was
+    being listened back) says so, never passes for a clean one."""
+    rt = take.round_trip
+    if rt is None:
+        return "words not checked"
+    n = len(rt.problems)
+    return "✓ every word heard" if not n else f"⚠ {n} word problem{'s' if n > 1 else ''}"
 
 
 class TakeHistory:
@@ -62,6 +74,26 @@ class TakeHistory:
 
     def seeds(self, key: Key) -> set[int]:
         return {e.take.settings.seed for e in self._entries.get(key, [])}
+
+    def move(self, moves: dict[Key, Key]) -> None:
+        """Give the takes of each old key to its new key (all at once: rows may swap). Takes already under a new
+        key (its sentence was there earlier) are kept before the moved ones."""
+        taken = {old: (self._entries.pop(old), self._chosen.pop(old)) for old in moves if old in self._entries}
+        for old, (entries, chosen) in taken.items():
+            new = moves[old]
+            before = self._entries.get(new, [])
+            self._entries[new] = before + entries
+            self._chosen[new] = len(before) + chosen
+
+
+def moved_keys(old: list[str], new: list[str], voice: str, language: str) -> dict[Key, Key]:
+    """Sentences of the old plan found unchanged at another row of the new one (old key -> new key)."""
+    moves: dict[Key, Key] = {}
+    for a, b, size in difflib.SequenceMatcher(None, old, new, autojunk=False).get_matching_blocks():
+        if a != b:
+            for k in range(size):
+                moves[(voice, language, a + k, old[a + k])] = (voice, language, b + k, new[b + k])
+    return moves
 
 
 def joined(takes: list[Take], prompt_codes: np.ndarray, voice: str, language: str) -> np.ndarray:

@@ -7,11 +7,12 @@ so the sound, the spectrogram and the tokens line up on one axis."""
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.audio.mel import mel_filters, mel_frequencies
 from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Take
@@ -22,6 +23,7 @@ from studio.ui.word_marks import WordMarks
 
 N_FFT, HOP, N_MELS = 1024, 240, 80  # 10 ms columns at 24 kHz
 TOP_POSITIONS = 3  # phonemes highlighted for a hovered frame
+ROOM_ABOVE = 2.2  # rows' worth of room above codebook 1 for 'prompt' / 'generated'
 LOOKED_HINT = "Hover the generated tokens to see where the model looked in the text for that frame."
 
 
@@ -44,6 +46,16 @@ def envelope(samples: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.nd
     return (np.arange(len(buckets)) + 0.5) * per / SAMPLE_RATE, buckets.min(axis=1), buckets.max(axis=1)
 
 
+def scrolling(widget: QWidget, min_height: int) -> QScrollArea:
+    """`widget` in a frameless scroll area that can be made as low as `min_height`."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    area.setWidget(widget)
+    area.setMinimumHeight(min_height)
+    return area
+
+
 class TakeGrid(TokenGrid):
     """The token grid with the prompt's frames first; hovering a generated frame says which one."""
 
@@ -61,7 +73,19 @@ class TakeGrid(TokenGrid):
             self.addItem(item)
             item.hide()
         self.setLabel("bottom", "time from the prompt's start", units="s")
+        self.setMinimumHeight(110)
         self.scene().sigMouseMoved.connect(self._moved_frame)
+        self.getViewBox().sigResized.connect(self._label_rows)
+
+    def _label_rows(self) -> None:
+        """Number every codebook row while the rows are as tall as the text, else every other (or third): eight
+        labels over a short grid run into one another."""
+        if self.codes is None:
+            return
+        rows = self.codes.shape[0]
+        row_px = self.getViewBox().height() / (rows + ROOM_ABOVE)
+        step = max(1, math.ceil(self.fontMetrics().height() * 0.9 / max(row_px, 1e-3)))
+        self.getAxis("left").setTicks([[(i + 0.5, str(i + 1)) for i in range(0, rows, step)], []])
 
     def show_take(self, prompt_codes: np.ndarray, codes: np.ndarray) -> None:
         self.n_prompt = prompt_codes.shape[1]
@@ -73,7 +97,8 @@ class TakeGrid(TokenGrid):
         for item in (self.prompt_band, self.prompt_text, self.generated_text):
             item.show()
         self.setXRange(0, total, padding=0)
-        self.setYRange(-2.2, 8, padding=0)  # room above codebook 1 for the labels
+        self.setYRange(-ROOM_ABOVE, 8, padding=0)  # room above codebook 1 for the labels
+        self._label_rows()
 
     def clear_take(self) -> None:
         self.codes = None
@@ -106,8 +131,11 @@ class TakeView(QWidget):
         self.header = QLabel("Synthesize, then pick a sentence to inspect its take.")
         self.header.setWordWrap(True)
         self.wave = WaveformPlot()
-        self.wave.setMinimumHeight(50)
+        self.wave.setMinimumHeight(24)
         self.spec = SpectrogramPlot()
+        self.spec.setMinimumHeight(40)
+        self.spec.setLabel("left", "Hz")  # 'Frequency (Hz)' does not fit a short plot, and ran into 'codebook'
+        self.spec.getViewBox().sigResized.connect(self._spec_ticks)
         for plot in (self.wave, self.spec):
             plot.plotItem.hideAxis("bottom")  # the grid below them has the time axis
         self.grid = TakeGrid()
@@ -116,6 +144,7 @@ class TakeView(QWidget):
             plot.clicked_time.connect(lambda t: self.seek_requested.emit(max(0.0, t - self.offset)))
         self.grid.clicked_time.connect(lambda t: self.seek_requested.emit(max(0.0, t - self.offset)))
         self.hover = QLabel("Hover the tokens: time, frame, codebook and code.")
+        self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.grid.hovered.connect(lambda text: self.hover.setText(text))
         self.looked = QLabel(LOOKED_HINT)
         self.looked.setWordWrap(True)
@@ -125,6 +154,9 @@ class TakeView(QWidget):
         self.phonemes.setTextFormat(Qt.RichText)
         self.phonemes.setStyleSheet("font-size: 15px;")
         self.bars = pg.PlotWidget()
+        self.bars.setMinimumHeight(36)
+        self.bars.getViewBox().sigResized.connect(
+            lambda: self.bars.getAxis("left").setStyle(showValues=self.bars.getViewBox().height() >= 60))
         self.bars.hideButtons()
         self.bars.setMenuEnabled(False)
         self.bars.setMouseEnabled(x=False, y=False)
@@ -141,6 +173,7 @@ class TakeView(QWidget):
         attention = QWidget()
         att_lay = QVBoxLayout(attention)
         att_lay.setContentsMargins(0, 0, 0, 0)
+        att_lay.setSpacing(2)
         att_lay.addWidget(self.hover)
         att_lay.addWidget(self.looked)
         att_lay.addWidget(self.phonemes)
@@ -159,6 +192,17 @@ class TakeView(QWidget):
         lay.addWidget(self.tabs, 1)
         lay.addStretch(0)  # holds the header at the top while there are no tabs
         self.tabs.hide()  # empty plots say nothing: shown with the first take
+
+    def _spec_ticks(self) -> None:
+        """A frequency every 20 mel bands when there is room for five labels, else every 40."""
+        room = self.spec.getViewBox().height() / (N_MELS / 20 + 1)
+        major = 20 if room >= self.fontMetrics().height() else 40
+        self.spec.getAxis("left").setTickSpacing(major, major / 2)
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt override
+        """No height of its own: in its scroll area it takes the room there is (down to its minimum), not the sum
+        of every plot's preferred height that its wrapping labels would otherwise ask for."""
+        return -1
 
     def clear(self) -> None:
         self.take, self._attention = None, None

@@ -76,6 +76,7 @@ class WordMarks(QWidget):
         self.focus_title.setWordWrap(True)
 
         self.matrix = pg.PlotWidget()
+        self.matrix.setMinimumHeight(60)
         self.matrix.hideButtons()
         self.matrix.setMenuEnabled(False)
         self.matrix.getViewBox().invertY(True)
@@ -92,6 +93,9 @@ class WordMarks(QWidget):
             self.matrix.addItem(item)
             item.hide()
         self.focus = pg.PlotWidget()
+        self.focus.setMinimumHeight(36)
+        self.focus.getViewBox().sigResized.connect(  # values over a short plot run into one another
+            lambda: self.focus.getAxis("left").setStyle(showValues=self.focus.getViewBox().height() >= 60))
         self.focus.hideButtons()
         self.focus.setMenuEnabled(False)
         self.focus.setXLink(self.matrix)
@@ -123,8 +127,8 @@ class WordMarks(QWidget):
         rt = take.round_trip
         if rt is None:
             self.marks_label.setText(html.escape(take.text))
-            self.heard.setText("<i>Words were not checked: turn on “Check words”, or the transcriber for this "
-                               "language is not on this computer.</i>")
+            self.heard.setText("<i>Words not checked: “Check words” was off, the transcriber for this language is "
+                               "not on this computer, or Cancel stopped the listening back.</i>")
         else:
             self.marks_label.setText(self._marks_html(rt.marks))
             self.heard.setText(f"Heard: “{html.escape(rt.heard)}” — {len(rt.problems)} problem"
