@@ -103,7 +103,7 @@ class MainWindow(FileDropMixin, QMainWindow):
 
         self.banner = ErrorBanner()
         self.nav = QListWidget()
-        self.nav.setFixedWidth(190)
+        self.nav.setFixedWidth(176)  # the window (widest panel + this) must fit a 1366-pixel screen
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.record = RecordPanel(self.worker, self.settings, self.undo)
