@@ -82,11 +82,13 @@ def _valle_on_disk(model: str, cache_dir: str | None) -> bool:
 
 
 def device_label(device: str) -> str:
-    """'cpu' or 'cuda:0 (NVIDIA H100, 3.1 of 80 GB in use)'."""
+    """'cpu (2.1 GB in use)' (this process) or 'cuda:0 (NVIDIA H100, 3.1 of 80 GB in use)'."""
     import torch
 
     if not device.startswith("cuda") or not torch.cuda.is_available():
-        return device
+        import psutil
+
+        return f"{device} ({psutil.Process().memory_info().rss / 1e9:.1f} GB in use)"
     idx = torch.device(device).index or 0
     name = torch.cuda.get_device_name(idx)
     free, total = torch.cuda.mem_get_info(idx)
