@@ -210,3 +210,24 @@ def drop_files(widget, paths) -> None:  # noqa: ANN001
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     widget.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(VALL-E checkpoint, EnCodec release .th) standing in for the downloads in the voice-cloning tests: a small
+    random VALL-E (width 64, 4 heads, 2 layers) and a random full-size EnCodec 24 kHz whose codebooks were fitted
+    to real speech (test_codec.random_pair), made once per run."""
+    pytest.importorskip("encodec")
+    import torch
+    from test_codec import random_pair
+
+    from studio.hub.valle_weights import save_checkpoint
+    from studio.models.valle import VallE, ValleConfig
+
+    folder = tmp_path_factory.mktemp("clone-models")
+    torch.manual_seed(0)
+    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), folder / "valle-small.pt")
+    ref, _ = random_pair(24)
+    torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
+    return str(folder / "valle-small.pt"), str(folder / "encodec_24khz-random.th")
+

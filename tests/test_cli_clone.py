@@ -14,7 +14,6 @@ import soundfile as sf
 import torch
 
 from studio.hub.valle_weights import save_checkpoint
-from studio.models.valle import VallE, ValleConfig
 
 DATA = Path(__file__).parent / "data"
 PRESET = DATA / "vallex-preset-librispeech_1.npz"
@@ -26,18 +25,9 @@ def _studio(*args: str, timeout: float = 180, env: dict | None = None) -> subpro
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """--model/--codec arguments for a small random VALL-E and a random EnCodec 24 kHz release file."""
-    pytest.importorskip("encodec")
-    from test_codec import random_pair
-
-    folder = tmp_path_factory.mktemp("clone-cli")
-    torch.manual_seed(0)
-    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), folder / "valle-small.pt")
-    ref, _ = random_pair(24)
-    torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
-    return ["--model", str(folder / "valle-small.pt"), "--codec", str(folder / "encodec_24khz-random.th"),
-            "--device", "cpu"]
+def models(small_models: tuple[str, str]) -> list[str]:
+    """--model/--codec arguments for the small random VALL-E and the random EnCodec 24 kHz (conftest)."""
+    return ["--model", small_models[0], "--codec", small_models[1], "--device", "cpu"]
 
 
 def test_preset_voice_two_sentences_to_a_wav(tmp_path: Path, models: list[str]) -> None:

@@ -8,34 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from studio.engine.clone.plan import budget_ids, plan_sentences
 from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Settings, Synthesis
 from studio.engine.clone.roundtrip import compare, words
 from studio.errors import StudioError
-from studio.hub.valle_weights import save_checkpoint
-from studio.models.valle import VallE, ValleConfig
+from studio.models.valle import ValleConfig
 from studio.worker.thread import Worker
 
 DATA = Path(__file__).parent / "data"
 SMALL = ValleConfig(d_model=64, n_head=4, n_layer=2)
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """(VALL-E checkpoint, EnCodec release .th): small random VALL-E, random full-size 24 kHz codec."""
-    pytest.importorskip("encodec")
-    from test_codec import random_pair
-
-    folder = tmp_path_factory.mktemp("clone-models")
-    torch.manual_seed(0)
-    valle = folder / "valle-small.pt"
-    save_checkpoint(VallE(SMALL).eval(), valle)
-    ref, _ = random_pair(24)
-    codec = folder / "encodec_24khz-random.th"
-    torch.save(ref.state_dict(), codec)
-    return str(valle), str(codec)
 
 
 def run(worker: Worker, fn, *args, timeout: float = 120, cancel_when=None, **kwargs):  # noqa: ANN001, ANN201

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -22,24 +21,6 @@ VOICE = DATA / "vallex-preset-librispeech_1.npz"
 PROMPT_FRAMES = 225
 TWO = "Hello there. How are you today?"
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """(VALL-E checkpoint, EnCodec release .th): small random VALL-E, random full-size 24 kHz codec."""
-    pytest.importorskip("encodec")
-    from test_codec import random_pair
-
-    from studio.hub.valle_weights import save_checkpoint
-    from studio.models.valle import VallE, ValleConfig
-
-    folder = tmp_path_factory.mktemp("speak-models")
-    torch.manual_seed(0)
-    valle = folder / "valle-small.pt"
-    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), valle)
-    ref, _ = random_pair(24)
-    codec = folder / "encodec_24khz-random.th"
-    torch.save(ref.state_dict(), codec)
-    return str(valle), str(codec)
 
 
 @pytest.fixture

@@ -7,28 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from conftest import drop_files
 from PySide6.QtCore import Qt
 
 DATA = Path(__file__).parent / "data"
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    pytest.importorskip("encodec")
-    from test_codec import random_pair
-
-    from studio.hub.valle_weights import save_checkpoint
-    from studio.models.valle import VallE, ValleConfig
-
-    folder = tmp_path_factory.mktemp("voice-panel-models")
-    torch.manual_seed(0)
-    save_checkpoint(VallE(ValleConfig(d_model=64, n_head=4, n_layer=2)).eval(), folder / "valle-small.pt")
-    ref, _ = random_pair(24)
-    torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
-    return str(folder / "valle-small.pt"), str(folder / "encodec_24khz-random.th")
 
 
 def test_record_enroll_speak_cancel_and_see_both_grids(qtbot, window, small_models) -> None:  # noqa: ANN001

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QScrollArea
 
@@ -22,14 +21,8 @@ SR = 24000
 
 
 @pytest.fixture(scope="module")
-def codec_file(tmp_path_factory):
-    pytest.importorskip("encodec")
-    from test_codec import random_pair
-
-    ref, _ = random_pair(24)
-    path = tmp_path_factory.mktemp("codec") / "encodec_24khz-random.th"
-    torch.save(ref.state_dict(), path)
-    return path
+def codec_file(small_models):
+    return Path(small_models[1])
 
 
 @pytest.fixture
