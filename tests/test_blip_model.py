@@ -66,3 +66,32 @@ def test_greedy_caption_equals_generate(pair: tuple[object, Blip], prompt: list[
     assert prompt + got.tokens == ref
     assert got.cross_attention is not None and len(got.cross_attention) == len(got.tokens)
     assert got.cross_attention[0].shape == (2, 4, 1 + (64 // 16) ** 2)
+
+
+def test_a_hugging_face_folder_loads_and_captions_the_same(pair: tuple[object, Blip], tmp_path) -> None:  # noqa: ANN001
+    from studio.hub.blip_weights import load_blip
+
+    hf, _ = pair
+    hf.save_pretrained(tmp_path / "blip")
+    model, folder = load_blip(tmp_path / "blip")
+    assert folder == tmp_path / "blip" and model.cfg.text.encoder_hidden_size == 64
+    torch.manual_seed(3)
+    pixels = torch.randn(1, 3, 64, 64)
+    ref = hf.generate(pixel_values=pixels, input_ids=torch.tensor([[100, 102]]))[0].tolist()
+    assert [100] + greedy_caption(model, pixels, [100]).tokens == ref
+
+
+def test_missing_or_foreign_weights_are_messages(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from studio.hub.blip_weights import load_blip
+    from studio.hub.ctranslate2 import CheckpointError
+    from studio.hub.download import WeightsMissingError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsMissingError, match="Salesforce/blip-image-captioning-base"):
+        load_blip("base", cache_dir=tmp_path / "cache")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"model_type": "whisper"}')
+    with pytest.raises(CheckpointError, match="not BLIP"):
+        load_blip(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_blip(tmp_path / "nothing")
