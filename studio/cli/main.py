@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
-from studio.cli import clone, codec, transcribe
+from studio.cli import caption, clone, codec, transcribe
 from studio.cli.types import int_range, positive_float
 from studio.engine.render import COLORMAPS
 from studio.errors import StudioError
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_parser(sub)
     codec.add_parser(sub)
     clone.add_parser(sub)
+    caption.add_parser(sub)
     return p
 
 
@@ -177,6 +178,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return codec.run(args, _progress_bar)
         if args.command == "clone":
             return clone.run(args, _progress_bar)
+        if args.command == "caption":
+            return caption.run(args, _progress_bar)
     except StudioError as e:
         if _bar["open"]:  # the message starts on its own line, not after the bar
             sys.stderr.write("\n")

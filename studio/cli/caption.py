@@ -1,0 +1,120 @@
+"""`studio caption IMAGE...|FOLDER`: BLIP captions for scripts and dataset building; one line per image
+(`path<TAB>caption`) or JSON, optional .txt sidecars and the cross-attention of every token."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.cli.types import int_range
+from studio.errors import StudioError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("caption", help="describe images (BLIP); folders are captioned image by image")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--model", default="base", help="base (default) or large (downloaded once), a Hub repo id, or "
+                   "a Hugging Face BLIP folder")
+    p.add_argument("--prompt", default="", help='the caption starts with this text, e.g. "a picture of"')
+    p.add_argument("--beam-size", type=int_range(1, 16), default=1, help="1 (greedy, default) to 16")
+    p.add_argument("--max-length", type=int_range(1, 200), default=20, help="at most this many tokens (1-200)")
+    p.add_argument("--min-length", type=int_range(0, 200), default=0, help="at least this many tokens")
+    p.add_argument("--no-repeat-ngram", type=int_range(0, 10), default=0,
+                   help="never repeat a phrase of this many tokens (3 stops 'a hat on top of a hat…'); 0 = off")
+    p.add_argument("--sidecar", action="store_true", help="write <image>.txt beside each image")
+    p.add_argument("--prefix", default="", help="text put before each sidecar caption (a trigger word)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing sidecar .txt files")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--save-attention", type=Path, default=None, metavar="DIR",
+                   help="write <stem>.npz (tokens, text, cross_attention) and <stem>.png overlays per image")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+
+def images_of(inputs: list[Path]) -> list[Path]:
+    """Files as given; folders expanded to their images (sorted, not recursive)."""
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                raise StudioError(f"The folder '{p}' holds no images.",
+                                  f"Give images ({', '.join(IMAGE_SUFFIXES)}) or a folder of them.")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
+    images = images_of(args.inputs)
+    if args.min_length > args.max_length:
+        raise StudioError(f"--min-length {args.min_length} is above --max-length {args.max_length}.",
+                          "Lower --min-length or raise --max-length.")
+    if args.save_attention is not None:
+        from studio.outputs import check_folder
+
+        check_folder(args.save_attention, create=True)
+    from studio.engine.caption.caption import Captioner
+    from studio.engine.caption.decoding import DecodeOptions
+    from studio.hub.blip_weights import load_blip
+    from studio.worker.thread import resolve_device
+
+    model, folder = load_blip(args.model, progress=lambda p: progress(p.done / max(1, p.total),
+                                                                       f"downloading {p.filename}"))
+    captioner = Captioner(model, folder, resolve_device(args.device))
+    options = DecodeOptions(beam_size=args.beam_size, max_new_tokens=args.max_length,
+                            min_new_tokens=args.min_length, no_repeat_ngram_size=args.no_repeat_ngram)
+    failed = 0
+    for path in images:
+        try:
+            result = captioner.caption(path, args.prompt, options, capture=args.save_attention is not None)
+            if args.sidecar:
+                _sidecar(path, args.prefix + result.text, args.overwrite)
+            if args.save_attention is not None:
+                _save_attention(args.save_attention, path, result)
+        except StudioError as e:
+            failed += 1
+            print(f"error: {path}: {e.message}" + (f" {e.remedy}" if e.remedy else ""), file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"path": str(path), "caption": result.text,
+                              "beams": [{"caption": c.text, "score": c.score} for c in result.candidates]},
+                             ensure_ascii=False), flush=True)
+        else:
+            print(f"{path}\t{result.text}", flush=True)
+    return 2 if failed else 0
+
+
+def _sidecar(image: Path, text: str, overwrite: bool) -> None:
+    from studio.outputs import write_text
+
+    target = image.with_suffix(".txt")
+    if target.exists() and not overwrite:
+        raise StudioError(f"'{target.name}' exists; its caption was not replaced.", "Add --overwrite to replace "
+                          "sidecar files.")
+    write_text(target, text + "\n")
+
+
+def _save_attention(folder: Path, image: Path, result: object) -> None:
+    import io
+
+    import numpy as np
+
+    from studio.engine.caption.image import open_image
+    from studio.engine.caption.overlay import token_sheet
+    from studio.engine.render import write_png
+    from studio.outputs import write_bytes
+
+    r = result  # a CaptionResult
+    buf = io.BytesIO()
+    np.savez(buf, tokens=np.asarray(r.tokens, np.int64), text=np.array(r.text),  # type: ignore[attr-defined]
+             cross_attention=r.cross_attention)  # type: ignore[attr-defined]
+    write_bytes(folder / f"{image.stem}.npz", buf.getvalue())
+    picture = np.asarray(open_image(image))
+    maps = [r.patch_map(i) for i in range(len(r.tokens))]  # type: ignore[attr-defined]
+    write_png(folder / f"{image.stem}.png", token_sheet(picture, maps, r.pieces))  # type: ignore[attr-defined]

@@ -1,0 +1,30 @@
+"""Worker jobs for captioning: BLIP is loaded once per model and device (registry); each image is a job."""
+
+from __future__ import annotations
+
+from studio.engine.caption.result import CaptionResult
+from studio.worker.jobs import JobContext
+
+
+def get_captioner(ctx: JobContext, model: str = "base", cache_dir: str | None = None) -> object:
+    from studio.engine.caption.caption import Captioner
+    from studio.hub.blip_weights import load_blip
+
+    def load() -> object:
+        ctx.progress(0.0, f"Loading BLIP {model}…")
+
+        def downloading(p: object) -> None:
+            ctx.progress(p.done / max(1, p.total), f"Downloading {p.filename}")  # type: ignore[attr-defined]
+
+        net, folder = load_blip(model, cache_dir=cache_dir or None, progress=downloading, cancel=ctx._cancel)
+        return Captioner(net, folder, ctx.device)
+
+    return ctx.models.get(f"blip:{model}:{ctx.device}", load)
+
+
+def caption_job(ctx: JobContext, image: str, prompt: str = "", options: object = None, model: str = "base",
+                cache_dir: str | None = None) -> CaptionResult:
+    """Caption one image with every token's cross-attention kept; cancel between tokens."""
+    captioner = get_captioner(ctx, model, cache_dir)
+    return captioner.caption(image, prompt, options, capture=True, check=ctx.check,  # type: ignore[attr-defined]
+                             progress=ctx.progress)

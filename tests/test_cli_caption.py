@@ -1,0 +1,98 @@
+"""`studio caption` end to end on a small random BLIP saved by transformers (the real weights need a download):
+one line per image, JSON, sidecars, attention files, a bad image in a batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+
+VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=64,
+              patch_size=16)
+TEXT = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, vocab_size=120,
+            encoder_hidden_size=64, bos_token_id=100, sep_token_id=102, pad_token_id=0)
+WORDS = ["a", "cat", "dog", "on", "the", "picture", "of", "sofa", "red", "hat", "top", "sitting", "with", "and"]
+
+
+def _tokenizer_json(folder: Path) -> None:
+    """A BERT WordPiece tokenizer (lower case) with the small model's 120 ids: [PAD] 0, words, [DEC] 100,
+    [CLS] 101, [SEP] 102, [UNK] 103."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab = {"[PAD]": 0, "[DEC]": 100, "[CLS]": 101, "[SEP]": 102, "[UNK]": 103}
+    for i, w in enumerate(WORDS):
+        vocab[w] = i + 1
+    for i in range(120):
+        if i not in vocab.values():
+            vocab[f"w{i}"] = i
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 101),
+                                                                                                  ("[SEP]", 102)])
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(["[PAD]", "[DEC]", "[CLS]", "[SEP]", "[UNK]"])
+    tok.save(str(folder / "tokenizer.json"))
+
+
+@pytest.fixture(scope="module")
+def blip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("blip-small")
+    BlipForConditionalGeneration(BlipConfig(vision_config=VISION, text_config=TEXT)).eval().save_pretrained(folder)
+    BlipImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    _tokenizer_json(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(folder / "one.png")
+    Image.fromarray(rng.integers(0, 255, (90, 60), dtype=np.uint8)).save(folder / "two.jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return folder
+
+
+def _studio(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_folder_one_line_per_image_and_a_bad_one_does_not_stop_the_rest(blip_folder: Path, images: Path) -> None:
+    r = _studio("caption", str(images), "--model", str(blip_folder), "--device", "cpu")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert [Path(line.split("\t")[0]).name for line in lines] == ["one.png", "two.jpg"]
+    assert all(line.split("\t")[1].strip() for line in lines)
+    assert "broken.png" in r.stderr
+
+
+def test_json_beams_prompt_sidecar_and_attention_files(blip_folder: Path, images: Path, tmp_path: Path) -> None:
+    image = tmp_path / "one.png"
+    image.write_bytes((images / "one.png").read_bytes())
+    out = tmp_path / "att"
+    r = _studio("caption", str(image), "--model", str(blip_folder), "--device", "cpu", "--json", "--beam-size", "3",
+                "--prompt", "a picture of", "--sidecar", "--prefix", "tag, ", "--save-attention", str(out))
+    assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout.strip().splitlines()[0])
+    assert record["caption"].startswith("a picture of") and len(record["beams"]) >= 1
+    assert (tmp_path / "one.txt").read_text().startswith("tag, a picture of")
+    with np.load(out / "one.npz") as z:
+        att = z["cross_attention"]
+        assert att.shape[:2] == (2, 4) and att.shape[2] == len(z["tokens"]) and att.shape[3] == 1 + 16
+        assert str(z["text"]) == record["caption"]
+    assert (out / "one.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = _studio("caption", str(image), "--model", str(blip_folder), "--device", "cpu", "--sidecar")
+    assert again.returncode == 2 and "--overwrite" in again.stderr  # an existing sidecar is kept
