@@ -24,6 +24,10 @@ def pair() -> tuple[object, Blip]:
 
     torch.manual_seed(0)
     hf = BlipForConditionalGeneration(HFConfig(vision_config=VISION, text_config=TEXT)).eval()
+    with torch.no_grad():  # transformers' init leaves the vision output nearly constant: redraw it so images differ
+        for name, p in hf.vision_model.named_parameters():
+            if "norm" not in name:
+                p.normal_(0.0, 0.2)
     ours = Blip(BlipConfig(BlipVisionConfig(**VISION), BlipTextConfig(**TEXT))).eval()
     ours.load_state_dict(hf.state_dict(), strict=True)  # the checkpoint's names: no renaming
     return hf, ours
@@ -44,6 +48,8 @@ def test_vision_logits_and_cross_attention_equal_transformers(pair: tuple[object
         image_hf = hf.vision_model(pixel_values=pixels)[0]
         image = ours.encode(pixels)
         torch.testing.assert_close(image, image_hf, atol=1e-4, rtol=1e-4)
+        other = ours.encode(torch.randn(1, 3, 64, 64))
+        assert float((other - image).abs().max()) > 0.1  # the encoder sees the image
         ref = hf.text_decoder(input_ids=ids, encoder_hidden_states=image_hf, output_attentions=True)
         capture: list[list[torch.Tensor]] = [[] for _ in range(2)]
         logits = ours.text_decoder(ids, image, capture=capture)
