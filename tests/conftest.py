@@ -231,3 +231,48 @@ def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     torch.save(ref.state_dict(), folder / "encodec_24khz-random.th")
     return str(folder / "valle-small.pt"), str(folder / "encodec_24khz-random.th")
 
+
+# the small random BLIP standing in for the captioning downloads
+BLIP_VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                   image_size=64, patch_size=16)
+BLIP_TEXT = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                 vocab_size=120, encoder_hidden_size=64, bos_token_id=100, sep_token_id=102, pad_token_id=0)
+BLIP_WORDS = ["a", "cat", "dog", "on", "the", "picture", "of", "sofa", "red", "hat", "top", "sitting", "with", "and"]
+
+
+def _tokenizer_json(folder: Path) -> None:
+    """A BERT WordPiece tokenizer (lower case) with the small model's 120 ids: [PAD] 0, words, [DEC] 100,
+    [CLS] 101, [SEP] 102, [UNK] 103."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab = {"[PAD]": 0, "[DEC]": 100, "[CLS]": 101, "[SEP]": 102, "[UNK]": 103}
+    for i, w in enumerate(BLIP_WORDS):
+        vocab[w] = i + 1
+    for i in range(120):
+        if i not in vocab.values():
+            vocab[f"w{i}"] = i
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 101),
+                                                                                                  ("[SEP]", 102)])
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(["[PAD]", "[DEC]", "[CLS]", "[SEP]", "[UNK]"])
+    tok.save(str(folder / "tokenizer.json"))
+
+
+@pytest.fixture(scope="session")
+def blip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random BLIP (64 px images, 4x4 patches, 2 layers of 4 heads) saved as transformers saves one, with
+    its image processor config and a WordPiece tokenizer.json."""
+    pytest.importorskip("transformers")
+    import torch
+    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("blip-small")
+    config = BlipConfig(vision_config=BLIP_VISION, text_config=BLIP_TEXT)
+    BlipForConditionalGeneration(config).eval().save_pretrained(folder)
+    BlipImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    _tokenizer_json(folder)
+    return folder

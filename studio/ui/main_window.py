@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
+from studio.ui.caption_panel import CaptionPanel
 from studio.ui.codec_panel import CodecPanel
 from studio.ui.gc_guard import GarbageCollector
 from studio.ui.import_weights import WeightsImporter
@@ -87,7 +88,7 @@ class SettingsDialog(QDialog):
 
 
 class MainWindow(FileDropMixin, QMainWindow):
-    PANELS = ("Record", "Spectrogram", "Transcribe", "Codec", "Voice")
+    PANELS = ("Record", "Spectrogram", "Transcribe", "Caption", "Codec", "Voice")
     LABELS = {"Spectrogram": "Spectrogram & Attention"}
 
     def __init__(self, settings: AppSettings | None = None) -> None:
@@ -109,6 +110,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.record = RecordPanel(self.worker, self.settings, self.undo)
         self.spectrogram = SpectrogramPanel(self.worker, self.settings)
         self.transcribe = TranscribePanel(self.worker, self.settings)
+        self.caption = CaptionPanel(self.worker, self.settings)
         self.codec = CodecPanel(self.worker, self.settings)
         self.voice = VoicePanel(self.worker, self.settings, QUndoStack(self))
         # Ctrl+Z undoes what was done on the panel in view: recordings, or voices on the Voice panel
@@ -118,7 +120,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.undo_group.setActiveStack(self.undo)
         # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
         self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec, self.voice), self)
-        panels = (self.record, self.spectrogram, self.transcribe, self.codec, self.voice)
+        panels = (self.record, self.spectrogram, self.transcribe, self.caption, self.codec, self.voice)
         for name, panel in zip(self.PANELS, panels, strict=True):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
@@ -219,7 +221,8 @@ class MainWindow(FileDropMixin, QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "R  Record / pause", "S  Stop recording", "Space  Play / pause", "Ctrl+O  Open a file",
             "Ctrl+I  Import recordings", "F2  Rename the recording or voice", "Delete  Delete the recording or voice",
-            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+1 … Ctrl+5  Switch panel", "Ctrl+,  Settings"]))
+            "Ctrl+Z  Undo delete", "Ctrl+T  Transcribe", "Ctrl+V  Paste a picture (Caption)",
+            "Ctrl+1 … Ctrl+6  Switch panel", "Ctrl+,  Settings"]))
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
@@ -260,6 +263,8 @@ class MainWindow(FileDropMixin, QMainWindow):
             self.transcribe.open_file(str(paths[0]))
         elif self.stack.currentWidget() is self.codec:
             self.codec.open_file(str(paths[0]))
+        elif self.stack.currentWidget() is self.caption:
+            self.caption.open_files(paths)
         else:
             self.spectrogram.open_file(str(paths[0]))
 
@@ -280,6 +285,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.record.shutdown()
         self.spectrogram.shutdown()
         self.transcribe.shutdown()
+        self.caption.shutdown()
         self.codec.shutdown()
         self.voice.shutdown()
         self.worker.shutdown()

@@ -1,0 +1,179 @@
+"""The Caption panel, driven as a user would (offscreen; a small random BLIP stands in for the download)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import drop_files
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtWidgets import QApplication
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def blip(blip_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small random BLIP with its cross-attention sharpened: at initialisation every patch gets the same
+    weight (1/17), and a flat map would draw no overlay at all."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path_factory.mktemp("blip-sharp") / "blip"
+    shutil.copytree(blip_folder, folder)
+    weights = load_file(folder / "model.safetensors")
+    for key in weights:
+        if ".crossattention.self.query." in key or ".crossattention.self.key." in key:
+            weights[key] = weights[key] * 40
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("pictures")
+    y, x = np.mgrid[0:120, 0:160]
+    stripes = np.stack([(x * 2) % 256, (y * 3) % 256, ((x + y) * 5) % 256], -1).astype(np.uint8)
+    Image.fromarray(stripes).save(folder / "stripes.png")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder / "noise.jpg")
+    return folder
+
+
+def _caption(qtbot, panel, timeout: int = 60000) -> None:  # noqa: ANN001
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.result is not None and panel.run_btn.isEnabled(), timeout=timeout)
+
+
+def test_drop_caption_click_tokens_layers_heads_hover_copy_export(qtbot, window, blip, pictures, tmp_path):
+    panel = window.caption
+    window.nav.setCurrentRow(window.PANELS.index("Caption"))
+    panel.add_model_folder(blip)
+    assert panel.model.currentData() == str(blip)
+    drop_files(window, [pictures / "stripes.png", pictures / "noise.jpg"])  # the window routes to the panel shown
+    assert panel.path == pictures / "stripes.png" and len(panel.images) == 2 and panel.thumbs.count() == 2
+    assert panel.view.image.shape == (120, 160, 3)
+    panel.min_len.setValue(5)  # a random model may end at once: five tokens to click between
+    panel.beams.setValue(2)
+    _caption(qtbot, panel)
+    r = panel.result
+    assert len(r.tokens) >= 5 and panel.tokens.count() == len(r.tokens)
+    assert r.cross_attention.shape[:2] == (2, 4) and r.grid == 4
+    assert len(r.candidates) == 2 and panel.candidates.count() == 2
+    assert panel.caption_label.text() == r.text and "Top 5" in panel.tokens.item(0).toolTip()
+    assert f"{r.token_probs[1]:.0%}" in panel.tokens.item(1).text()
+
+    first = panel.view.overlay.copy()  # token 1 is selected as the caption appears
+    assert first.shape == (120, 160, 3) and not np.array_equal(first, panel.view.image)
+    rect = panel.tokens.visualItemRect(panel.tokens.item(3))
+    qtbot.mouseClick(panel.tokens.viewport(), Qt.LeftButton, pos=rect.center())
+    assert panel.token == 3
+    fourth = panel.view.overlay.copy()
+    assert not np.array_equal(first, fourth)
+    panel.layer.setCurrentIndex(panel.layer.findData(1))
+    layer2 = panel.view.overlay.copy()
+    assert not np.array_equal(layer2, fourth)
+    panel.head.setCurrentIndex(panel.head.findData(2))
+    assert not np.array_equal(panel.view.overlay, layer2)
+    expected = r.cross_attention[1, 2, 3, 1:].reshape(4, 4)
+    lo, hi = panel.view.bar_range
+    assert np.isclose(lo, expected.min()) and np.isclose(hi, expected.max())
+
+    rect = panel.view.picture_rect()  # hover the top-left patch: the tokens that looked there most
+    panel.view.hovered.emit(0.05, 0.05)
+    per_token = r.cross_attention[1, 2, :, 1]
+    assert f"<b>{r.pieces[int(per_token.argmax())]}</b>" in panel.hover_label.text()
+    assert panel.view.marker == (0.125, 0.125) and not rect.isEmpty()
+
+    qtbot.mouseClick(panel.copy_btn, Qt.LeftButton)
+    assert QApplication.clipboard().text() == r.text
+    panel.export_to(tmp_path / "out.png")
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), panel.view.overlay)
+    assert (tmp_path / "out.txt").read_text() == r.text + "\n"
+    panel.export_to(pictures / "stripes.png")  # never over the input picture
+    assert "input" in window.banner.text
+    assert (pictures / "stripes.png").stat().st_size > 0 and Image.open(pictures / "stripes.png").size == (160, 120)
+
+    panel.thumbs.setCurrentRow(1)  # the other picture: no caption yet, then its own
+    assert panel.path.name == "noise.jpg" and panel.result is None and panel.view.overlay is None
+    _caption(qtbot, panel)
+    assert panel.result.source.endswith("noise.jpg") and panel.view.overlay.shape == (90, 60, 3)
+    panel.thumbs.setCurrentRow(0)  # back: the first caption is kept
+    assert panel.result is r
+
+
+def test_cancel_mid_caption(qtbot, window, blip, pictures, monkeypatch):
+    from studio.engine.caption.caption import Captioner
+
+    real = Captioner.caption
+
+    def slow(self, image, prompt="", options=None, capture=True, check=lambda: None, progress=None):  # noqa: ANN001
+        def tick(f: float, m: str) -> None:  # a token every 50 ms: slow enough to cancel between tokens
+            time.sleep(0.05)
+            if progress is not None:
+                progress(f, m)
+        return real(self, image, prompt, options, capture, check, tick)
+
+    monkeypatch.setattr(Captioner, "caption", slow)
+    panel = window.caption
+    panel.add_model_folder(blip)
+    panel.open_file(pictures / "stripes.png")
+    panel.min_len.setValue(100)
+    panel.max_len.setValue(100)
+    qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.progress_label.text().startswith("token"), timeout=60000)
+    assert panel.cancel_btn.isEnabled()
+    qtbot.mouseClick(panel.cancel_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.progress_label.text() == "Cancelled", timeout=10000)
+    assert panel.result is None and panel.run_btn.isEnabled() and not panel.cancel_btn.isEnabled()
+    assert not window.banner.text
+    monkeypatch.setattr(Captioner, "caption", real)
+    panel.max_len.setValue(6)
+    _caption(qtbot, panel)  # the panel keeps working
+    assert len(panel.result.tokens) == 6
+
+
+def test_bad_pictures_show_a_message_and_the_panel_keeps_working(qtbot, window, pictures, tmp_path):
+    from PIL import Image
+
+    panel = window.caption
+    bad = {"text.png": b"not a picture at all", "empty.jpg": b""}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    good = (pictures / "stripes.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(good[: len(good) // 2])
+    Image.new("1", (12000, 12000)).save(tmp_path / "huge.png")  # 144 MP, a few kB on disk
+    for name, words in (("text.png", "not a picture"), ("empty.jpg", "empty"), ("truncated.png", "truncated.png"),
+                        ("huge.png", "huge.png")):
+        assert not panel.open_file(tmp_path / name)
+        assert words in window.banner.text, window.banner.text
+        assert panel.path is None and not panel.images
+    assert not panel.paste_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert "pasted" in window.banner.text
+    panel.start()
+    assert "No picture" in window.banner.text
+    drop_files(panel, [tmp_path / "text.png", pictures / "stripes.png"])  # the good one opens, the bad one is said
+    assert panel.path == pictures / "stripes.png" and "not a picture" in window.banner.text
+
+
+def test_paste_an_image_from_the_clipboard(qtbot, window, pictures):
+    from PySide6.QtGui import QImage
+
+    panel = window.caption
+    window.nav.setCurrentRow(window.PANELS.index("Caption"))
+    mime = QMimeData()
+    mime.setImageData(QImage(str(pictures / "noise.jpg")))
+    QApplication.clipboard().setMimeData(mime)
+    panel.paste()
+    assert panel.path is not None and panel.path.name == "pasted-1.png"
+    assert panel.view.image.shape == (90, 60, 3) and "pasted" in panel.file_label.text()
+    QApplication.clipboard().setText("just words")
+    panel.paste()
+    assert "no picture" in window.banner.text
