@@ -3,6 +3,8 @@ bar for the overlay, and hover reports in image coordinates so the panel can say
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QMouseEvent, QPainter, QPaintEvent
@@ -11,7 +13,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from studio.engine.render import colormap_table
 
 BAR_WIDTH = 14
-BAR_SPACE = 70  # the colour bar and its labels, right of the picture
+BAR_SPACE = 100  # the colour bar and its labels, right of the picture
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -19,6 +21,12 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
     return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
+def bar_digits(lo: float, hi: float) -> int:
+    """Decimals that tell the colour bar's ends apart (a nearly flat map differs in the fourth or fifth place)."""
+    spread = hi - lo
+    return 3 if spread <= 0 or spread >= 0.01 else min(6, 3 + math.ceil(-math.log10(spread)))
 
 
 class CaptionImageView(QWidget):
@@ -85,10 +93,11 @@ class CaptionImageView(QWidget):
         p.fillRect(QRectF(x, top, BAR_WIDTH, bottom - top), grad)
         p.setPen(self.palette().text().color())
         lo, hi = self.bar_range
-        p.drawText(QPointF(x + BAR_WIDTH + 4, top + 10), f"{hi:.3f}")
-        p.drawText(QPointF(x + BAR_WIDTH + 4, bottom), f"{lo:.3f}")
+        digits = bar_digits(lo, hi)
+        p.drawText(QPointF(x + BAR_WIDTH + 4, top + 10), f"{hi:.{digits}f}")
+        p.drawText(QPointF(x + BAR_WIDTH + 4, bottom), f"{lo:.{digits}f}")
         p.save()
-        p.translate(x - 3, (top + bottom) / 2)
+        p.translate(x - 8, (top + bottom) / 2)
         p.rotate(-90)
         p.drawText(QRectF(-60, -14, 120, 14), Qt.AlignCenter, "attention")
         p.restore()

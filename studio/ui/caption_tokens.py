@@ -58,4 +58,4 @@ def patch_readout(r: CaptionResult, row: int, col: int, layer: int | None, head:
     a = a[layer:layer + 1] if layer is not None else a
     a = a[:, head:head + 1] if head is not None else a
     per_token = a.mean(axis=(0, 1))
-    return ", ".join(f"<b>{_html(r.pieces[i])}</b> {per_token[i]:.3f}" for i in np.argsort(-per_token)[:n])
+    return ", ".join(f"<b>{_html(r.pieces[i])}</b> {per_token[i]:.4f}" for i in np.argsort(-per_token)[:n])
