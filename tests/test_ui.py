@@ -137,7 +137,7 @@ def test_every_panel_can_be_grabbed_to_png(qtbot, tmp_path, data):
 
     shots = grab_all(tmp_path / "shots", data / "jfk.flac", codes=data / "vallex-preset-librispeech_1.npz")
     assert [p.name for p in shots] == ["record-dark.png", "spectrogram-dark.png", "transcribe-dark.png",
-                                       "codec-dark.png", "voice-dark.png"]
+                                       "caption-dark.png", "codec-dark.png", "voice-dark.png"]
     for p in shots:
         raw = p.read_bytes()
         assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 20000
