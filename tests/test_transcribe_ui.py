@@ -141,6 +141,7 @@ def test_attention_follows_the_part_of_a_long_file_on_screen(qtbot, window, data
     view = window.spectrogram.attention
     qtbot.waitUntil(lambda: view.amap is not None, timeout=30000)
     assert view.amap.start == 0.0
+    qtbot.waitUntil(lambda: window.spectrogram.overview is not None, timeout=30000)  # the user sees the file
     window.spectrogram.plot.setXRange(25.0, 35.0, padding=0)  # the user looks at the second jfk
     qtbot.mouseClick(view.here_btn, Qt.LeftButton)
     qtbot.waitUntil(lambda: view.amap.start > 15.0, timeout=30000)

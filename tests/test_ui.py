@@ -101,6 +101,25 @@ def test_spectrogram_opens_zooms_refines_and_switches_views(qtbot, window, data)
     assert tuple(lut[0]) == (68, 1, 84)
 
 
+def test_attention_window_stays_on_screen_when_the_overview_finishes_after_it(qtbot, window, data):
+    """Show attention opens the file; the overview of the whole file arrives later and must not zoom out."""
+    from studio.engine.asr.result import AttentionMap
+
+    panel = window.spectrogram
+    frames = 500  # 10 s
+    amap = AttentionMap(start=5.0, weights=np.full((1, 1, 2, frames), 1 / frames, np.float32), tokens=[1, 2],
+                        token_texts=["a", "b"], text_begin=0, alignment_heads=[(0, 0)],
+                        mel=np.zeros((80, 2 * frames), np.float32))
+    panel.show_attention(amap, str(data / "encodec-test_24k.wav"))
+    assert panel.overview is None  # still computing: the race a busy machine makes likely
+    qtbot.waitUntil(lambda: panel.overview is not None, timeout=15000)
+    x0, x1 = panel.visible_range()
+    assert (round(x0, 2), round(x1, 2)) == (5.0, 15.0)
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("linear"))  # a later reload shows the whole file
+    qtbot.waitUntil(lambda: panel.overview is not None and panel.overview.kind == "linear", timeout=15000)
+    assert panel.visible_range() == (0.0, 20.0)
+
+
 def test_click_sets_the_playhead(qtbot, window, data):
     panel = window.spectrogram
     panel.open_file(str(data / "jfk.flac"))

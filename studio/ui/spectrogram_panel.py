@@ -31,6 +31,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self.path: Path | None = None
         self.duration = 0.0
         self.overview: Spectrogram | None = None
+        self._wanted_range: tuple[float, float] | None = None  # asked for before the overview was ready
         self.detail: Spectrogram | None = None
         self.player = Player()
         self._job = 0
@@ -92,6 +93,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}, {info.sample_rate} Hz, "
                                 f"{info.channels} ch")
         self.plot.set_playhead(0.0)
+        self._wanted_range = None
         self.reload()
 
     def reload(self) -> None:
@@ -116,7 +118,10 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         if overview:
             self.overview = spec
             self._show(spec)
-            self.plot.setXRange(0, spec.duration, padding=0)
+            # a range asked for while the overview was computing (an attention window) wins over the whole file
+            x0, x1 = self._wanted_range or (0.0, spec.duration)
+            self._wanted_range = None
+            self.plot.setXRange(x0, x1, padding=0)
         else:
             self.detail = spec
             self._show(spec)
@@ -192,7 +197,10 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self.attention.show_map(amap)  # type: ignore[arg-type]
         self.attention.show()
         t0 = amap.start  # type: ignore[attr-defined]
-        self.plot.setXRange(t0, min(self.duration, t0 + amap.weights.shape[-1] * 0.02), padding=0)  # type: ignore
+        shown = (t0, min(self.duration, t0 + amap.weights.shape[-1] * 0.02))  # type: ignore[attr-defined]
+        if self.overview is None:
+            self._wanted_range = shown
+        self.plot.setXRange(*shown, padding=0)
 
     def shutdown(self) -> None:
         self.player.stop()
