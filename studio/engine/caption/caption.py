@@ -1,4 +1,5 @@
-"""One image -> a caption, with the cross-attention of every generated token kept (studio.models.blip)."""
+"""One image -> a caption, with the cross-attention of every generated token kept (studio.models.blip); and the
+same caption continued from one of a token's alternatives."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 from studio.engine.caption.result import Candidate, CaptionResult
 from studio.engine.caption.tokenizer import CaptionTokenizer
+from studio.errors import StudioError
 from studio.models.blip import Blip
 
 
@@ -34,31 +37,109 @@ class Captioner:
                 capture: bool = True, check: Callable[[], None] = lambda: None,
                 progress: Callable[[float, str], None] | None = None) -> CaptionResult:
         """`image`: a file path or a PIL image. `options`: studio.engine.caption.decoding.DecodeOptions."""
-        from studio.engine.caption.decoding import DecodeOptions, decode
-        from studio.engine.caption.image import open_image, pixels
+        from studio.engine.caption.decoding import DecodeOptions
 
         started = time.perf_counter()
-        source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else ""
-        picture = open_image(source) if source else image
+        source, picture = self._open(image)
         opts = options if options is not None else DecodeOptions()
+        results = self._decode(picture, self.tokenizer.prompt_ids(prompt), opts, capture, check, progress)
+        return self._result(source, picture, prompt, [], results, started)
+
+    def continue_from(self, previous: CaptionResult, index: int, choice: int, options: object = None,
+                      image: object = None, check: Callable[[], None] = lambda: None,
+                      progress: Callable[[float, str], None] | None = None) -> CaptionResult:
+        """`previous` with generated token `index` replaced by its alternative `choice` (previous.top5_ids), the
+        caption decoded on from there. The tokens before it and the replacement keep their probabilities,
+        alternatives and attention: the same queries, over the same prefix, predicted them. `options` counts
+        lengths from the prompt, as the first caption did. `image`: a PIL image when previous.source is ""."""
+        from studio.engine.caption.decoding import DecodeOptions
+
+        started = time.perf_counter()
+        if not 0 <= index < len(previous.tokens) or not 0 <= choice < len(previous.top5_ids[index]):
+            raise StudioError(f"There is no alternative {choice + 1} for token {index + 1} of the caption.",
+                              "Pick one of the listed alternatives.")
+        source, picture = self._open(image if image is not None else previous.source)
+        opts = options if options is not None else DecodeOptions()
+        prefix = [*previous.tokens[:index], previous.top5_ids[index][choice]]
+        kept = _head(previous, index, choice)
+        left = opts.max_new_tokens - len(prefix)  # type: ignore[attr-defined]
+        if prefix[-1] == self.tokenizer.sep or left < 1:  # the caption ends with the chosen token
+            empty = _Empty(previous.cross_attention is not None, self.model.cfg)
+            return self._result(source, picture, previous.prompt, prefix, [empty], started, kept)
+        rest = replace(opts, max_new_tokens=left,  # type: ignore[type-var]
+                       min_new_tokens=max(0, opts.min_new_tokens - len(prefix)))  # type: ignore[attr-defined]
+        prompt_ids = self.tokenizer.prompt_ids(previous.prompt) + prefix
+        capture = previous.cross_attention is not None
+        results = self._decode(picture, prompt_ids, rest, capture, check, progress)
+        return self._result(source, picture, previous.prompt, prefix, results, started, kept)
+
+    def _open(self, image: object) -> tuple[str, object]:
+        from studio.engine.caption.image import open_image
+
+        if isinstance(image, (str, os.PathLike)):
+            if not os.fspath(image):
+                raise StudioError("The picture of this caption is gone.", "Open the picture again.")
+            return os.fspath(image), open_image(os.fspath(image))
+        return "", image
+
+    def _decode(self, picture: object, prompt_ids: list[int], opts: object, capture: bool,
+                check: Callable[[], None], progress: Callable[[float, str], None] | None) -> list:
+        from studio.engine.caption.decoding import decode
+        from studio.engine.caption.image import pixels
+
         x = torch.from_numpy(pixels(picture, self.pre))[None].to(self.device)  # type: ignore[arg-type]
-        prompt_ids = self.tokenizer.prompt_ids(prompt)
         report = progress or (lambda f, m: None)
 
         def on_token(step: int, _tokens: object) -> None:
             check()
             report(min(0.95, step / max(1, opts.max_new_tokens)), f"token {step}")  # type: ignore[attr-defined]
 
-        results = decode(self.model, x, prompt_ids, opts, capture=capture, check=check, on_token=on_token)
+        return decode(self.model, x, prompt_ids, opts, capture=capture, check=check,  # type: ignore[arg-type]
+                      on_token=on_token)
+
+    def _result(self, source: str, picture: object, prompt: str, prefix: list[int], results: list, started: float,
+                kept: _Head | None = None) -> CaptionResult:
+        """A CaptionResult of `prefix` (tokens chosen before this run, described by `kept`) + the best result."""
         best = results[0]
-        words = self.tokenizer.pieces
-        top5 = [[(words([i])[0], p) for i, p in step] for step in best.top5]
-        grid = self.model.cfg.vision.grid
-        text = self.tokenizer.decode
+        words, text = self.tokenizer.pieces, self.tokenizer.decode
+        start = self.tokenizer.prompt_ids(prompt)[1:] + prefix
+        head = kept or _Head([], [], [], None)
         att = None if best.cross_attention is None else np.asarray(best.cross_attention, np.float32)
+        if head.attention is not None and att is not None:
+            att = np.concatenate([head.attention, att], axis=2)
+        tokens = prefix + list(best.tokens)
         return CaptionResult(
-            source=source, text=text(prompt_ids[1:] + best.tokens), prompt=prompt, tokens=list(best.tokens),
-            pieces=words(best.tokens), token_probs=[math.exp(p) for p in best.token_logprobs], top5=top5,
-            candidates=[Candidate(text(prompt_ids[1:] + r.tokens), r.score) for r in results],
-            cross_attention=att, grid=grid, image_size=picture.size,  # type: ignore[attr-defined]
-            seconds=time.perf_counter() - started)
+            source=source, text=text(start + best.tokens), prompt=prompt, tokens=tokens, pieces=words(tokens),
+            token_probs=head.probs + [math.exp(p) for p in best.token_logprobs],
+            top5=head.top5 + [[(words([i])[0], p) for i, p in step] for step in best.top5],
+            top5_ids=head.top5_ids + [[i for i, _p in step] for step in best.top5],
+            candidates=[Candidate(text(start + r.tokens), r.score) for r in results],
+            cross_attention=att, grid=self.model.cfg.vision.grid,
+            image_size=picture.size, seconds=time.perf_counter() - started)  # type: ignore[attr-defined]
+
+
+class _Head:
+    """What a continuation keeps of the caption it continues: per kept token its probability, alternatives and
+    attention row."""
+
+    def __init__(self, probs: list[float], top5: list, top5_ids: list[list[int]], attention: np.ndarray | None):
+        self.probs, self.top5, self.top5_ids, self.attention = probs, top5, top5_ids, attention
+
+
+def _head(r: CaptionResult, index: int, choice: int) -> _Head:
+    probs = [*r.token_probs[:index], r.top5[index][choice][1]]
+    att = None if r.cross_attention is None else r.cross_attention[:, :, :index + 1]
+    return _Head(probs, r.top5[:index + 1], r.top5_ids[:index + 1], att)
+
+
+class _Empty:
+    """A decode that generated nothing (the chosen alternative ended the caption)."""
+
+    def __init__(self, capture: bool, cfg: object) -> None:
+        self.tokens: list[int] = []
+        self.score = 0.0
+        self.token_logprobs: list[float] = []
+        self.top5: list = []
+        layers, heads = cfg.text.num_hidden_layers, cfg.text.num_attention_heads  # type: ignore[attr-defined]
+        tokens = 1 + cfg.vision.grid ** 2  # type: ignore[attr-defined]
+        self.cross_attention = np.zeros((layers, heads, 0, tokens), np.float32) if capture else None

@@ -3,7 +3,7 @@ cross-attention of every generated token over the image's patches."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,7 +11,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Candidate:
     text: str
-    score: float  # transformers' sequence score: summed log-probability over length ** length_penalty
+    score: float  # transformers' sequence score: summed log-probability over length ** length_penalty (of the
+    # tokens decoded in that run: after a continuation, the tokens after the chosen alternative)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class CaptionResult:
     grid: int  # patches per side (24 for base and large at 384 px)
     image_size: tuple[int, int]  # (width, height) of the image as shown (EXIF orientation applied)
     seconds: float = 0.0
+    top5_ids: list[list[int]] = field(default_factory=list)  # the ids of `top5`, to continue from one of them
 
     def patch_map(self, token: int, layer: int | None = None, head: int | None = None) -> np.ndarray:
         """(grid, grid) attention of generated token `token` on the patches: one layer/head, or the mean."""
