@@ -12,8 +12,6 @@ from pathlib import Path
 from studio.cli.types import int_range
 from studio.errors import StudioError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("caption", help="describe images (BLIP); folders are captioned image by image")
@@ -36,17 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def images_of(inputs: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to their images (sorted, not recursive)."""
+    """Files as given; folders expanded to their pictures (sorted, not recursive)."""
+    from studio.engine.caption.batch import images_in
+
     out: list[Path] = []
     for p in inputs:
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
-            if not found:
-                raise StudioError(f"The folder '{p}' holds no images.",
-                                  f"Give images ({', '.join(IMAGE_SUFFIXES)}) or a folder of them.")
-            out += found
-        else:
-            out.append(p)
+        out += images_in(p) if p.is_dir() else [p]
     return out
 
 
@@ -69,12 +62,18 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     captioner = Captioner(model, folder, resolve_device(args.device))
     options = DecodeOptions(beam_size=args.beam_size, max_new_tokens=args.max_length,
                             min_new_tokens=args.min_length, no_repeat_ngram_size=args.no_repeat_ngram)
+    from studio.engine.caption.batch import shared_sidecars, sidecar_of, write_sidecar
+
+    clashes = shared_sidecars(images) if args.sidecar else set()
     failed = 0
     for path in images:
         try:
             result = captioner.caption(path, args.prompt, options, capture=args.save_attention is not None)
             if args.sidecar:
-                _sidecar(path, args.prefix + result.text, args.overwrite)
+                if path in clashes:
+                    raise StudioError(f"'{sidecar_of(path).name}' would hold the caption of more than one picture "
+                                      "with this name.", "Rename the pictures so their names differ.")
+                write_sidecar(path, result.text, args.prefix, args.overwrite, "Add --overwrite to replace it.")
             if args.save_attention is not None:
                 _save_attention(args.save_attention, path, result)
         except StudioError as e:
@@ -88,16 +87,6 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         else:
             print(f"{path}\t{result.text}", flush=True)
     return 2 if failed else 0
-
-
-def _sidecar(image: Path, text: str, overwrite: bool) -> None:
-    from studio.outputs import write_text
-
-    target = image.with_suffix(".txt")
-    if target.exists() and not overwrite:
-        raise StudioError(f"'{target.name}' exists; its caption was not replaced.", "Add --overwrite to replace "
-                          "sidecar files.")
-    write_text(target, text + "\n")
 
 
 def _save_attention(folder: Path, image: Path, result: object) -> None:

@@ -28,3 +28,19 @@ def caption_job(ctx: JobContext, image: str, prompt: str = "", options: object =
     captioner = get_captioner(ctx, model, cache_dir)
     return captioner.caption(image, prompt, options, capture=True, check=ctx.check,  # type: ignore[attr-defined]
                              progress=ctx.progress)
+
+
+def continue_job(ctx: JobContext, previous: CaptionResult, index: int, choice: int, options: object = None,
+                 model: str = "base", cache_dir: str | None = None) -> CaptionResult:
+    """`previous` continued from alternative `choice` of its token `index` (Captioner.continue_from)."""
+    captioner = get_captioner(ctx, model, cache_dir)
+    return captioner.continue_from(previous, index, choice, options, check=ctx.check,  # type: ignore[attr-defined]
+                                   progress=ctx.progress)
+
+
+def batch_job(ctx: JobContext, image: str, prompt: str = "", options: object = None, model: str = "base",
+              cache_dir: str | None = None) -> CaptionResult:
+    """One picture of a folder: the caption only (no attention kept, so a thousand pictures stay small)."""
+    captioner = get_captioner(ctx, model, cache_dir)
+    return captioner.caption(image, prompt, options, capture=False, check=ctx.check,  # type: ignore[attr-defined]
+                             progress=ctx.progress)
