@@ -177,3 +177,47 @@ def test_paste_an_image_from_the_clipboard(qtbot, window, pictures):
     QApplication.clipboard().setText("just words")
     panel.paste()
     assert "no picture" in window.banner.text
+
+
+def test_click_an_alternative_to_continue_the_caption_from_it(qtbot, window, blip, pictures):
+    panel = window.caption
+    panel.add_model_folder(blip)
+    panel.open_file(pictures / "stripes.png")
+    panel.beams.setValue(1)
+    panel.min_len.setValue(6)
+    panel.max_len.setValue(8)
+    _caption(qtbot, panel)
+    first = panel.result
+    panel.tokens.setCurrentRow(2)
+    assert panel.alternatives.count() == 5
+    chosen = [i for i in range(5) if panel.alternatives.item(i).text().startswith("▶")]
+    assert chosen == [0]  # greedy picked the likeliest
+    qtbot.mouseClick(panel.alternatives.viewport(), Qt.LeftButton,
+                     pos=panel.alternatives.visualItemRect(panel.alternatives.item(0)).center())
+    assert panel.result is first and panel.run_btn.isEnabled()  # the token already chosen changes nothing
+    qtbot.mouseClick(panel.alternatives.viewport(), Qt.LeftButton,
+                     pos=panel.alternatives.visualItemRect(panel.alternatives.item(3)).center())
+    qtbot.waitUntil(lambda: panel.result is not first and panel.run_btn.isEnabled(), timeout=60000)
+    got = panel.result
+    assert got.tokens[:2] == first.tokens[:2] and got.tokens[2] == first.top5_ids[2][3]
+    assert panel.token == 2 and panel.alternatives.item(3).text().startswith("▶")  # the new choice is shown
+    assert panel.caption_label.text() == got.text and panel.tokens.count() == len(got.tokens) <= 8
+    np.testing.assert_array_equal(got.cross_attention[:, :, :3], first.cross_attention[:, :, :3])
+
+
+def test_export_draws_the_overlay_on_the_picture_at_its_own_size(qtbot, window, blip, tmp_path):
+    from PIL import Image
+
+    big = np.random.default_rng(2).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    panel = window.caption
+    panel.add_model_folder(blip)
+    panel.open_file(tmp_path / "big.png")
+    assert panel.view.image.shape == (768, 1024, 3)  # shown smaller
+    panel.beams.setValue(1)
+    _caption(qtbot, panel)
+    panel.export_to(tmp_path / "out.png")
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (1500, 2000, 3) and not np.array_equal(out, big)
+    shown = np.asarray(Image.fromarray(out).resize((1024, 768), Image.BICUBIC), np.float32)
+    assert np.abs(shown - panel.view.overlay).mean() < 3.0  # the overlay on screen, at full size

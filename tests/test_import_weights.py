@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 from studio.hub.ctranslate2 import CheckpointError
@@ -31,7 +32,7 @@ def _tree_sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> dict[str, Path]:
+def sources(tmp_path_factory, blip_folder: Path) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     whisper = Whisper(DIMS)
@@ -67,6 +68,10 @@ def sources(tmp_path_factory) -> dict[str, Path]:
     encodec = pytest.importorskip("encodec")
     out["th"] = d / "encodec_24khz-random.th"  # the release layout, from the encodec package's own module
     torch.save(encodec.EncodecModel.encodec_model_24khz(pretrained=False).state_dict(), out["th"])
+    out["blip"] = d / "blip-captioner"
+    shutil.copytree(blip_folder, out["blip"])
+    out["blip-no-tokenizer"] = d / "blip-half"
+    shutil.copytree(blip_folder, out["blip-no-tokenizer"], ignore=shutil.ignore_patterns("tokenizer.json"))
     out["junk"] = d / "notes.pt"
     out["junk"].write_bytes(np.random.default_rng(0).bytes(4000))
     out["bert"] = d / "bert"
@@ -76,7 +81,8 @@ def sources(tmp_path_factory) -> dict[str, Path]:
 
 
 KINDS = {"openai": ("whisper", "openai"), "hf": ("whisper", "hf"), "hf-bin": ("whisper", "hf"),
-         "ct2": ("whisper", "ct2"), "encodec-hf": ("encodec", "hf"), "th": ("encodec", "th")}
+         "ct2": ("whisper", "ct2"), "encodec-hf": ("encodec", "hf"), "th": ("encodec", "th"),
+         "blip": ("blip", "hf")}
 
 
 @pytest.mark.parametrize("key", list(KINDS))
@@ -92,8 +98,22 @@ def test_each_kind_is_checked_copied_and_listed(sources, tmp_path: Path, key: st
         loaded = load_whisper(model.path).model
         assert torch.equal(loaded.state_dict()["decoder.ln.weight"],
                            load_whisper(source).model.state_dict()["decoder.ln.weight"])
+    if model.kind == "blip":  # the copy captions: config, weights, tokenizer and preprocessing all came along
+        from studio.engine.caption.caption import Captioner
+        from studio.hub.blip_weights import load_blip
+
+        net, folder = load_blip(model.path)
+        assert Captioner(net, folder).caption(Image.new("RGB", (50, 30), "red")).tokens
     again = import_weights(source, tmp_path)  # a second import gets its own name, the first stays
     assert again.name == f"{model.name}-2" and len(imported_models(tmp_path)) == 2
+
+
+def test_a_blip_folder_without_its_tokenizer_is_a_message(sources, tmp_path: Path):
+    from studio.errors import StudioError
+
+    with pytest.raises(StudioError, match="tokenizer"):
+        import_weights(sources["blip-no-tokenizer"], tmp_path)
+    assert imported_models(tmp_path) == []
 
 
 @pytest.mark.parametrize("key", ["junk", "bert"])
@@ -133,6 +153,11 @@ def test_imports_appear_and_are_selected_in_the_pickers(qtbot, window, sources, 
     assert "Unexpected" not in window.banner.text and "expected an openai-whisper" in window.banner.text
     assert transcribe.count() == n_transcribe + 1 and codec.count() == n_codec + 1
     assert transcribe.currentText() == "tiny-random (imported)"
+    caption = window.caption.model  # a BLIP folder, picked as its config.json, joins the Caption picker only
+    monkeypatch.setattr(iw, "pick_weights", lambda parent: str(sources["blip"] / "config.json"))
+    caption.setCurrentIndex(caption.findData(iw.IMPORT_KEY))
+    qtbot.waitUntil(lambda: caption.currentText() == "blip-captioner (imported)", timeout=60000)
+    assert transcribe.count() == n_transcribe + 1 and codec.count() == n_codec + 1
     # a new window lists what was imported before
     from studio.ui.main_window import MainWindow
 
@@ -140,6 +165,7 @@ def test_imports_appear_and_are_selected_in_the_pickers(qtbot, window, sources, 
     qtbot.addWidget(again)
     assert again.transcribe.model.findText("tiny-random (imported)") >= 0
     assert again.codec.model.findText("encodec_24khz-random (imported)") >= 0
+    assert again.caption.model.findText("blip-captioner (imported)") >= 0
     again.close()
 
 
@@ -148,3 +174,4 @@ def test_the_file_menu_has_the_import_entry(window):
     assert "Import local &weights…" in [a.text() for a in file_menu.actions()]
     assert window.transcribe.model.itemText(window.transcribe.model.count() - 1) == "Import local weights…"
     assert window.codec.model.itemText(window.codec.model.count() - 1) == "Import local weights…"
+    assert window.caption.model.itemText(window.caption.model.count() - 1) == "Import local weights…"

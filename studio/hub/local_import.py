@@ -1,8 +1,8 @@
 """"Import local weights…": check a model file or folder the user already has, then copy it into the cache.
 
 Accepted: an openai-whisper `.pt`, a Hugging Face folder (config.json + model.safetensors / pytorch_model.bin) of
-Whisper or EnCodec, a CTranslate2 / faster-whisper folder (model.bin + config.json), an EnCodec release `.th`, the
-VALL-E X release `vallex-checkpoint.pt`.
+Whisper, EnCodec or a BLIP captioner (with its tokenizer.json), a CTranslate2 / faster-whisper folder (model.bin +
+config.json), an EnCodec release `.th`, the VALL-E X release `vallex-checkpoint.pt`.
 Each is loaded with the loader that will use it later (on the worker thread: this imports torch), so what lands
 in the cache is known to work. Imports live in `<cache>/voice-studio-imported/<kind>/<name>/` with a small
 `voice-studio-import.json` that says what they are; the pickers list them with `imported_models`.
@@ -25,16 +25,16 @@ from studio.outputs import check_folder, describe_os_error
 
 IMPORT_DIR = "voice-studio-imported"
 MARKER = "voice-studio-import.json"
-KINDS = ("whisper", "encodec", "valle")
-EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper or EnCodec folder (config.json + model.safetensors or "
-            "pytorch_model.bin), a CTranslate2 / faster-whisper folder (model.bin + config.json) or an EnCodec "
-            "release .th, or the VALL-E X vallex-checkpoint.pt")
+KINDS = ("whisper", "encodec", "valle", "blip")
+EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper, EnCodec or BLIP captioning folder (config.json + "
+            "model.safetensors or pytorch_model.bin), a CTranslate2 / faster-whisper folder (model.bin + "
+            "config.json) or an EnCodec release .th, or the VALL-E X vallex-checkpoint.pt")
 _FOLDER_FILES = ("model.bin", "config.json", "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
 class ImportedModel:
-    kind: str  # "whisper", "encodec" or "valle"
+    kind: str  # "whisper", "encodec", "valle" or "blip"
     format: str  # "openai", "hf", "ct2", "th" or "pt" (VALL-E X)
     name: str  # shown in the picker
     path: str  # what the loader takes: the .pt / .th file or the folder
@@ -86,10 +86,22 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
         if kind == "whisper" or (kind is None and "num_mel_bins" in cfg):
             model, _ = whisper_weights.load_hf(path)
             return "whisper", "hf", model
+        if kind == "blip":
+            return "blip", "hf", _load_blip(path)
         found = f"a Hugging Face '{kind}' model" if kind else "a config.json of an unknown model"
         raise CheckpointError(f"'{path.name}' holds {found}; Voice Studio imports {EXPECTED}.", remedy)
     raise CheckpointError(f"'{path.name}' is not a model Voice Studio knows: it holds {folder_listing(path)}.",
                           remedy)
+
+
+def _load_blip(folder: Path) -> object:
+    """The captioner with its tokenizer: a BLIP folder without tokenizer.json cannot caption."""
+    from studio.engine.caption.tokenizer import CaptionTokenizer
+    from studio.hub.blip_weights import load_folder
+
+    model = load_folder(folder)
+    CaptionTokenizer(folder, model.cfg.text.bos_token_id, model.cfg.text.sep_token_id)
+    return model
 
 
 def imports_folder(cache_dir: str | os.PathLike | None = None) -> Path:

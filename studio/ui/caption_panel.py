@@ -1,4 +1,5 @@
-"""Caption panel: pictures in, a BLIP caption out, and what each word of it looked at in the picture."""
+"""Caption panel: pictures in, a BLIP caption out, and what each word of it looked at in the picture; a second
+tab captions a whole folder for a dataset (studio.ui.caption_batch)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,17 +30,19 @@ from PySide6.QtWidgets import (
 from studio.engine.caption.overlay import blend
 from studio.engine.caption.result import CaptionResult
 from studio.errors import StudioError
+from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, write_bytes, write_text
+from studio.ui.caption_batch import CaptionBatchView
 from studio.ui.caption_image_view import CaptionImageView, to_qimage
 from studio.ui.caption_inputs import IMAGE_FILTER, clipboard_bytes, load_display, save_pasted
-from studio.ui.caption_tokens import TokenStrip, patch_readout
-from studio.ui.import_weights import fill_picker, import_entry_taken
+from studio.ui.caption_options import CaptionOptions
+from studio.ui.caption_tokens import AlternativesStrip, TokenStrip, patch_readout
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, button
 from studio.worker.errors import ErrorReport
 from studio.worker.qt import QtWorker
 
-MODELS = [("BLIP base", "base"), ("BLIP large", "large")]
+EXPORT_SIDE = 4096  # overlays are exported at the picture's own size up to this (a 50 MP blend would need GBs)
 
 
 def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], model: str, cache_dir: str
@@ -53,17 +55,20 @@ def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], mode
     return caption_job(ctx, image, prompt, opts, model, cache_dir or None)  # type: ignore[arg-type]
 
 
-def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(low, high)
-    s.setValue(value)
-    s.setToolTip(tip)
-    return s
+def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, options: dict[str, int], model: str,
+              cache_dir: str) -> CaptionResult:
+    from studio.engine.caption.decoding import DecodeOptions
+    from studio.engine.caption.jobs import continue_job
+
+    opts = DecodeOptions(**options)
+    opts.validate()
+    return continue_job(ctx, previous, index, choice, opts, model, cache_dir or None)  # type: ignore[arg-type]
 
 
 class CaptionPanel(FileDropMixin, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
+    import_requested = Signal()  # the model picker's "Import local weights…" entry
 
     def __init__(self, worker: QtWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +82,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.token = -1
         self._job = 0
         self._job_path: Path | None = None
+        self._select_after = 0  # the token shown when a caption arrives (the replaced one after a continuation)
         self._pasted = 0
         self._paste_dir = Path(tempfile.mkdtemp(prefix="voice-studio-paste-"))
         self._build()
@@ -89,26 +95,11 @@ class CaptionPanel(FileDropMixin, QWidget):
     def _build(self) -> None:
         self.file_label = QLabel("No picture")
         self.file_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.model = QComboBox()
-        for label, key in MODELS:
-            self.model.addItem(label, key)
-        fill_picker(self.model, self.settings.cache_folder, "blip")  # then "Import local weights…": a folder
-        self._model_index = 0
-        self.model.currentIndexChanged.connect(self._model_changed)
-        self.prompt = QLineEdit()
-        self.prompt.setPlaceholderText("Prompt: the caption's start, e.g. \"a photograph of\" (optional)")
-        top = QHBoxLayout()
-        top.addWidget(button("Open…", "Open one or more pictures (or drop them, or paste with Ctrl+V)",
-                             self.choose_files))
-        top.addWidget(self.file_label, 1)
-        top.addWidget(QLabel("Model"))
-        top.addWidget(self.model)
-        top.addWidget(self.prompt, 2)
-
-        self.beams = _spin(1, 10, 3, "Beam search width: 1 is greedy; more beams list alternative captions")
-        self.max_len = _spin(1, 100, 20, "Most new tokens in the caption")
-        self.min_len = _spin(0, 100, 0, "The end token is not allowed before this many new tokens")
-        self.no_repeat = _spin(0, 6, 0, "No n-gram of this size may appear twice (0: off)")
+        self.opts = CaptionOptions(self.settings)
+        self.opts.import_requested.connect(self.import_requested)
+        # the option widgets by their names, as the rest of the panel and its tests use them
+        self.model, self.prompt, self.beams = self.opts.model, self.opts.prompt, self.opts.beams
+        self.max_len, self.min_len, self.no_repeat = self.opts.max_len, self.opts.min_len, self.opts.no_repeat
         self.run_btn = button("Caption", "Caption the picture shown", self.start)
         self.cancel_btn = button("Cancel", "Stop captioning", self.cancel)
         self.cancel_btn.setEnabled(False)
@@ -116,14 +107,12 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.bar.setRange(0, 1000)
         self.bar.setMaximumWidth(160)
         self.progress_label = QLabel("")
-        opts = QHBoxLayout()
-        for text, w in (("Beams", self.beams), ("Max length", self.max_len), ("Min length", self.min_len),
-                        ("No-repeat n-gram", self.no_repeat)):
-            opts.addWidget(QLabel(text))
-            opts.addWidget(w)
-        opts.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(button("Open…", "Open one or more pictures (or drop them, or paste with Ctrl+V)",
+                             self.choose_files))
+        top.addWidget(self.file_label, 1)
         for w in (self.progress_label, self.bar, self.run_btn, self.cancel_btn):
-            opts.addWidget(w)
+            top.addWidget(w)
 
         self.thumbs = QListWidget()
         self.thumbs.setViewMode(QListView.IconMode)
@@ -145,6 +134,8 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.caption_label.setFont(font)
         self.tokens = TokenStrip()
         self.tokens.token_selected.connect(self.select_token)
+        self.alternatives = AlternativesStrip()
+        self.alternatives.chosen.connect(self.continue_with)
         self.layer = QComboBox()
         self.head = QComboBox()
         for combo in (self.layer, self.head):
@@ -173,6 +164,8 @@ class CaptionPanel(FileDropMixin, QWidget):
         col.addWidget(QLabel("<b>Caption</b> (click a token)"))
         col.addWidget(self.caption_label)
         col.addWidget(self.tokens)
+        col.addWidget(QLabel("Alternatives here (click one to continue the caption from it)"))
+        col.addWidget(self.alternatives)
         col.addLayout(heads)
         col.addWidget(self.hover_label)
         col.addWidget(QLabel("<b>Beam candidates</b>"))
@@ -185,11 +178,21 @@ class CaptionPanel(FileDropMixin, QWidget):
         split.setStretchFactor(1, 2)
         split.setSizes([620, 420])
 
+        page = QWidget()
+        pictures = QVBoxLayout(page)
+        pictures.addLayout(top)
+        pictures.addWidget(self.thumbs)
+        pictures.addWidget(split, 1)
+        self.batch = CaptionBatchView(self.worker, self.opts)
+        self.batch.error.connect(self.error)
+        self.batch.status.connect(self.status)
+        self.batch.open_picture.connect(self._open_from_batch)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(page, "Pictures")
+        self.tabs.addTab(self.batch, "Folder (dataset)")
         lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addLayout(opts)
-        lay.addWidget(self.thumbs)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.opts)
+        lay.addWidget(self.tabs, 1)
         self._show_result(None)
 
     # ---- pictures in --------------------------------------------------------------------------------------
@@ -279,29 +282,15 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.status.emit(f"Ready to caption {shown}")
 
     # ---- model picker -------------------------------------------------------------------------------------
-    def _model_changed(self, index: int) -> None:
-        if import_entry_taken(self.model, self._model_index):  # a BLIP folder, picked here
-            folder = QFileDialog.getExistingDirectory(self, "Choose a BLIP model folder (config.json, "
-                                                      "model.safetensors, tokenizer.json)")
-            if folder:
-                self.add_model_folder(folder)
-            return
-        self._model_index = index
-
     def add_model_folder(self, folder: str | Path) -> None:
-        """A local BLIP folder (transformers' save_pretrained layout) as a picker entry, selected."""
-        folder = str(folder)
-        index = self.model.findData(folder)
-        if index < 0:
-            index = max(0, self.model.count() - 1)  # above the import entry
-            self.model.insertItem(index, f"{Path(folder).name} (folder)", folder)
-            self.model.setItemData(index, folder, Qt.ToolTipRole)
-        self.model.setCurrentIndex(index)
+        self.opts.add_model_folder(folder)
 
-    def options(self) -> dict[str, int]:
-        beams = self.beams.value()
-        return dict(beam_size=beams, num_return=beams, max_new_tokens=self.max_len.value(),
-                    min_new_tokens=self.min_len.value(), no_repeat_ngram_size=self.no_repeat.value())
+    def add_imported(self, model: ImportedModel) -> None:
+        self.opts.add_imported(model)
+
+    def _open_from_batch(self, path: str) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.open_file(path)
 
     # ---- running ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -310,14 +299,29 @@ class CaptionPanel(FileDropMixin, QWidget):
             return
         if self._job:
             return
+        self._begin_job()
+        self._select_after = 0
+        self._job = self.worker.submit(_caption, str(self.path), self.opts.prompt_text(), self.opts.options(),
+                                       self.opts.model_key(), self.settings.cache_folder,
+                                       name=f"Captioning {self.path.name}", on_result=self._finished,
+                                       on_error=self._failed)
+
+    def continue_with(self, choice: int) -> None:
+        """The caption continued from alternative `choice` of the selected token (on the worker)."""
+        r = self.result
+        if r is None or self._job or self.path is None or not 0 <= self.token < len(r.tokens):
+            return
+        self._begin_job()
+        self._select_after = self.token
+        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self.opts.model_key(),
+                                       self.settings.cache_folder, name=f"Continuing the caption of {self.path.name}",
+                                       on_result=self._finished, on_error=self._failed)
+
+    def _begin_job(self) -> None:
         self.bar.setValue(0)
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self._job_path = self.path
-        self._job = self.worker.submit(_caption, str(self.path), self.prompt.text().strip(), self.options(),
-                                       str(self.model.currentData()), self.settings.cache_folder,
-                                       name=f"Captioning {self.path.name}", on_result=self._finished,
-                                       on_error=self._failed)
 
     def cancel(self) -> None:
         if self._job:
@@ -366,6 +370,7 @@ class CaptionPanel(FileDropMixin, QWidget):
             w.setEnabled(has)
         if result is None:
             self.tokens.set_tokens([], [], [])
+            self.alternatives.clear()
             self.view.set_overlay(None)
             return
         self.tokens.set_tokens(result.pieces, result.token_probs, result.top5)
@@ -379,11 +384,16 @@ class CaptionPanel(FileDropMixin, QWidget):
             for i in range(0 if att is None else att.shape[n]):
                 combo.addItem(f"{name} {i + 1}", i)
             combo.blockSignals(False)
-        if result.pieces:
-            self.tokens.setCurrentRow(0)  # the first word's attention, so the overlay is there at once
+        if result.pieces:  # the first word's attention (or the replaced one's), so the overlay is there at once
+            self.tokens.setCurrentRow(min(self._select_after, len(result.pieces) - 1))
 
     def select_token(self, index: int) -> None:
         self.token = index
+        r = self.result
+        if r is not None and 0 <= index < len(r.tokens):
+            self.alternatives.set_alternatives(r.top5[index], r.pieces[index])
+        else:
+            self.alternatives.clear()
         self._refresh_overlay()
 
     def _refresh_overlay(self) -> None:
@@ -424,18 +434,25 @@ class CaptionPanel(FileDropMixin, QWidget):
             self.export_to(path)
 
     def export_to(self, path: str | Path) -> None:
-        """`path`.png: the picture with the overlay shown (or the plain picture); `path`.txt: the caption.
-        Both atomic, neither over the input picture; a failure is a message."""
+        """`path`.png: the picture at its own size (up to EXPORT_SIDE) with the overlay shown, or plain;
+        `path`.txt: the caption. Both atomic, neither over the input picture; a failure is a message."""
         if self.result is None or self.path is None or self.rgb is None:
             return
         from PIL import Image
+
+        from studio.engine.caption.image import open_image
 
         png = Path(path).with_suffix(".png")
         txt = png.with_suffix(".txt")
         try:
             for out, suffix in ((png, ".png"), (txt, ".txt")):
                 check_output(out, [self.path], [suffix])
-            picture = self.view.overlay if self.view.overlay is not None else self.rgb
+            full = open_image(self.path)
+            full.thumbnail((EXPORT_SIDE, EXPORT_SIDE), Image.BICUBIC)
+            picture = np.asarray(full, dtype=np.uint8)
+            if self.view.overlay is not None:
+                m = self.result.patch_map(self.token, self.layer.currentData(), self.head.currentData())
+                picture = blend(picture, m)
             buf = io.BytesIO()
             Image.fromarray(picture).save(buf, "PNG")
             write_bytes(png, buf.getvalue())
@@ -446,6 +463,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.status.emit(f"Saved {png} and {txt.name}")
 
     def shutdown(self) -> None:
+        self.batch.shutdown()
         if self._job:
             self.worker.cancel(self._job)
         import shutil

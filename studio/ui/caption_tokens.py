@@ -1,5 +1,6 @@
 """The caption as clickable tokens: each shows its probability, its tooltip the model's five likeliest choices at
-that step; picking one asks the panel to draw that token's attention."""
+that step; picking one asks the panel to draw that token's attention. Below it, the selected token's
+alternatives: picking one continues the caption from it."""
 
 from __future__ import annotations
 
@@ -49,6 +50,35 @@ class TokenStrip(QListWidget):
             if doubt > 0.5:
                 item.setBackground(QColor(200, 120 - int(80 * (doubt - 0.5) * 2), 40, 110))
         self.blockSignals(False)
+
+
+class AlternativesStrip(QListWidget):
+    """The five likeliest tokens at the selected step; clicking one that was not chosen asks for the caption
+    continued from it."""
+
+    chosen = Signal(int)  # rank of the alternative (0 = likeliest)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFlow(QListView.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.Adjust)
+        self.setSpacing(3)
+        self.setMaximumHeight(64)
+        self.setToolTip("The model's five likeliest tokens at this step: click one to continue the caption from it")
+        self.itemClicked.connect(self._clicked)
+
+    def set_alternatives(self, top5: list[tuple[str, float]], picked: str) -> None:
+        self.clear()
+        for piece, prob in top5:
+            item = QListWidgetItem(f"{'▶ ' if piece == picked else ''}{piece}  {prob:.0%}", self)
+            item.setTextAlignment(Qt.AlignCenter)
+            item.setSizeHint(QSize(max(56, 9 * len(piece) + 60), 26))
+            item.setData(Qt.UserRole, piece == picked)
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        if not item.data(Qt.UserRole):  # the chosen token itself changes nothing
+            self.chosen.emit(self.row(item))
 
 
 def patch_readout(r: CaptionResult, row: int, col: int, layer: int | None, head: int | None, n: int = 3) -> str:

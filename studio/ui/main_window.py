@@ -119,7 +119,8 @@ class MainWindow(FileDropMixin, QMainWindow):
             self.undo_group.addStack(stack)
         self.undo_group.setActiveStack(self.undo)
         # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
-        self.weights = WeightsImporter(self.worker, self.settings, (self.transcribe, self.codec, self.voice), self)
+        pickers = (self.transcribe, self.codec, self.voice, self.caption)
+        self.weights = WeightsImporter(self.worker, self.settings, pickers, self)
         panels = (self.record, self.spectrogram, self.transcribe, self.caption, self.codec, self.voice)
         for name, panel in zip(self.PANELS, panels, strict=True):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
