@@ -22,6 +22,15 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _chips(strip: QListWidget, height: int) -> None:
+    """A list shown as wrapping chips, left to right."""
+    strip.setFlow(QListView.LeftToRight)
+    strip.setWrapping(True)
+    strip.setResizeMode(QListView.Adjust)
+    strip.setSpacing(3)
+    strip.setMaximumHeight(height)
+
+
 class TokenStrip(QListWidget):
     """One chip per generated token, wrapping left to right; unsure tokens are tinted warmer."""
 
@@ -29,12 +38,8 @@ class TokenStrip(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFlow(QListView.LeftToRight)
-        self.setWrapping(True)
-        self.setResizeMode(QListView.Adjust)
-        self.setSpacing(3)
+        _chips(self, 96)
         self.setUniformItemSizes(False)
-        self.setMaximumHeight(96)
         self.currentRowChanged.connect(self.token_selected.emit)
 
     def set_tokens(self, pieces: list[str], probs: list[float], top5: list[list[tuple[str, float]]]) -> None:
@@ -60,11 +65,7 @@ class AlternativesStrip(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFlow(QListView.LeftToRight)
-        self.setWrapping(True)
-        self.setResizeMode(QListView.Adjust)
-        self.setSpacing(3)
-        self.setMaximumHeight(64)
+        _chips(self, 64)
         self.setToolTip("The model's five likeliest tokens at this step: click one to continue the caption from it")
         self.itemClicked.connect(self._clicked)
 
