@@ -15,6 +15,11 @@ Ours runs with capture=False (no attention kept, as transformers); the warm figu
 token's cross-attention kept, as the app's attention view) is printed too. Whether both sides give the same
 tokens is printed, not asserted. The load average is printed with the figures: the CPU may be shared.
 
+A third process runs ours at --precision fast (bfloat16 vision tower, int8 decoder: studio.models.blip.make_fast):
+its warm figure and whether its tokens equal float32's are printed. These random weights are chaotic (scaled so
+captions depend on the image): a tiny change flips tokens, so token agreement here says little about a trained
+model; tests/test_caption_fast.py bounds the drift on a well-conditioned model.
+
 Run: .venv/bin/python benchmarks/caption.py [--runs N] [--profile]
 """
 
@@ -100,14 +105,14 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(THREADS)
     beams = args.beams
-    if args.child == "ours":
+    if args.child in ("ours", "ours-fast"):
         from studio.engine.caption.caption import Captioner
         from studio.engine.caption.decoding import DecodeOptions
         from studio.hub.blip_weights import load_blip
 
         t_import = time.perf_counter() - t0
         model, folder = load_blip(args.folder)
-        captioner = Captioner(model, folder, "cpu")
+        captioner = Captioner(model, folder, "cpu", "fast" if args.child == "ours-fast" else "float32")
         opts = DecodeOptions(beam_size=beams, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
 
         def caption(image: object, capture: bool = False) -> tuple[list[int], str]:
@@ -147,7 +152,7 @@ def child(args: argparse.Namespace) -> None:
 
     result = {"import_s": t_import, "load_s": t_load, "first_s": first, "cold_s": cold, "warm_s": median(False),
               "tokens": tokens, "text": text}
-    if args.child == "ours":
+    if args.child in ("ours", "ours-fast"):
         result["warm_capture_s"] = median(True)
         # where the time goes: the image encoder once per caption (timed inside the same captions), then per
         # decoder step every decoder weight but the image keys/values is read once
@@ -200,7 +205,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=5, help="warm captions per process (median)")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top operators per side")
-    p.add_argument("--child", choices=("ours", "transformers"), default=None)
+    p.add_argument("--child", choices=("ours", "ours-fast", "transformers"), default=None)
     p.add_argument("--beams", type=int, default=1)
     p.add_argument("--folder", default=None)
     args = p.parse_args()
@@ -213,6 +218,7 @@ def main() -> None:
     for beams in (1, 3):
         ours = run_child("ours", beams, folder, args)
         hf = run_child("transformers", beams, folder, args)
+        fast = run_child("ours-fast", beams, folder, args)
         name = "greedy" if beams == 1 else f"beam {beams}"
         print(f"\n[{name}] tokens equal: {ours['tokens'] == hf['tokens']} ({len(ours['tokens'])} tokens; "
               f"transformers attention {hf['attn']}; load {load()})")
@@ -226,6 +232,10 @@ def main() -> None:
               f"(each reads {ours['step_mb']:.0f} MB of weights: {ours['step_mb'] / step / 1e3:.1f} GB/s)")
         print(f"  transformers / ours: warm {hf['warm_s'] / ours['warm_s']:.2f}x, "
               f"cold {hf['cold_s'] / ours['cold_s']:.2f}x")
+        same = sum(a == b for a, b in zip(fast["tokens"], ours["tokens"], strict=False))
+        print(f"  ours fast   cold {fast['cold_s']:5.2f} s; warm {fast['warm_s']:.3f} s (image encoder "
+              f"{fast['encode_s']:.3f} s + steps of {fast['step_s'] * 1e3:.1f} ms); transformers / ours fast: warm "
+              f"{hf['warm_s'] / fast['warm_s']:.2f}x; tokens equal to float32's: {same} of {len(ours['tokens'])}")
         if args.profile:
             print(f"\n  profile, ours ({name}):\n{ours['profile']}\n  profile, transformers ({name}):\n{hf['profile']}")
 

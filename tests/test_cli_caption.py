@@ -30,8 +30,10 @@ def _studio(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_a_folder_one_line_per_image_and_a_bad_one_does_not_stop_the_rest(blip_folder: Path, images: Path) -> None:
-    r = _studio("caption", str(images), "--model", str(blip_folder), "--device", "cpu")
+@pytest.mark.parametrize("precision", ["float32", "fast"])
+def test_a_folder_one_line_per_image_and_a_bad_one_does_not_stop_the_rest(blip_folder: Path, images: Path,
+                                                                          precision: str) -> None:
+    r = _studio("caption", str(images), "--model", str(blip_folder), "--device", "cpu", "--precision", precision)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = r.stdout.strip().splitlines()
     assert [Path(line.split("\t")[0]).name for line in lines] == ["one.png", "two.jpg"]

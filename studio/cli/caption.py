@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.add_argument("--save-attention", type=Path, default=None, metavar="DIR",
                    help="write <stem>.npz (tokens, text, cross_attention) and <stem>.png overlays per image")
+    p.add_argument("--precision", choices=("float32", "fast"), default="float32",
+                   help="float32 (default): transformers' captions exactly; fast: on a CPU a bfloat16 image encoder "
+                   "and int8 decoder, about 3x quicker, captions may differ in close calls")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 
 
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
 
     model, folder = load_blip(args.model, progress=lambda p: progress(p.done / max(1, p.total),
                                                                        f"downloading {p.filename}"))
-    captioner = Captioner(model, folder, resolve_device(args.device))
+    captioner = Captioner(model, folder, resolve_device(args.device), args.precision)
     options = DecodeOptions(beam_size=args.beam_size, max_new_tokens=args.max_length,
                             min_new_tokens=args.min_length, no_repeat_ngram_size=args.no_repeat_ngram)
     from studio.engine.caption.batch import shared_sidecars, sidecar_of, write_sidecar

@@ -41,14 +41,14 @@ PREVIEW_SIDE = 260
 _BAD = QColor(200, 60, 40, 90)
 
 
-def _caption_one(ctx: object, image: str, prompt: str, options: dict[str, int], model: str, cache_dir: str
-                 ) -> CaptionResult:
+def _caption_one(ctx: object, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str],
+                 cache_dir: str) -> CaptionResult:
     from studio.engine.caption.decoding import DecodeOptions  # torch on the worker only
     from studio.engine.caption.jobs import batch_job
 
     opts = DecodeOptions(**options)
     opts.validate()
-    return batch_job(ctx, image, prompt, opts, model, cache_dir or None)  # type: ignore[arg-type]
+    return batch_job(ctx, image, prompt, opts, setup[0], cache_dir or None, setup[1])  # type: ignore[arg-type]
 
 
 def _item(text: str, editable: bool = False) -> QTableWidgetItem:
@@ -237,7 +237,7 @@ class CaptionBatchView(QWidget):
         self._set_state(self._row, "captioning…")
         self.table.scrollToItem(self.table.item(self._row, PICTURE))
         self._job = self.worker.submit(_caption_one, str(path), self.opts.prompt_text(), self.opts.options(),
-                                       self.opts.model_key(), self.opts.settings.cache_folder,
+                                       self.opts.setup(), self.opts.settings.cache_folder,
                                        name=f"Captioning {path.name}", on_result=self._captioned,
                                        on_error=self._failed)
 

@@ -45,24 +45,25 @@ from studio.worker.qt import QtWorker
 EXPORT_SIDE = 4096  # overlays are exported at the picture's own size up to this (a 50 MP blend would need GBs)
 
 
-def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], model: str, cache_dir: str
+def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str], cache_dir: str
              ) -> CaptionResult:
     from studio.engine.caption.decoding import DecodeOptions  # torch loads on the worker, never on the UI thread
     from studio.engine.caption.jobs import caption_job
 
     opts = DecodeOptions(**options)
     opts.validate()
-    return caption_job(ctx, image, prompt, opts, model, cache_dir or None)  # type: ignore[arg-type]
+    return caption_job(ctx, image, prompt, opts, setup[0], cache_dir or None, setup[1])  # type: ignore[arg-type]
 
 
-def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, options: dict[str, int], model: str,
-              cache_dir: str) -> CaptionResult:
+def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, options: dict[str, int],
+              setup: tuple[str, str], cache_dir: str) -> CaptionResult:
     from studio.engine.caption.decoding import DecodeOptions
     from studio.engine.caption.jobs import continue_job
 
     opts = DecodeOptions(**options)
     opts.validate()
-    return continue_job(ctx, previous, index, choice, opts, model, cache_dir or None)  # type: ignore[arg-type]
+    return continue_job(ctx, previous, index, choice, opts, setup[0], cache_dir or None,  # type: ignore[arg-type]
+                        setup[1])
 
 
 class CaptionPanel(FileDropMixin, QWidget):
@@ -302,7 +303,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         self._begin_job()
         self._select_after = 0
         self._job = self.worker.submit(_caption, str(self.path), self.opts.prompt_text(), self.opts.options(),
-                                       self.opts.model_key(), self.settings.cache_folder,
+                                       self.opts.setup(), self.settings.cache_folder,
                                        name=f"Captioning {self.path.name}", on_result=self._finished,
                                        on_error=self._failed)
 
@@ -313,7 +314,7 @@ class CaptionPanel(FileDropMixin, QWidget):
             return
         self._begin_job()
         self._select_after = self.token
-        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self.opts.model_key(),
+        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self.opts.setup(),
                                        self.settings.cache_folder, name=f"Continuing the caption of {self.path.name}",
                                        on_result=self._finished, on_error=self._failed)
 

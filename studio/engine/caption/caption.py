@@ -22,10 +22,16 @@ from studio.models.blip import Blip
 class Captioner:
     """A loaded BLIP with its preprocessing and tokenizer; `caption` any number of images."""
 
-    def __init__(self, model: Blip, folder: str | Path, device: str = "cpu") -> None:
+    def __init__(self, model: Blip, folder: str | Path, device: str = "cpu", precision: str = "float32") -> None:
+        """`precision`: float32 (transformers' captions exactly) or fast (studio.models.blip.make_fast)."""
         from studio.engine.caption.image import Preprocess
+        from studio.models.blip import PRECISIONS, make_fast
 
+        if precision not in PRECISIONS:
+            raise StudioError(f"Unknown captioning precision '{precision}'.", f"Use {' or '.join(PRECISIONS)}.")
         self.model = model.to(device).eval()
+        if precision == "fast":
+            make_fast(self.model, device)
         self.device = torch.device(device)
         folder = Path(folder)
         config = folder / "preprocessor_config.json"

@@ -6,7 +6,8 @@ from studio.engine.caption.result import CaptionResult
 from studio.worker.jobs import JobContext
 
 
-def get_captioner(ctx: JobContext, model: str = "base", cache_dir: str | None = None) -> object:
+def get_captioner(ctx: JobContext, model: str = "base", cache_dir: str | None = None,
+                  precision: str = "float32") -> object:
     from studio.engine.caption.caption import Captioner
     from studio.hub.blip_weights import load_blip
 
@@ -17,30 +18,30 @@ def get_captioner(ctx: JobContext, model: str = "base", cache_dir: str | None = 
             ctx.progress(p.done / max(1, p.total), f"Downloading {p.filename}")  # type: ignore[attr-defined]
 
         net, folder = load_blip(model, cache_dir=cache_dir or None, progress=downloading, cancel=ctx._cancel)
-        return Captioner(net, folder, ctx.device)
+        return Captioner(net, folder, ctx.device, precision)
 
-    return ctx.models.get(f"blip:{model}:{ctx.device}", load)
+    return ctx.models.get(f"blip:{model}:{ctx.device}:{precision}", load)
 
 
 def caption_job(ctx: JobContext, image: str, prompt: str = "", options: object = None, model: str = "base",
-                cache_dir: str | None = None) -> CaptionResult:
+                cache_dir: str | None = None, precision: str = "float32") -> CaptionResult:
     """Caption one image with every token's cross-attention kept; cancel between tokens."""
-    captioner = get_captioner(ctx, model, cache_dir)
+    captioner = get_captioner(ctx, model, cache_dir, precision)
     return captioner.caption(image, prompt, options, capture=True, check=ctx.check,  # type: ignore[attr-defined]
                              progress=ctx.progress)
 
 
 def continue_job(ctx: JobContext, previous: CaptionResult, index: int, choice: int, options: object = None,
-                 model: str = "base", cache_dir: str | None = None) -> CaptionResult:
+                 model: str = "base", cache_dir: str | None = None, precision: str = "float32") -> CaptionResult:
     """`previous` continued from alternative `choice` of its token `index` (Captioner.continue_from)."""
-    captioner = get_captioner(ctx, model, cache_dir)
+    captioner = get_captioner(ctx, model, cache_dir, precision)
     return captioner.continue_from(previous, index, choice, options, check=ctx.check,  # type: ignore[attr-defined]
                                    progress=ctx.progress)
 
 
 def batch_job(ctx: JobContext, image: str, prompt: str = "", options: object = None, model: str = "base",
-              cache_dir: str | None = None) -> CaptionResult:
+              cache_dir: str | None = None, precision: str = "float32") -> CaptionResult:
     """One picture of a folder: the caption only (no attention kept, so a thousand pictures stay small)."""
-    captioner = get_captioner(ctx, model, cache_dir)
+    captioner = get_captioner(ctx, model, cache_dir, precision)
     return captioner.caption(image, prompt, options, capture=False, check=ctx.check,  # type: ignore[attr-defined]
                              progress=ctx.progress)
