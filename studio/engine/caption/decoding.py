@@ -108,8 +108,10 @@ def _top5(logits: Tensor) -> tuple[list[list[float]], list[list[int]]]:
 
 
 def _attention_rows(capture: list[list[Tensor]]) -> Tensor:
-    """Per-layer captures of one step -> (layers, rows, heads, image tokens): the last query of each row."""
-    return torch.stack([layer[-1][:, :, -1] for layer in capture]).float().cpu()
+    """Per-layer captures of one step -> (layers, rows, heads, image tokens): the last query of each row. Left on
+    the model's device: copying each step to the host would wait for the GPU every token (measured: capture
+    doubled a caption's time on an H200); the whole path is copied once at the end."""
+    return torch.stack([layer[-1][:, :, -1] for layer in capture]).float()
 
 
 @torch.inference_mode()
@@ -155,7 +157,7 @@ def _greedy(model: Blip, image: Tensor, prompt: list[int], opts: DecodeOptions, 
             break
         step_ids = torch.tensor([[token]], device=image.device)
         seq = torch.cat([seq, step_ids], dim=1)
-    attention = torch.stack(rows, dim=2).numpy() if capture else None
+    attention = torch.stack(rows, dim=2).cpu().numpy() if capture else None
     return Result(out, sum(logprobs), logprobs, top5, attention)
 
 
@@ -239,7 +241,7 @@ def _result(h: _Hyp, score: float, steps_top5: list[tuple[list[list[float]], lis
     top5 = [list(zip(steps_top5[i][1][r], steps_top5[i][0][r], strict=True)) for i, r in enumerate(h.rows)]
     attention = None
     if steps_attn is not None:
-        attention = torch.stack([steps_attn[i][:, r] for i, r in enumerate(h.rows)], dim=2).numpy()
+        attention = torch.stack([steps_attn[i][:, r] for i, r in enumerate(h.rows)], dim=2).cpu().numpy()
     return Result(list(h.tokens), score, list(h.logprobs), top5, attention)
 
 
