@@ -97,6 +97,9 @@ def test_drop_caption_click_tokens_layers_heads_hover_copy_export(qtbot, window,
 
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), panel.view.overlay)
     assert (tmp_path / "out.txt").read_text() == r.text + "\n"
+    sheet = np.asarray(Image.open(tmp_path / "out-tokens.png"))  # every token's overlay, labelled, as the CLI's
+    rows = -(-len(r.tokens) // 6)
+    assert sheet.shape[1] == 6 * 224 and sheet.shape[0] == rows * (round(120 * 224 / 160) + 16)
     panel.export_to(pictures / "stripes.png")  # never over the input picture
     assert "input" in window.banner.text
     assert (pictures / "stripes.png").stat().st_size > 0 and Image.open(pictures / "stripes.png").size == (160, 120)

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.engine.caption.overlay import blend
+from studio.engine.caption.overlay import blend, token_sheet
 from studio.engine.caption.result import CaptionResult
+from studio.engine.render import write_png
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, write_bytes, write_text
@@ -436,7 +437,8 @@ class CaptionPanel(FileDropMixin, QWidget):
 
     def export_to(self, path: str | Path) -> None:
         """`path`.png: the picture at its own size (up to EXPORT_SIDE) with the overlay shown, or plain;
-        `path`.txt: the caption. Both atomic, neither over the input picture; a failure is a message."""
+        `path`-tokens.png: every token's overlay (the layer / head chosen), as the CLI's sheet; `path`.txt: the
+        caption. All atomic, none over the input picture; a failure is a message."""
         if self.result is None or self.path is None or self.rgb is None:
             return
         from PIL import Image
@@ -445,8 +447,10 @@ class CaptionPanel(FileDropMixin, QWidget):
 
         png = Path(path).with_suffix(".png")
         txt = png.with_suffix(".txt")
+        sheet = png.with_name(f"{png.stem}-tokens.png")
+        r = self.result
         try:
-            for out, suffix in ((png, ".png"), (txt, ".txt")):
+            for out, suffix in ((png, ".png"), (txt, ".txt"), (sheet, ".png")):
                 check_output(out, [self.path], [suffix])
             full = open_image(self.path)
             full.thumbnail((EXPORT_SIDE, EXPORT_SIDE), Image.BICUBIC)
@@ -457,11 +461,15 @@ class CaptionPanel(FileDropMixin, QWidget):
             buf = io.BytesIO()
             Image.fromarray(picture).save(buf, "PNG")
             write_bytes(png, buf.getvalue())
-            write_text(txt, self.result.text + "\n")
+            write_text(txt, r.text + "\n")
+            if r.cross_attention is not None and r.tokens:
+                layer, head = self.layer.currentData(), self.head.currentData()
+                maps = [r.patch_map(i, layer, head) for i in range(len(r.tokens))]
+                write_png(sheet, token_sheet(np.asarray(full, dtype=np.uint8), maps, r.pieces))
         except StudioError as e:
             self.error.emit(e.message, e.remedy)
             return
-        self.status.emit(f"Saved {png} and {txt.name}")
+        self.status.emit(f"Saved {png}, {sheet.name} and {txt.name}")
 
     def shutdown(self) -> None:
         self.batch.shutdown()
