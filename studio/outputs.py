@@ -39,6 +39,8 @@ def describe_os_error(e: OSError, path: str | os.PathLike, action: str = "write"
     reason, remedy = remedies.get(e.errno or -1, (e.strerror or type(e).__name__, "Check the path and the disk."))
     if action == "read" and e.errno in (errno.EACCES, errno.EPERM):
         remedy = "Check the file's permissions (chmod u+r), or copy it somewhere you can read it."
+    if action == "read" and e.errno == errno.ENOENT:  # the file itself, not a folder to create
+        reason, remedy = "it does not exist", "Check the path: the file may have been moved, renamed or deleted."
     return StudioError(f"Cannot {action} {where}: {reason.rstrip('.')}.", remedy)
 
 

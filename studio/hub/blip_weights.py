@@ -15,6 +15,7 @@ from studio.hub.checkpoint_io import (
     check_finite,
     first_line,
     folder_listing,
+    is_repo_id,
     load_safetensors,
     looks_like_path,
     not_a_path,
@@ -95,8 +96,8 @@ def load_blip(source: str | os.PathLike = "base", cache_dir: str | os.PathLike |
     """`source`: base / large (downloaded once), a Hub repo id, or a local folder. Returns the model and the
     folder that holds its preprocessing and tokenizer files."""
     source = os.fspath(source)
-    if source not in HF_REPOS and looks_like_path(source):
-        path = Path(source).expanduser()
+    path = Path(source).expanduser()
+    if source not in HF_REPOS and looks_like_path(source) and (path.exists() or not is_repo_id(source)):
         if not path.exists():
             raise not_a_path(source, "captioning model folder", "Check the path, or use base or large.")
         if path.is_file():
@@ -106,7 +107,9 @@ def load_blip(source: str | os.PathLike = "base", cache_dir: str | os.PathLike |
         return load_folder(path), path
     repo = HF_REPOS.get(source, source)
     if "/" not in repo:
-        raise CheckpointError(f"Unknown captioning model '{source}'.", "Use base, large, a Hub repo id or a folder.")
+        hint = f" To use the folder '{source}' here, write ./{source}." if Path(source).exists() else ""
+        raise CheckpointError(f"Unknown captioning model '{source}'.",
+                              f"Use base, large, a Hub repo id or a folder.{hint}")
     files = download_files(repo, [*SIDE_FILES, "model.safetensors"], cache_dir=cache_dir, progress=progress,
                            cancel=cancel)
     folder = files["model.safetensors"].parent

@@ -42,23 +42,40 @@ def shared_sidecars(images: list[Path]) -> set[Path]:
     return {p for p in images if counts[sidecar_of(p)] > 1}
 
 
-def read_sidecar(image: Path) -> str | None:
-    """The caption already beside `image`, or None when there is none (or it cannot be read as text)."""
+def read_sidecar(image: Path) -> tuple[str | None, str]:
+    """(the caption already beside `image` or None, why it could not be read or ""). No sidecar: (None, "")."""
+    target = sidecar_of(image)
+    if not target.exists():
+        return None, ""
+    if target.is_dir():
+        return None, f"{target.name} is a folder"
     try:
-        return sidecar_of(image).read_text("utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
+        return target.read_text("utf-8").strip(), ""
+    except UnicodeDecodeError:
+        return None, f"{target.name} is not UTF-8 text"
+    except OSError as e:
+        return None, describe_os_error(e, target.name, "read").message
+
+
+def one_line(text: str) -> str:
+    """A sidecar caption is one line: newlines and tabs become spaces (tools read the first line only)."""
+    return " ".join(text.replace("\r", "\n").split("\n")).replace("\t", " ")
 
 
 def with_prefix(prefix: str, caption: str) -> str:
-    """`prefix` + caption, once: a caption that already starts with the trigger word keeps a single copy."""
-    return caption if not prefix or caption.startswith(prefix) else prefix + caption
+    """`prefix` + caption on one line, the prefix once: a caption that already starts with the trigger word keeps
+    a single copy."""
+    prefix, caption = one_line(prefix), one_line(caption).strip()
+    return caption if not prefix.strip() or caption.startswith(prefix) else prefix + caption
 
 
 def write_sidecar(image: Path, caption: str, prefix: str = "", overwrite: bool = False,
                   how_to_overwrite: str = "Tick 'Replace existing .txt' to write it.") -> Path:
     """Write `image`'s sidecar (atomically). An existing one is replaced only with `overwrite`."""
     target = sidecar_of(image)
+    if target.is_dir():
+        raise StudioError(f"'{target.name}' is a folder, so the caption cannot be written there.",
+                          "Rename or move that folder, then write the sidecar again.")
     if target.exists() and not overwrite:
         raise StudioError(f"'{target.name}' exists; its caption was not replaced.", how_to_overwrite)
     check_output(target, [image], [".txt"])
@@ -69,7 +86,7 @@ def export_table(rows: list[tuple[Path, str]], path: str | os.PathLike, prefix: 
     """The (picture, caption) table as .csv (file,caption) or .json ([{"file", "caption"}]), atomically."""
     path = Path(path)
     check_output(path, [p for p, _c in rows], [".csv", ".json"])
-    items = [(str(p), with_prefix(prefix, c)) for p, c in rows]
+    items = [(str(p), with_prefix(prefix, c)) for p, c in rows]  # as the sidecars say them
     if path.suffix.lower() == ".json":
         text = json.dumps([{"file": f, "caption": c} for f, c in items], ensure_ascii=False, indent=1) + "\n"
     else:

@@ -51,6 +51,13 @@ class Captioner:
         results = self._decode(picture, self.tokenizer.prompt_ids(prompt), opts, capture, check, progress)
         return self._result(source, picture, prompt, [], results, started)
 
+    def check(self, prompt: str, options: object) -> None:
+        """Refuse bad options or a prompt too long for the model before any picture is read (a batch says so once)."""
+        from studio.engine.caption.decoding import check_length
+
+        options.validate()  # type: ignore[attr-defined]
+        check_length(self.model, self.tokenizer.prompt_ids(prompt), options)  # type: ignore[arg-type]
+
     def continue_from(self, previous: CaptionResult, index: int, choice: int, options: object = None,
                       image: object = None, check: Callable[[], None] = lambda: None,
                       progress: Callable[[float, str], None] | None = None) -> CaptionResult:

@@ -88,18 +88,25 @@ def _process(seqs: Tensor, scores: Tensor, opts: DecodeOptions, prompt_len: int,
 
 def _validate_inputs(model: Blip, pixels: Tensor, prompt_ids: list[int], opts: DecodeOptions) -> None:
     opts.validate()
-    text = model.cfg.text
     if pixels.dim() != 4 or pixels.shape[0] != 1 or pixels.shape[1] != 3:
         raise StudioError(f"Captioning takes one RGB image at a time, got pixels of shape {tuple(pixels.shape)}.",
                           "Pass a (1, 3, height, width) tensor.")
+    check_length(model, prompt_ids, opts)
+
+
+def check_length(model: Blip, prompt_ids: list[int], opts: DecodeOptions) -> None:
+    """The prompt's ids are the model's and leave room for the new tokens (before any picture is read)."""
+    text = model.cfg.text
     if not prompt_ids or any(not 0 <= i < text.vocab_size for i in prompt_ids):
         raise StudioError("The caption prompt is empty or has ids outside the vocabulary.",
                           "Start the prompt with the begin token and use the model's tokenizer.")
     room = text.max_position_embeddings - len(prompt_ids)
     if opts.max_new_tokens > room:
-        raise StudioError(f"The prompt ({len(prompt_ids)} tokens) and {opts.max_new_tokens} new tokens exceed the "
-                          f"model's {text.max_position_embeddings} positions.",
-                          f"Shorten the prompt or ask for at most {max(room, 0)} new tokens.")
+        words = len(prompt_ids) - 1  # the begin token is not the user's
+        remedy = (f"Shorten the prompt or ask for at most {room} new tokens." if room >= 1 else
+                  f"Shorten the prompt to fewer than {text.max_position_embeddings - 1} tokens (about as many words).")
+        raise StudioError(f"The prompt ({words} tokens) and {opts.max_new_tokens} new tokens exceed the "
+                          f"model's {text.max_position_embeddings} positions.", remedy)
 
 
 def _top5(logits: Tensor) -> tuple[list[list[float]], list[list[int]]]:
