@@ -83,3 +83,34 @@ def test_choosing_the_end_token_ends_the_caption_and_bad_choices_are_messages(ca
         captioner.continue_from(first, 6, 0, image=photo)
     with pytest.raises(StudioError, match="picture of this caption is gone"):
         captioner.continue_from(first, 0, 1)  # a PIL picture has no file to reopen
+
+
+def test_scores_mean_the_same_for_greedy_beams_and_continuations(captioner, photo) -> None:
+    import math
+
+    from studio.engine.caption.decoding import decode
+    from studio.engine.caption.image import pixels
+
+    opts = DecodeOptions(beam_size=3, num_return=3, max_new_tokens=7)
+    beams = captioner.caption(photo, "", opts)
+    x = torch.from_numpy(pixels(photo, captioner.pre))[None]
+    ref = decode(captioner.model, x, captioner.tokenizer.prompt_ids(""), opts)
+    assert [c.score for c in beams.candidates] == pytest.approx([r.score for r in ref], abs=1e-6)  # transformers'
+    greedy = captioner.caption(photo, "", DecodeOptions(max_new_tokens=7))
+    mean = sum(math.log(p) for p in greedy.token_probs) / len(greedy.tokens)
+    assert greedy.candidates[0].score == pytest.approx(mean, abs=1e-5)
+    cont = captioner.continue_from(greedy, 2, 1, DecodeOptions(max_new_tokens=7), image=photo)
+    mean = sum(math.log(p) for p in cont.token_probs) / len(cont.tokens)  # over the whole caption, not the tail
+    assert cont.candidates[0].score == pytest.approx(mean, abs=1e-5)
+
+
+def test_a_caption_continues_only_on_the_model_that_wrote_it(captioner, photo, blip_folder) -> None:
+    from studio.engine.caption.caption import Captioner
+    from studio.models.blip import Blip, BlipConfig, BlipTextConfig
+
+    first = captioner.caption(photo, "", DecodeOptions(max_new_tokens=5))
+    cfg = captioner.model.cfg
+    deeper = Blip(BlipConfig(cfg.vision, BlipTextConfig(**{**cfg.text.__dict__, "num_hidden_layers": 3}))).eval()
+    other = Captioner(deeper, blip_folder)
+    with pytest.raises(StudioError, match="another captioning model"):
+        other.continue_from(first, 1, 1, DecodeOptions(max_new_tokens=5), image=photo)

@@ -49,7 +49,7 @@ class Captioner:
         source, picture = self._open(image)
         opts = options if options is not None else DecodeOptions()
         results = self._decode(picture, self.tokenizer.prompt_ids(prompt), opts, capture, check, progress)
-        return self._result(source, picture, prompt, [], results, started)
+        return self._result(source, picture, prompt, [], results, started, penalty=_penalty(opts))
 
     def check(self, prompt: str, options: object) -> None:
         """Refuse bad options or a prompt too long for the model before any picture is read (a batch says so once)."""
@@ -71,6 +71,7 @@ class Captioner:
         if not 0 <= index < len(previous.tokens) or not 0 <= choice < len(previous.top5_ids[index]):
             raise StudioError(f"There is no alternative {choice + 1} for token {index + 1} of the caption.",
                               "Pick one of the listed alternatives.")
+        self._check_same_model(previous)
         source, picture = self._open(image if image is not None else previous.source)
         opts = options if options is not None else DecodeOptions()
         prefix = [*previous.tokens[:index], previous.top5_ids[index][choice]]
@@ -78,13 +79,23 @@ class Captioner:
         left = opts.max_new_tokens - len(prefix)  # type: ignore[attr-defined]
         if prefix[-1] == self.tokenizer.sep or left < 1:  # the caption ends with the chosen token
             empty = _Empty(previous.cross_attention is not None, self.model.cfg)
-            return self._result(source, picture, previous.prompt, prefix, [empty], started, kept)
+            return self._result(source, picture, previous.prompt, prefix, [empty], started, kept, _penalty(opts))
         rest = replace(opts, max_new_tokens=left,  # type: ignore[type-var]
                        min_new_tokens=max(0, opts.min_new_tokens - len(prefix)))  # type: ignore[attr-defined]
         prompt_ids = self.tokenizer.prompt_ids(previous.prompt) + prefix
         capture = previous.cross_attention is not None
         results = self._decode(picture, prompt_ids, rest, capture, check, progress)
-        return self._result(source, picture, previous.prompt, prefix, results, started, kept)
+        return self._result(source, picture, previous.prompt, prefix, results, started, kept, _penalty(opts))
+
+    def _check_same_model(self, r: CaptionResult) -> None:
+        """A caption continues only on the model that wrote it: another one's ids and attention do not fit."""
+        cfg = self.model.cfg
+        shape = (cfg.text.num_hidden_layers, cfg.text.num_attention_heads, 1 + cfg.vision.grid ** 2)
+        att = r.cross_attention
+        if (r.grid != cfg.vision.grid or any(not 0 <= i < cfg.text.vocab_size for i in r.tokens)
+                or (att is not None and (att.shape[0], att.shape[1], att.shape[3]) != shape)):
+            raise StudioError("This caption was written by another captioning model than the one chosen now.",
+                              "Pick the model that wrote it again, or caption the picture with this one.")
 
     def _open(self, image: object) -> tuple[str, object]:
         from studio.engine.caption.image import open_image
@@ -111,7 +122,7 @@ class Captioner:
                       on_token=on_token)
 
     def _result(self, source: str, picture: object, prompt: str, prefix: list[int], results: list, started: float,
-                kept: _Head | None = None) -> CaptionResult:
+                kept: _Head | None = None, penalty: float = 1.0) -> CaptionResult:
         """A CaptionResult of `prefix` (tokens chosen before this run, described by `kept`) + the best result."""
         best = results[0]
         words, text = self.tokenizer.pieces, self.tokenizer.decode
@@ -121,14 +132,25 @@ class Captioner:
         if head.attention is not None and att is not None:
             att = np.concatenate([head.attention, att], axis=2)
         tokens = prefix + list(best.tokens)
+        head_sum = sum(math.log(max(p, 1e-45)) for p in head.probs)
+
+        def score(r: object) -> float:  # the whole caption's, however many runs wrote it
+            n = len(prefix) + len(r.tokens)  # type: ignore[attr-defined]
+            return (head_sum + sum(r.token_logprobs)) / max(1, n) ** penalty  # type: ignore[attr-defined]
+
         return CaptionResult(
             source=source, text=text(start + best.tokens), prompt=prompt, tokens=tokens, pieces=words(tokens),
             token_probs=head.probs + [math.exp(p) for p in best.token_logprobs],
             top5=head.top5 + [[(words([i])[0], p) for i, p in step] for step in best.top5],
             top5_ids=head.top5_ids + [[i for i, _p in step] for step in best.top5],
-            candidates=[Candidate(text(start + r.tokens), r.score) for r in results],
+            candidates=[Candidate(text(start + r.tokens), score(r)) for r in results],
             cross_attention=att, grid=self.model.cfg.vision.grid,
             image_size=picture.size, seconds=time.perf_counter() - started)  # type: ignore[attr-defined]
+
+
+def _penalty(opts: object) -> float:
+    """transformers divides a beam's summed log-probability by length ** length_penalty; greedy gets the mean."""
+    return float(opts.length_penalty) if opts.beam_size > 1 else 1.0  # type: ignore[attr-defined]
 
 
 class _Head:

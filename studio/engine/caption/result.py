@@ -11,8 +11,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Candidate:
     text: str
-    score: float  # transformers' sequence score: summed log-probability over length ** length_penalty (of the
-    # tokens decoded in that run: after a continuation, the tokens after the chosen alternative)
+    score: float  # summed log-probability of the whole caption over length ** length_penalty: for beams
+    # transformers' sequence score; greedy (penalty 1) and continuations alike, so scores compare
 
 
 @dataclass
