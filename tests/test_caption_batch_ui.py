@@ -123,3 +123,31 @@ def test_cancel_a_folder_and_a_missing_model_stops_once(qtbot, window, blip_fold
     assert sum("captioning" in view.table.item(r, STATE).text() for r in range(6)) == 0
     assert not view.set_folder(tmp_path / "empty-and-missing")
     assert "holds no pictures" in window.banner.text or "does not exist" in window.banner.text
+
+
+def test_unreadable_sidecars_shared_names_and_options_read_once(qtbot, window, blip_folder, folder, monkeypatch):
+    from studio.engine.caption.caption import Captioner
+
+    (folder / "b.txt").write_bytes(b"caf\xe9 au lait\n")  # Latin-1, not UTF-8
+    (folder / "d.txt").mkdir()
+    view = _tab(window, blip_folder)
+    view.set_folder(folder)
+    names = [p.name for p in view.images]
+    state = lambda name: view.table.item(names.index(name), STATE).text()  # noqa: E731
+    assert "b.txt is not UTF-8 text" in state("b.png") and "d.txt is a folder" in state("d.webp")
+    seen: list[str] = []
+    real = Captioner.caption
+
+    def record(self, image, prompt="", *args, **kw):  # noqa: ANN001, ANN002, ANN003
+        seen.append(prompt)
+        if len(seen) == 1:  # the user types a prompt for the Pictures tab while the folder runs
+            view.opts.prompt.setText("a picture of")
+        return real(self, image, prompt, *args, **kw)
+
+    monkeypatch.setattr(Captioner, "caption", record)
+    _run(qtbot, view)
+    assert seen and set(seen) == {""}  # the whole folder with what was asked when it started
+    assert "shares twin.txt" in state("twin.png") and "captioned" in state("twin.png")  # the warning stays
+    qtbot.mouseClick(view.write_btn, Qt.LeftButton)
+    assert (folder / "b.txt").read_bytes() == b"caf\xe9 au lait\n"  # not replaced unasked
+    assert "d.txt' is a folder" in state("d.webp") and (folder / "d.txt").is_dir()

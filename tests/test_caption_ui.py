@@ -128,8 +128,8 @@ def test_cancel_mid_caption(qtbot, window, blip, pictures, monkeypatch):
     panel = window.caption
     panel.add_model_folder(blip)
     panel.open_file(pictures / "stripes.png")
-    panel.min_len.setValue(100)
     panel.max_len.setValue(100)
+    panel.min_len.setValue(100)
     qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
     qtbot.waitUntil(lambda: panel.progress_label.text().startswith("token"), timeout=60000)
     assert panel.cancel_btn.isEnabled()
@@ -224,3 +224,57 @@ def test_export_draws_the_overlay_on_the_picture_at_its_own_size(qtbot, window, 
     assert out.shape == (1500, 2000, 3) and not np.array_equal(out, big)
     shown = np.asarray(Image.fromarray(out).resize((1024, 768), Image.BICUBIC), np.float32)
     assert np.abs(shown - panel.view.overlay).mean() < 3.0  # the overlay on screen, at full size
+
+
+def test_export_asks_before_replacing_files_beside_the_chosen_name(qtbot, window, blip, pictures, tmp_path):
+    panel = window.caption
+    panel.add_model_folder(blip)
+    panel.open_file(pictures / "stripes.png")
+    panel.beams.setValue(1)
+    _caption(qtbot, panel)
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    panel.export_to(tmp_path / "notes.png")  # the .txt beside the chosen .png is the user's
+    assert "already exists" in window.banner.text and (tmp_path / "notes.txt").read_text() == "my notes\n"
+    assert not (tmp_path / "notes.png").exists()
+    panel.export_to(tmp_path / "notes.png", replace=[tmp_path / "notes.txt"])  # what Export… does after a yes
+    assert (tmp_path / "notes.txt").read_text() == panel.result.text + "\n" and not window.banner.text
+
+
+def test_continuing_uses_the_model_that_wrote_the_caption(qtbot, window, blip, pictures, tmp_path):
+    panel = window.caption
+    panel.add_model_folder(blip)
+    panel.open_file(pictures / "stripes.png")
+    panel.beams.setValue(1)
+    panel.max_len.setValue(6)
+    panel.min_len.setValue(6)
+    _caption(qtbot, panel)
+    first = panel.result
+    panel.add_model_folder(tmp_path / "gone")  # another model picked since (one that cannot even load)
+    panel.tokens.setCurrentRow(1)
+    panel.continue_with(2)
+    qtbot.waitUntil(lambda: panel.result is not first and panel.run_btn.isEnabled(), timeout=60000)
+    assert not window.banner.text and panel.result.tokens[1] == first.top5_ids[1][2]
+    panel.start()  # a new caption uses the model picked now
+    qtbot.waitUntil(lambda: panel.run_btn.isEnabled() and "gone" in window.banner.text, timeout=60000)
+
+
+def test_odd_pictures_names_lengths_and_removing_from_the_strip(qtbot, window, tmp_path):
+    from PIL import Image
+
+    panel = window.caption
+    panel.max_len.setValue(10)
+    panel.min_len.setValue(50)
+    assert panel.min_len.value() == 10  # the minimum cannot pass the maximum
+    Image.new("RGB", (10000, 50), "red").save(tmp_path / "wide.png")
+    Image.new("RGB", (1, 1), "blue").save(tmp_path / "a<br>b&amp;c.png")
+    assert panel.open_files([tmp_path / "wide.png", tmp_path / "a<br>b&amp;c.png"]) == 2
+    assert all(not panel.thumbs.item(i).icon().isNull() for i in range(2))
+    panel.thumbs.setCurrentRow(1)
+    assert "&lt;br&gt;" in panel.file_label.text()  # the name as text, not markup
+    (tmp_path / "wide.png").unlink()
+    panel.thumbs.setCurrentRow(0)  # gone since it was opened: said, and the strip stays on what is shown
+    assert "does not exist" in window.banner.text and "folder" not in window.banner.text
+    assert panel.thumbs.currentRow() == 1 and panel.path.name == "a<br>b&amp;c.png"
+    panel.thumbs.setFocus()
+    panel.remove_picture()
+    assert panel.images == [tmp_path / "wide.png"] and panel.thumbs.count() == 1 and panel.path is None

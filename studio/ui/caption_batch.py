@@ -4,6 +4,7 @@ an optional trigger word, exported as CSV or JSON. Sidecars already there are re
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -69,6 +70,8 @@ class CaptionBatchView(QWidget):
         self.folder: Path | None = None
         self.images: list[Path] = []
         self._queue: list[int] = []  # rows still to caption in this run
+        self._notes: dict[int, str] = {}  # row -> a warning that stays in its State (a shared or unreadable .txt)
+        self._run: tuple[str, dict[str, int], tuple[str, str]] = ("", {}, ("", ""))  # prompt, options, setup
         self._job, self._row, self._done, self._failures, self._total = 0, -1, 0, 0, 0
         self._started = 0.0
         self._build()
@@ -156,20 +159,23 @@ class CaptionBatchView(QWidget):
             return False
         self.folder, self.images = Path(folder), images
         clashes = shared_sidecars(images)
+        self._notes = {}
         self.table.blockSignals(True)
         self.table.setRowCount(len(images))
         for row, path in enumerate(images):
             name = _item(path.name)
             name.setToolTip(str(path))
             self.table.setItem(row, PICTURE, name)
-            found = read_sidecar(path)
+            found, problem = read_sidecar(path)
             self.table.setItem(row, CAPTION, _item(found or "", editable=True))
             self.table.setItem(row, STATE, _item(""))
-            self._set_state(row, "from its .txt" if found is not None else "")
             if path in clashes:
-                self._set_state(row, f"shares {path.stem}.txt with another picture", bad=True)
+                self._notes[row] = f"shares {path.stem}.txt with another picture"
+            elif problem:
+                self._notes[row] = f"{problem} (left as it is)"
+            self._set_state(row, "from its .txt" if found is not None else "")
         self.table.blockSignals(False)
-        self.folder_label.setText(f"<b>{self.folder.name}</b> — {len(images)} pictures")
+        self.folder_label.setText(f"<b>{html.escape(self.folder.name)}</b> — {len(images)} pictures")
         self.folder_label.setToolTip(str(self.folder))
         self.error.emit("", "")
         self._set_running(False)
@@ -185,10 +191,12 @@ class CaptionBatchView(QWidget):
         return out
 
     def _set_state(self, row: int, text: str, bad: bool = False) -> None:
+        note = self._notes.get(row, "")
+        text = " · ".join(t for t in (text, note) if t)
         item = self.table.item(row, STATE)
         item.setText(text)
         item.setToolTip(text)
-        item.setBackground(_BAD if bad else QColor(0, 0, 0, 0))
+        item.setBackground(_BAD if bad or note else QColor(0, 0, 0, 0))
 
     def _edited(self, item: QTableWidgetItem) -> None:
         if item.column() == CAPTION:
@@ -221,6 +229,8 @@ class CaptionBatchView(QWidget):
         if not self._queue:
             self.status.emit("Every picture has a caption; untick 'Skip pictures that have a caption' to redo them.")
             return
+        # what this run asks for, read once: a prompt typed for the Pictures tab meanwhile changes nothing here
+        self._run = (self.opts.prompt_text(), self.opts.options(), self.opts.setup())
         self._done, self._failures, self._total = 0, 0, len(self._queue)
         self._started = time.perf_counter()
         self.error.emit("", "")
@@ -236,8 +246,8 @@ class CaptionBatchView(QWidget):
         path = self.images[self._row]
         self._set_state(self._row, "captioning…")
         self.table.scrollToItem(self.table.item(self._row, PICTURE))
-        self._job = self.worker.submit(_caption_one, str(path), self.opts.prompt_text(), self.opts.options(),
-                                       self.opts.setup(), self.opts.settings.cache_folder,
+        prompt, options, setup = self._run
+        self._job = self.worker.submit(_caption_one, str(path), prompt, options, setup, self.opts.settings.cache_folder,
                                        name=f"Captioning {path.name}", on_result=self._captioned,
                                        on_error=self._failed)
 
@@ -315,6 +325,7 @@ class CaptionBatchView(QWidget):
                 self._set_state(row, e.message, bad=True)
                 continue
             written += 1
+            self._notes.pop(row, None)  # its .txt is now the one shown
             self._set_state(row, f"written to {path.stem}.txt")
         summary = f"Wrote {written} sidecar file{'s' if written != 1 else ''}"
         if problems:

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from studio.engine.render import colormap_table
 
 BAR_WIDTH = 14
-BAR_SPACE = 100  # the colour bar and its labels, right of the picture
+BAR_SPACE = 116  # the colour bar, its title and labels, right of the picture
+BAR_MIN_HEIGHT = 160  # a wide, flat picture still gets a readable bar
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -86,7 +87,10 @@ class CaptionImageView(QWidget):
 
     def _paint_bar(self, p: QPainter, picture: QRectF) -> None:
         top, bottom = picture.top() + 8, picture.bottom() - 8
-        x = self.width() - BAR_SPACE + 10
+        if bottom - top < BAR_MIN_HEIGHT:
+            top = max(8.0, (top + bottom) / 2 - BAR_MIN_HEIGHT / 2)
+            bottom = min(self.height() - 8.0, top + BAR_MIN_HEIGHT)
+        x = self.width() - BAR_SPACE + 26  # the rotated title sits between the picture and the bar
         grad = QLinearGradient(0, bottom, 0, top)  # low attention at the bottom
         for i, c in enumerate(self._bar):
             grad.setColorAt(i / (len(self._bar) - 1), c)
@@ -97,7 +101,7 @@ class CaptionImageView(QWidget):
         p.drawText(QPointF(x + BAR_WIDTH + 4, top + 10), f"{hi:.{digits}f}")
         p.drawText(QPointF(x + BAR_WIDTH + 4, bottom), f"{lo:.{digits}f}")
         p.save()
-        p.translate(x - 8, (top + bottom) / 2)
+        p.translate(x - 10, (top + bottom) / 2)
         p.rotate(-90)
         p.drawText(QRectF(-60, -14, 120, 14), Qt.AlignCenter, "attention")
         p.restore()

@@ -47,6 +47,9 @@ class CaptionOptions(QWidget):
         self.precision.addItem("fast", "fast")
         self.precision.setToolTip("exact: float32, the captions transformers gives; fast: on a CPU a bfloat16 image "
                                   "encoder and int8 decoder, about 3x quicker (close calls may go the other way)")
+        # the minimum never passes the maximum (transformers would quietly ignore it)
+        self.max_len.valueChanged.connect(self.min_len.setMaximum)
+        self.min_len.setMaximum(self.max_len.value())
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Model"))

@@ -3,6 +3,7 @@ tab captions a whole folder for a dataset (studio.ui.caption_batch)."""
 
 from __future__ import annotations
 
+import html
 import io
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QSizePolicy,
     QSplitter,
@@ -56,6 +58,12 @@ def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], setu
     return caption_job(ctx, image, prompt, opts, setup[0], cache_dir or None, setup[1])  # type: ignore[arg-type]
 
 
+def export_paths(path: str | Path) -> tuple[Path, Path, Path]:
+    """What Export writes for a chosen name: the overlay .png, the caption .txt and the <name>-tokens.png sheet."""
+    png = Path(path).with_suffix(".png")
+    return png, png.with_suffix(".txt"), png.with_name(f"{png.stem}-tokens.png")
+
+
 def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, options: dict[str, int],
               setup: tuple[str, str], cache_dir: str) -> CaptionResult:
     from studio.engine.caption.decoding import DecodeOptions
@@ -80,6 +88,8 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.path: Path | None = None
         self.rgb: np.ndarray | None = None  # the picture as shown (at most DISPLAY_SIDE)
         self.results: dict[str, CaptionResult] = {}
+        self.setups: dict[str, tuple[str, str]] = {}  # picture -> (model, precision) that wrote its caption
+        self._job_setup: tuple[str, str] = ("", "")
         self.result: CaptionResult | None = None
         self.token = -1
         self._job = 0
@@ -92,6 +102,8 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.worker.cancelled.connect(self._on_cancelled)
         paste = QShortcut(QKeySequence.Paste, self, activated=self.paste)
         paste.setContext(Qt.WidgetWithChildrenShortcut)  # the prompt field keeps its own text paste
+        remove = QShortcut(QKeySequence.Delete, self.thumbs, activated=self.remove_picture)
+        remove.setContext(Qt.WidgetShortcut)
 
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -123,6 +135,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.thumbs.setIconSize(QSize(64, 44))
         self.thumbs.setFixedHeight(72)
         self.thumbs.setMovement(QListView.Static)
+        self.thumbs.setToolTip("Pictures opened here; Delete takes the selected one off the strip (the file stays)")
         self.thumbs.currentRowChanged.connect(self._thumb_picked)
         self.thumbs.hide()
 
@@ -259,17 +272,45 @@ class CaptionPanel(FileDropMixin, QWidget):
 
         small = Image.fromarray(rgb)
         small.thumbnail((128, 96))
-        item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(np.asarray(small)))), path.name[:14], self.thumbs)
-        item.setToolTip(str(path))
+        # on a fixed canvas: a 10000 x 50 picture would make a 128 x 1 icon Qt cannot paint
+        canvas = Image.new("RGB", (128, 96), (128, 128, 128))
+        canvas.paste(small, ((128 - small.width) // 2, (96 - small.height) // 2))
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(np.asarray(canvas)))), path.name[:14], self.thumbs)
+        item.setToolTip(f"{path}\nDelete takes it off the strip (the file stays)")
         item.setData(Qt.UserRole, str(path))
         self.thumbs.setVisible(len(self.images) > 1)
+
+    def remove_picture(self) -> None:
+        """Delete on the strip: the picture shown leaves the panel (the file stays where it is)."""
+        if self.path is None or self.path not in self.images or self._job:
+            return
+        row = self.images.index(self.path)
+        self.images.pop(row)
+        self.results.pop(str(self.path), None)
+        self.thumbs.blockSignals(True)
+        self.thumbs.takeItem(row)
+        self.thumbs.blockSignals(False)
+        self.thumbs.setVisible(len(self.images) > 1)
+        self.path = self.rgb = None
+        self.view.set_image(None)
+        self._show_result(None)
+        self.file_label.setText("No picture")
+        for candidate in self.images[row:] + self.images[:row][::-1]:  # the next one that still opens
+            try:
+                self._show_picture(candidate, load_display(candidate))
+                return
+            except StudioError:
+                continue
 
     def _thumb_picked(self, row: int) -> None:
         if 0 <= row < len(self.images) and self.images[row] != self.path:
             try:
                 self._show_picture(self.images[row], load_display(self.images[row]))
-            except StudioError as e:  # changed or removed since it was opened
+            except StudioError as e:  # changed or removed since it was opened: the strip stays on what is shown
                 self.error.emit(e.message, e.remedy)
+                self.thumbs.blockSignals(True)
+                self.thumbs.setCurrentRow(self.images.index(self.path) if self.path in self.images else -1)
+                self.thumbs.blockSignals(False)
 
     def _show_picture(self, path: Path, rgb: np.ndarray) -> None:
         self.path, self.rgb = path, rgb
@@ -277,7 +318,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.thumbs.setCurrentRow(self.images.index(path))
         self.thumbs.blockSignals(False)
         shown = "pasted picture" if path.parent == self._paste_dir else path.name
-        self.file_label.setText(f"<b>{shown}</b>")
+        self.file_label.setText(f"<b>{html.escape(shown)}</b>")
         self.file_label.setToolTip(str(path))
         self.view.set_image(rgb)
         self._show_result(self.results.get(str(path)))
@@ -301,10 +342,10 @@ class CaptionPanel(FileDropMixin, QWidget):
             return
         if self._job:
             return
-        self._begin_job()
+        self._begin_job(self.opts.setup())
         self._select_after = 0
         self._job = self.worker.submit(_caption, str(self.path), self.opts.prompt_text(), self.opts.options(),
-                                       self.opts.setup(), self.settings.cache_folder,
+                                       self._job_setup, self.settings.cache_folder,
                                        name=f"Captioning {self.path.name}", on_result=self._finished,
                                        on_error=self._failed)
 
@@ -313,13 +354,14 @@ class CaptionPanel(FileDropMixin, QWidget):
         r = self.result
         if r is None or self._job or self.path is None or not 0 <= self.token < len(r.tokens):
             return
-        self._begin_job()
+        self._begin_job(self.setups.get(str(self.path), self.opts.setup()))  # the model that wrote the caption
         self._select_after = self.token
-        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self.opts.setup(),
+        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self._job_setup,
                                        self.settings.cache_folder, name=f"Continuing the caption of {self.path.name}",
                                        on_result=self._finished, on_error=self._failed)
 
-    def _begin_job(self) -> None:
+    def _begin_job(self, setup: tuple[str, str]) -> None:
+        self._job_setup = setup
         self.bar.setValue(0)
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
@@ -342,10 +384,11 @@ class CaptionPanel(FileDropMixin, QWidget):
         if path is None:
             return
         self.results[str(path)] = result
+        self.setups[str(path)] = self._job_setup
         self.error.emit("", "")
         if path == self.path:
             self._show_result(result)
-        self.status.emit(f"Captioned {path.name}: {result.text}")
+        self.status.emit(f"Captioned {path.name} in {result.seconds:.1f} s")
 
     def _failed(self, report: ErrorReport) -> None:
         self._end_job()
@@ -432,26 +475,37 @@ class CaptionPanel(FileDropMixin, QWidget):
         folder = Path.home() if self.path.parent == self._paste_dir else self.path.parent
         default = folder / f"{self.path.stem}-caption.png"
         path, _ = QFileDialog.getSaveFileName(self, "Export caption and overlay", str(default), "PNG (*.png)")
-        if path:
-            self.export_to(path)
+        if not path:
+            return
+        # the dialog asked about the name typed; the files written beside it are asked about here
+        there = [p for p in export_paths(path) if p.exists() and p != Path(path)]
+        if there:
+            names = ", ".join(p.name for p in there)
+            answer = QMessageBox.question(self, "Replace files?", f"{names} already exist(s) in {there[0].parent}. "
+                                          "Replace?", QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+            if answer != QMessageBox.Yes:
+                return
+        self.export_to(path, replace=[*there, Path(path)])
 
-    def export_to(self, path: str | Path) -> None:
+    def export_to(self, path: str | Path, replace: list[Path] | tuple[Path, ...] = ()) -> None:
         """`path`.png: the picture at its own size (up to EXPORT_SIDE) with the overlay shown, or plain;
         `path`-tokens.png: every token's overlay (the layer / head chosen), as the CLI's sheet; `path`.txt: the
-        caption. All atomic, none over the input picture; a failure is a message."""
+        caption. All atomic, none over the input picture, none over an existing file unless it is in `replace`
+        (the user said yes to it); a failure is a message."""
         if self.result is None or self.path is None or self.rgb is None:
             return
         from PIL import Image
 
         from studio.engine.caption.image import open_image
 
-        png = Path(path).with_suffix(".png")
-        txt = png.with_suffix(".txt")
-        sheet = png.with_name(f"{png.stem}-tokens.png")
+        png, txt, sheet = export_paths(path)
         r = self.result
         try:
-            for out, suffix in ((png, ".png"), (txt, ".txt"), (sheet, ".png")):
-                check_output(out, [self.path], [suffix])
+            for out in (png, txt, sheet):
+                check_output(out, [self.path], [out.suffix])
+                if out.exists() and out not in replace:
+                    raise StudioError(f"'{out}' already exists; nothing was exported.",
+                                      "Choose another name (Export… asks before replacing files).")
             full = open_image(self.path)
             full.thumbnail((EXPORT_SIDE, EXPORT_SIDE), Image.BICUBIC)
             picture = np.asarray(full, dtype=np.uint8)
@@ -469,6 +523,7 @@ class CaptionPanel(FileDropMixin, QWidget):
         except StudioError as e:
             self.error.emit(e.message, e.remedy)
             return
+        self.error.emit("", "")
         self.status.emit(f"Saved {png}, {sheet.name} and {txt.name}")
 
     def shutdown(self) -> None:

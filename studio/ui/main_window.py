@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut, QUndoGroup, QUndoStack
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence, QShortcut, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -96,7 +96,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.settings = settings or AppSettings()
         self.setWindowTitle("Voice Studio")
         self.setWindowIcon(QIcon(str(RESOURCES / "voice-studio.svg")))
-        self.resize(1200, 780)
+        self._fit_screen()
         self.setAcceptDrops(True)
         self.gc = GarbageCollector(self)
         self.worker = QtWorker(self.settings.compute_device, self)
@@ -239,6 +239,16 @@ class MainWindow(FileDropMixin, QMainWindow):
     def show_in_spectrogram(self, path: str) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
         self.spectrogram.open_file(path)
+
+    def _fit_screen(self) -> None:
+        """1200 x 780 where there is room; on a small screen (1366 x 768) the whole window, status bar included,
+        stays on it: the title bar and a taskbar take about 40 px."""
+        screen = QGuiApplication.primaryScreen()
+        room = screen.availableGeometry() if screen is not None else None
+        width, height = 1200, 780
+        if room is not None:
+            width, height = min(width, room.width()), min(height, room.height() - 40)
+        self.resize(width, max(560, height))
 
     def show_in_transcribe(self, path: str) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Transcribe"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,6 +152,8 @@ class ErrorBanner(QWidget):
         if not message:
             self.hide()
             return
+        # file names are the user's: "<" or "&" in one is text, not markup
+        message, remedy = html.escape(message, quote=False), html.escape(remedy, quote=False)
         self.label.setText(f"<b>{message}</b>" + (f"<br>{remedy}" if remedy else ""))
         self.show()
 

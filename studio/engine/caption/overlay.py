@@ -34,7 +34,7 @@ def token_sheet(image_rgb: np.ndarray, maps: list[np.ndarray], labels: list[str]
     from PIL import Image, ImageDraw
 
     scale = width / image_rgb.shape[1]
-    tile_h = max(1, round(image_rgb.shape[0] * scale))
+    tile_h = max(32, round(image_rgb.shape[0] * scale))  # a 10000 x 50 picture is stretched, not 1 px high
     small = np.asarray(Image.fromarray(image_rgb).resize((width, tile_h), Image.BICUBIC))
     label_h = 16
     rows = -(-len(maps) // columns)
