@@ -177,6 +177,8 @@ def child(args: argparse.Namespace) -> None:
         cross_kv = {id(p) for layer in dec.bert.encoder.layer  # image keys/values: computed once per image
                     for m in (layer.crossattention.self.key, layer.crossattention.self.value) for p in m.parameters()}
         result["step_mb"] = sum(p.numel() * p.element_size() for p in dec.parameters() if id(p) not in cross_kv) / 1e6
+        if args.child == "ours-fast":
+            result["forced_agree"] = _forced_agreement(captioner, load_blip(args.folder)[0], image)
     else:
         result["attn"] = model.config._attn_implementation
     if args.profile:
@@ -186,6 +188,27 @@ def child(args: argparse.Namespace) -> None:
             caption(image)
         result["profile"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
     print(json.dumps(result))
+
+
+def _forced_agreement(fast: object, exact_model: object, image: object) -> list[int]:
+    """[agreeing, steps]: with the float32 caption's tokens as the prefix at every step (teacher forcing), how
+    often the fast model's likeliest next token is float32's. Unlike comparing free-running captions, one early
+    flip does not make every later token count as different."""
+    import torch
+
+    from studio.engine.caption.decoding import DecodeOptions
+    from studio.engine.caption.image import pixels
+
+    opts = DecodeOptions(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+    x = torch.from_numpy(pixels(image, fast.pre))[None]  # type: ignore[attr-defined]
+    prompt = fast.tokenizer.prompt_ids("")  # type: ignore[attr-defined]
+    with torch.inference_mode():
+        from studio.engine.caption.decoding import decode
+
+        ref = decode(exact_model, x, prompt, opts)[0].tokens  # type: ignore[arg-type]
+        ids = torch.tensor([prompt + ref[:-1]])
+        guess = fast.model.text_decoder(ids, fast.model.encode(x))[0].argmax(-1)  # type: ignore[attr-defined]
+    return [int((guess[len(prompt) - 1:] == torch.tensor(ref)).sum()), len(ref)]
 
 
 def run_child(side: str, beams: int, folder: Path, args: argparse.Namespace) -> dict:
@@ -235,7 +258,9 @@ def main() -> None:
         same = sum(a == b for a, b in zip(fast["tokens"], ours["tokens"], strict=False))
         print(f"  ours fast   cold {fast['cold_s']:5.2f} s; warm {fast['warm_s']:.3f} s (image encoder "
               f"{fast['encode_s']:.3f} s + steps of {fast['step_s'] * 1e3:.1f} ms); transformers / ours fast: warm "
-              f"{hf['warm_s'] / fast['warm_s']:.2f}x; tokens equal to float32's: {same} of {len(ours['tokens'])}")
+              f"{hf['warm_s'] / fast['warm_s']:.2f}x; tokens equal to float32's: {same} of {len(ours['tokens'])}; "
+              f"next token as float32's after float32's prefix: {fast['forced_agree'][0]} of "
+              f"{fast['forced_agree'][1]}")
         if args.profile:
             print(f"\n  profile, ours ({name}):\n{ours['profile']}\n  profile, transformers ({name}):\n{hf['profile']}")
 

@@ -149,6 +149,24 @@ def test_theme_switch_and_settings_persist(qtbot, window):
 
     assert QApplication.instance().palette().window().color().name() == "#f4f4f5"
     window.set_theme("dark")
+    pal = QApplication.instance().palette()
+    from PySide6.QtGui import QPalette
+
+    # a disabled button must not look like an enabled one, and a placeholder must not vanish into its field
+    assert pal.color(QPalette.Disabled, QPalette.ButtonText) != pal.color(QPalette.Active, QPalette.ButtonText)
+    assert pal.color(QPalette.PlaceholderText).lightness() - pal.color(QPalette.Base).lightness() > 60
+
+
+def test_a_long_status_message_is_elided_beside_the_job_bar(qtbot, window):
+    window.resize(1356, 700)
+    window.show()
+    window.job_bar.begin(1, "token 17")
+    message = "Captioned astronaut.jpg: " + "w110 " * 200
+    window.show_status(message)
+    shown = window.statusBar().currentMessage()
+    assert "…" in shown and len(shown) < len(message)
+    room = window.statusBar().width() - window.job_bar.width()
+    assert window.statusBar().fontMetrics().horizontalAdvance(shown) < room
 
 
 def test_every_panel_can_be_grabbed_to_png(qtbot, tmp_path, data):

@@ -126,9 +126,9 @@ class MainWindow(FileDropMixin, QMainWindow):
             QListWidgetItem(self.LABELS.get(name, name), self.nav)
             self.stack.addWidget(panel)
             panel.error.connect(self.banner.show_error)
-            panel.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
+            panel.status.connect(self.show_status)
         self.weights.error.connect(self.banner.show_error)
-        self.weights.status.connect(lambda msg: self.statusBar().showMessage(msg, 6000))
+        self.weights.status.connect(self.show_status)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(lambda _row: self.undo_group.setActiveStack(
             self.voice.voices.undo if self.stack.currentWidget() is self.voice else self.undo))
@@ -239,6 +239,12 @@ class MainWindow(FileDropMixin, QMainWindow):
     def show_in_spectrogram(self, path: str) -> None:
         self.nav.setCurrentRow(self.PANELS.index("Spectrogram"))
         self.spectrogram.open_file(path)
+
+    def show_status(self, message: str) -> None:
+        """A status message for 6 s, elided to the room left of the job bar (Qt draws a long one under it)."""
+        bar = self.statusBar()
+        room = bar.width() - (self.job_bar.width() + 24 if self.job_bar.isVisible() else 24)
+        bar.showMessage(bar.fontMetrics().elidedText(message, Qt.ElideMiddle, max(80, room)), 6000)
 
     def _fit_screen(self) -> None:
         """1200 x 780 where there is room; on a small screen (1366 x 768) the whole window, status bar included,
