@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "--save-attention would write)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.add_argument("--save-attention", type=Path, default=None, metavar="DIR",
-                   help="write <stem>.npz (tokens, text, cross_attention) and <stem>.png overlays per image")
+                   help="write <stem>.npz (tokens, text, cross_attention) and <stem>.png overlays per image "
+                   "(<stem>-<suffix> where two pictures share a stem); existing files only with --overwrite")
     p.add_argument("--precision", choices=("float32", "fast"), default="float32",
                    help="float32 (default): transformers' captions exactly; fast: on a CPU a bfloat16 image encoder "
                    "and int8 decoder, about 3x quicker, captions may differ in close calls")
