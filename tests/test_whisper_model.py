@@ -17,7 +17,7 @@ from studio.hub.whisper_weights import (
     hf_name_map,
     load_whisper,
 )
-from studio.models.whisper import AttentionCapture, Whisper, WhisperDims
+from studio.models.whisper import AttentionCapture, Whisper, WhisperDims, linear
 
 whisper = pytest.importorskip("whisper")
 
@@ -188,7 +188,8 @@ def test_hugging_face_layout_matches_transformers_whisper():
 
 @pytest.mark.parametrize("n_vocab", [51864, 51865])  # .en and multilingual: even and odd vocabularies
 def test_logits_of_one_row_equal_the_plain_product(n_vocab: int) -> None:
-    """The one-row CPU path multiplies two halves of the vocabulary at once: the same numbers in every column."""
+    """The one-row CPU path multiplies two halves of the vocabulary at once (an odd one's last row on its own):
+    the same numbers in every column, within float rounding; and so every linear of a decoder step."""
     torch.manual_seed(0)
     dims = WhisperDims(n_mels=80, n_audio_ctx=8, n_audio_state=32, n_audio_head=2, n_audio_layer=1,
                        n_vocab=n_vocab, n_text_ctx=8, n_text_state=32, n_text_head=2, n_text_layer=1)
@@ -199,9 +200,11 @@ def test_logits_of_one_row_equal_the_plain_product(n_vocab: int) -> None:
         got = dec.logits(x)
         assert got.shape == (1, 1, n_vocab)
         torch.testing.assert_close(got, x @ w.T.contiguous(), rtol=1e-5, atol=1e-5)
-        if n_vocab % 2 == 0:  # tiny.en's shape: the very same floats as before the split
-            assert torch.equal(got, x @ w.T.contiguous())
         rows = torch.randn(3, 1, 32)  # beams take the other path; the same values within rounding
         torch.testing.assert_close(dec.logits(rows), rows @ w.T, rtol=1e-5, atol=1e-5)
+        block = dec.blocks[0]
+        for layer in (block.attn.query, block.attn.key, block.mlp[0], block.mlp[2]):
+            inp = torch.randn(1, 1, layer.in_features)
+            torch.testing.assert_close(linear(layer, inp), layer(inp), rtol=1e-5, atol=1e-5)
         dec.token_embedding.weight.copy_(torch.randn_like(w))  # a replaced embedding is not served stale
         torch.testing.assert_close(dec.logits(x), x @ dec.token_embedding.weight.T, rtol=1e-5, atol=1e-5)
