@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.rowmatmul import linear
+
 
 @dataclass(frozen=True)
 class BlipVisionConfig:
@@ -160,7 +162,7 @@ class OutputNorm(nn.Module):
         self.LayerNorm = nn.LayerNorm(width, eps=eps)  # noqa: N815 - checkpoint name
 
     def forward(self, x: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
+        return self.LayerNorm(linear(self.dense, x) + residual)
 
 
 class TextAttention(nn.Module):
@@ -177,13 +179,13 @@ class TextAttention(nn.Module):
         image embeddings (keys/values computed once into `cache`). `capture` receives softmaxed weights
         (B, heads, T, keys)."""
         p = self.self
-        q = _heads(p.query(x), self.n_head)
+        q = _heads(linear(p.query, x), self.n_head)
         if self.cross:
             if "k" not in cache:
                 cache["k"], cache["v"] = _heads(p.key(image), self.n_head), _heads(p.value(image), self.n_head)
             k, v = cache["k"], cache["v"]
         else:
-            k, v = _heads(p.key(x), self.n_head), _heads(p.value(x), self.n_head)
+            k, v = _heads(linear(p.key, x), self.n_head), _heads(linear(p.value, x), self.n_head)
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k, v
@@ -210,7 +212,7 @@ class Intermediate(nn.Module):
         self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(self.dense(x))
+        return F.gelu(linear(self.dense, x))
 
 
 class TextLayer(nn.Module):
@@ -247,7 +249,7 @@ class Transform(nn.Module):
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)  # noqa: N815 - checkpoint name
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.LayerNorm(F.gelu(self.dense(x)))
+        return self.LayerNorm(F.gelu(linear(self.dense, x)))
 
 
 class Predictions(nn.Module):
@@ -259,7 +261,7 @@ class Predictions(nn.Module):
         self.decoder.bias = self.bias  # one tensor under both names, as in the checkpoint
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.decoder(self.transform(x))
+        return linear(self.decoder, self.transform(x))
 
 
 class Heads(nn.Module):

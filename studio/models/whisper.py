@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from studio.models.derived import derived
+from studio.models.rowmatmul import linear, row_product
 
 
 @dataclass(frozen=True)
@@ -82,35 +83,6 @@ class AttentionCapture:
     def stacked(self) -> Tensor:
         """(layers, batch, heads, queries, keys) with the query steps of every call concatenated."""
         return torch.stack([torch.cat(self.cross[i], dim=2) for i in sorted(self.cross)])
-
-
-def row_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:
-    """`x` holding a single row, on a CPU: x @ weight.T (+ bias) as one batched product over the two halves of
-    `weight` (row-major views, no copy), so both threads stream weights from memory; a single-row product reads them
-    on one (measured on a decoder step: 2x for the 1536-wide MLP linears and the vocabulary). None when it does not
-    apply; the result equals F.linear within float rounding."""
-    out_f, in_f = weight.shape[0], weight.shape[-1]
-    if x.device.type != "cpu" or x.numel() != in_f or out_f < 2 or x.dtype != weight.dtype:
-        return None
-    if out_f % 2:  # an odd vocabulary (51865, multilingual): the even part so, the last row on its own
-        head = row_product(x, weight[:-1], None if bias is None else bias[:-1])
-        last = F.linear(x, weight[-1:], None if bias is None else bias[-1:])
-        return torch.cat([head, last], dim=-1)  # type: ignore[list-item]
-    # a column given as a transposed row (strides 0, 1, in_f): oneDNN/MKL's fast kernel here; a plain (in_f, 1)
-    # column measured 4-5x slower on the vocabulary
-    col = x.reshape(1, 1, in_f).expand(2, 1, in_f).transpose(1, 2)
-    halves = weight.view(2, out_f // 2, in_f)
-    y = torch.bmm(halves, col) if bias is None else torch.baddbmm(bias.view(2, -1, 1), halves, col)
-    return y.reshape(*x.shape[:-1], out_f)
-
-
-def linear(layer: nn.Module, x: Tensor) -> Tensor:
-    """`layer(x)`, through row_product for a plain nn.Linear on one row (int8 layers run as they are)."""
-    if type(layer) is nn.Linear:
-        y = row_product(x, layer.weight, layer.bias)
-        if y is not None:
-            return y
-    return layer(x)
 
 
 class MultiHeadAttention(nn.Module):
