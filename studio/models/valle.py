@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.rowmatmul import linear, row_product
+
 # Language ids of the model's language embedding (models/vallex.py `language_ID`). The preset .npz files number
 # languages differently (zh=0, ja=1, en=2): see studio/engine/clone/voices.py.
 MODEL_LANGUAGE_IDS = {"en": 0, "zh": 1, "ja": 2}
@@ -128,7 +130,11 @@ class SelfAttention(nn.Module):
         """x (B, T, C); `mask` (T, K) bool, True where a query may look. `capture` receives the softmaxed weights
         (B, heads, T, K)."""
         b, t, c = x.shape
-        qkv = self.in_proj(x) if self.in_proj is not None else F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        if self.in_proj is not None:
+            qkv = self.in_proj(x)
+        else:  # an AR step's one row: the packed weight's halves on both threads (studio.models.rowmatmul)
+            one = row_product(x, self.in_proj_weight, self.in_proj_bias)
+            qkv = one if one is not None else F.linear(x, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(b, t, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.append(k, v)
@@ -141,7 +147,7 @@ class SelfAttention(nn.Module):
             w = w.float().softmax(dim=-1).to(q.dtype)
             capture.append(w)
             o = w @ v
-        return self.out_proj(o.transpose(1, 2).reshape(b, t, c))
+        return linear(self.out_proj, o.transpose(1, 2).reshape(b, t, c))
 
 
 class AdaptiveLayerNorm(nn.Module):
@@ -173,7 +179,7 @@ class Block(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None, stage: Tensor | None = None,
                 cache: LayerKV | None = None, capture: list[Tensor] | None = None) -> Tensor:
         x = x + self.self_attn(self._norm(self.norm1, x, stage), mask, cache, capture)
-        return x + self.linear2(F.relu(self.linear1(self._norm(self.norm2, x, stage))))
+        return x + linear(self.linear2, F.relu(linear(self.linear1, self._norm(self.norm2, x, stage))))
 
 
 class Stack(nn.Module):
@@ -248,7 +254,7 @@ class VallE(nn.Module):
         x = self._text(text, langs, nar=False)
         y = self.ar_audio_position(self.ar_audio_embedding(audio))
         h = self.ar_decoder(torch.cat([x, y], dim=1), self._ar_mask(x.shape[1], y.shape[1], 0, x.device))
-        return self.ar_predict_layer(h[:, -1])
+        return linear(self.ar_predict_layer, h[:, -1])
 
     @staticmethod
     def _ar_mask(s: int, y: int, past: int, device: torch.device) -> Tensor:
@@ -284,7 +290,7 @@ class VallE(nn.Module):
             if use_cache:
                 mask = self._ar_mask(s, y_all.shape[1], past, text.device) if step_input.shape[1] > 1 else None
                 h = self.ar_decoder(step_input, mask, caches=caches, capture=layers_capture)
-                logits = self.ar_predict_layer(h[:, -1])
+                logits = linear(self.ar_predict_layer, h[:, -1])
             else:
                 logits = self.ar_logits(text, langs, y_all)
             if force_frames is not None:
