@@ -34,3 +34,23 @@ def test_it_steps_aside_where_it_does_not_apply() -> None:
         torch.testing.assert_close(linear(layer, x), layer(x), rtol=1e-5, atol=1e-5)
     int8 = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(32, 64)), {nn.Linear}, dtype=torch.qint8)
     assert torch.equal(linear(int8[0], x), int8[0](x))  # a quantized layer runs as it is
+
+
+def test_the_split_is_taken_only_where_it_measured_faster(monkeypatch) -> None:
+    import studio.models.rowmatmul as rm
+
+    layer = nn.Linear(32, 64)
+    x = torch.randn(1, 32)
+    calls: list[int] = []
+    real = rm.row_product
+    monkeypatch.setattr(rm, "row_product", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        monkeypatch.setenv("VOICE_STUDIO_ROW_SPLIT", "0")
+        assert torch.equal(linear(layer, x), layer(x)) and not calls  # the plain product, untouched
+        monkeypatch.setenv("VOICE_STUDIO_ROW_SPLIT", "1")
+        torch.testing.assert_close(linear(layer, x), layer(x), rtol=1e-5, atol=1e-5)
+        assert calls == [1]
+        monkeypatch.delenv("VOICE_STUDIO_ROW_SPLIT")
+        monkeypatch.setattr(rm, "_pays", {})
+        decided = rm.split_pays()  # measured once for this thread count, then remembered
+        assert rm._pays == {torch.get_num_threads(): decided} and rm.split_pays() is decided

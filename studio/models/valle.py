@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from studio.models.rowmatmul import linear, row_product
+from studio.models.rowmatmul import linear, split_product
 
 # Language ids of the model's language embedding (models/vallex.py `language_ID`). The preset .npz files number
 # languages differently (zh=0, ja=1, en=2): see studio/engine/clone/voices.py.
@@ -133,7 +133,7 @@ class SelfAttention(nn.Module):
         if self.in_proj is not None:
             qkv = self.in_proj(x)
         else:  # an AR step's one row: the packed weight's halves on both threads (studio.models.rowmatmul)
-            one = row_product(x, self.in_proj_weight, self.in_proj_bias)
+            one = split_product(x, self.in_proj_weight, self.in_proj_bias)
             qkv = one if one is not None else F.linear(x, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(b, t, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)
         if cache is not None:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from studio.models.derived import derived
-from studio.models.rowmatmul import linear, row_product
+from studio.models.rowmatmul import linear, split_product
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ class TextDecoder(nn.Module):
         w = self.token_embedding.weight
         rows = x.shape[:-1]
         if rows.numel() == 1:
-            one = row_product(x.to(w.dtype), w, None)  # a CPU: the embedding's halves on two threads, no copy
+            one = split_product(x.to(w.dtype), w, None)  # a CPU: the embedding's halves on two threads, no copy
             if one is not None:
                 return one.float()  # one row elsewhere: (1, C) @ (C, vocab), the transposed copy read row by row
             return (x @ derived(self, "projection", w, lambda t: t.T.contiguous()).to(x.dtype)).float()
