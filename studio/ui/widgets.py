@@ -51,6 +51,20 @@ class FileDropMixin:
             self.on_files_dropped(paths)
 
 
+class PanelJob:
+    """A panel that runs one job at a time (`self._job`, 0 when none) with its own progress bar (0..1000) and
+    label beside its Cancel button."""
+
+    def cancel(self) -> None:
+        if self._job:  # type: ignore[attr-defined]
+            self.worker.cancel(self._job)  # type: ignore[attr-defined]
+
+    def _progress(self, job_id: int, fraction: float, message: str) -> None:
+        if job_id == self._job:  # type: ignore[attr-defined]
+            self.bar.setValue(int(fraction * 1000))  # type: ignore[attr-defined]
+            self.progress_label.setText(message)  # type: ignore[attr-defined]
+
+
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif *.w64 *.caf);;All files (*)"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.engine.caption.decoding import Result
 from studio.engine.caption.result import Candidate, CaptionResult
 from studio.engine.caption.tokenizer import CaptionTokenizer
 from studio.errors import StudioError
@@ -78,7 +79,7 @@ class Captioner:
         kept = _head(previous, index, choice)
         left = opts.max_new_tokens - len(prefix)  # type: ignore[attr-defined]
         if prefix[-1] == self.tokenizer.sep or left < 1:  # the caption ends with the chosen token
-            empty = _Empty(previous.cross_attention is not None, self.model.cfg)
+            empty = Result([], 0.0, [], [], self._no_rows() if previous.cross_attention is not None else None)
             return self._result(source, picture, previous.prompt, prefix, [empty], started, kept, _penalty(opts))
         rest = replace(opts, max_new_tokens=left,  # type: ignore[type-var]
                        min_new_tokens=max(0, opts.min_new_tokens - len(prefix)))  # type: ignore[attr-defined]
@@ -86,6 +87,12 @@ class Captioner:
         capture = previous.cross_attention is not None
         results = self._decode(picture, prompt_ids, rest, capture, check, progress)
         return self._result(source, picture, previous.prompt, prefix, results, started, kept, _penalty(opts))
+
+    def _no_rows(self) -> np.ndarray:
+        """The attention of a decode that generated nothing: (layers, heads, 0, image tokens)."""
+        cfg = self.model.cfg
+        return np.zeros((cfg.text.num_hidden_layers, cfg.text.num_attention_heads, 0, 1 + cfg.vision.grid ** 2),
+                        np.float32)
 
     def _check_same_model(self, r: CaptionResult) -> None:
         """A caption continues only on the model that wrote it: another one's ids and attention do not fit."""
@@ -165,16 +172,3 @@ def _head(r: CaptionResult, index: int, choice: int) -> _Head:
     probs = [*r.token_probs[:index], r.top5[index][choice][1]]
     att = None if r.cross_attention is None else r.cross_attention[:, :, :index + 1]
     return _Head(probs, r.top5[:index + 1], r.top5_ids[:index + 1], att)
-
-
-class _Empty:
-    """A decode that generated nothing (the chosen alternative ended the caption)."""
-
-    def __init__(self, capture: bool, cfg: object) -> None:
-        self.tokens: list[int] = []
-        self.score = 0.0
-        self.token_logprobs: list[float] = []
-        self.top5: list = []
-        layers, heads = cfg.text.num_hidden_layers, cfg.text.num_attention_heads  # type: ignore[attr-defined]
-        tokens = 1 + cfg.vision.grid ** 2  # type: ignore[attr-defined]
-        self.cross_attention = np.zeros((layers, heads, 0, tokens), np.float32) if capture else None
