@@ -2,6 +2,11 @@
 
 import sys
 
-from studio.cli.main import main
+if sys.argv[1:2] == ["--studio-model-process"]:  # studio.worker.process.CHILD_FLAG: the window's model process
+    from studio.worker.child import main as model_process
 
-sys.exit(main())
+    model_process(sys.argv[2:])
+else:
+    from studio.cli.main import main
+
+    sys.exit(main())

@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Panels' jobs run on a thread with everything copied through pickle, as the app's model process copies it:
+# monkeypatches reach the jobs, and a job or result that could not cross to the process still fails here.
+# tests/test_process_worker.py runs the real model process.
+os.environ.setdefault("VOICE_STUDIO_WORKER", "isolated")
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 # what scripts/apt-ensure.sh could not install (make test writes it there)

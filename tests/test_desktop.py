@@ -46,7 +46,7 @@ class Desktop:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items()
-               if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY")}
+               if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "VOICE_STUDIO_WORKER")}
         env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / "config"),
                    XDG_DATA_HOME=str(self.home / "data"), XDG_CACHE_HOME=str(self.home / "cache"),
                    XDG_STATE_HOME=str(self.home / "state"))
@@ -110,10 +110,18 @@ def desktop(tmp_path: Path) -> Iterator[Desktop]:
 
 
 def test_window_opens_through_xcb_and_sigterm_closes_it_cleanly(desktop):
+    import psutil
+
     desktop.start()
+    deadline = time.monotonic() + 30
+    while not (children := psutil.Process(desktop.pid).children()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any("studio.worker.child" in " ".join(c.cmdline()) for c in children)  # the model process
     os.kill(desktop.pid, signal.SIGTERM)  # what a session logout sends
     desktop.assert_clean_exit()
     assert "SIGTERM: closing the windows" in desktop.log.read_text()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, "the model process outlived the window"
 
 
 def test_the_quit_shortcut_quits_cleanly(desktop):

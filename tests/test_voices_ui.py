@@ -32,7 +32,7 @@ def view(qtbot, settings, tmp_path):
     from studio.ui.voices_view import VoicesView
     from studio.worker.qt import QtWorker
 
-    worker = QtWorker("cpu")
+    worker = QtWorker("cpu", mode="thread")  # quick_preview's fake shares what it saw with the test: no copies
     v = VoicesView(worker, settings, folder=tmp_path / "voices")
     qtbot.addWidget(v)
     v.resize(460, 800)

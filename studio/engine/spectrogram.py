@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from studio.audio.io import first_sample, iter_blocks, probe
 from studio.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, mel_filters, mel_frequencies
+
+if TYPE_CHECKING:
+    from studio.worker.jobs import JobContext
 
 KINDS = {"mel80": "Log-mel (80 bins, Whisper)", "mel128": "Log-mel (128 bins, Whisper large-v3)",
          "linear": "Linear STFT (dB)"}
@@ -140,3 +144,9 @@ def _pool_into(out: np.ndarray, vals: np.ndarray, first_frame: int, fpc: int) ->
     """Max-pool frames (columns of vals) into output columns, fpc frames per column."""
     cols = (first_frame + np.arange(vals.shape[1])) // fpc
     np.maximum.at(out.T, cols, vals.T)
+
+
+def spectrogram_job(ctx: JobContext, path: str, kind: str = "mel80", start: float = 0.0, end: float | None = None,
+                    max_columns: int = 4000) -> Spectrogram:
+    """compute_spectrogram as a worker job (a module-level function, so it can cross to the model process)."""
+    return compute_spectrogram(path, kind, start, end, max_columns, ctx.progress)

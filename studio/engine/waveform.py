@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from studio.audio.io import iter_blocks, probe
+
+if TYPE_CHECKING:
+    from studio.worker.jobs import JobContext
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,8 @@ def compute_envelope(path: str, points: int = 2000,
         if progress is not None:
             progress(pos / info.frames, "Reading waveform")
     return Envelope((np.arange(n) + 0.5) * per / info.sample_rate, low, high, info.duration)
+
+
+def envelope_job(ctx: JobContext, path: str, points: int = 2000) -> Envelope:
+    """compute_envelope as a worker job (a module-level function, so it can cross to the model process)."""
+    return compute_envelope(path, points, ctx.progress)

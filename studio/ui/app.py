@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING
 
 import platformdirs
+
+from studio.worker.child import LOG_ENV
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -17,8 +20,10 @@ if TYPE_CHECKING:
 def _log_to_file() -> None:
     folder = platformdirs.user_log_path("VoiceStudio", appauthor=False)
     folder.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=folder / "studio.log", level=logging.INFO,
+    log_file = folder / "studio.log"
+    logging.basicConfig(filename=log_file, level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ[LOG_ENV] = str(log_file)  # the model process logs to the same file
 
 
 def _close_on_signals(loop: asyncio.AbstractEventLoop, app: QApplication) -> None:

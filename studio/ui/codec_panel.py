@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from studio.audio.player import Player
 from studio.engine.codec.files import CodeFile, write_codes
 from studio.engine.codec.result import CodecAnalysis
-from studio.engine.spectrogram import Spectrogram, compute_spectrogram
+from studio.engine.spectrogram import Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
@@ -260,7 +260,7 @@ class CodecPanel(AudioFilePanel, QWidget):
                                        else None)
 
     def _show_spectrogram(self, path: str) -> None:
-        self._spec_job = self.worker.submit(lambda ctx: compute_spectrogram(path, "mel80", 0.0, None, 2000),
+        self._spec_job = self.worker.submit(spectrogram_job, path, "mel80", 0.0, None, 2000,
                                             name="Spectrogram", on_result=self._spectrogram_done)
 
     def _spectrogram_done(self, spec: Spectrogram) -> None:

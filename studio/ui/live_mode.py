@@ -11,17 +11,17 @@ from PySide6.QtGui import QColor, QFont
 from studio.audio.devices import list_input_devices
 from studio.audio.library import Library
 from studio.audio.recorder import Recorder
-from studio.engine.asr.live import LiveSession, LiveUpdate
+from studio.engine.asr.live import LiveFeed, LiveUpdate
 from studio.engine.asr.result import Transcript
 from studio.errors import StudioError
 from studio.ui.widgets import fmt_time
 from studio.worker.errors import ErrorReport
 
 
-def _live_step(ctx: object, session: LiveSession, model: str, final: bool, cache_dir: str) -> object:
+def _live_step(ctx: object, feed: LiveFeed, samples: object, model: str, final: bool, cache_dir: str) -> object:
     from studio.engine.asr.jobs import live_step_job
 
-    return live_step_job(ctx, session, model, final, cache_dir)  # type: ignore[arg-type]
+    return live_step_job(ctx, feed, samples, model, final, cache_dir)  # type: ignore[arg-type]
 
 
 class LiveMode:
@@ -47,8 +47,8 @@ class LiveMode:
         self.player.stop()
         self.recorder = rec
         lang = self.language.currentData()
-        self.live = LiveSession(rec.samplerate, language=None if lang == "auto" else lang,
-                                task=self.task.currentData())
+        self.live = LiveFeed(rec.samplerate, language=None if lang == "auto" else lang,
+                             task=self.task.currentData())
         self._model_key = self.model.currentData()
         self.segments, self.transcript, self._partial = [], None, False
         self.table.setRowCount(0)
@@ -66,23 +66,24 @@ class LiveMode:
         self.live.push(rec.read_new())
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(False)  # until the last step is in
-        session = self.live
+        feed = self.live
         self._live_job = self.worker.submit(
-            _live_step, session, self._model_key, True, self.settings.cache_folder, name="Finishing live transcript",
+            _live_step, feed, feed.take(), self._model_key, True, self.settings.cache_folder,
+            name="Finishing live transcript",
             on_result=lambda u: self._live_finished(u, str(path)), on_error=self._live_failed)
 
     def _live_pump(self) -> None:
         """Feed the recorder's new samples to the session; keep one decoding step in flight."""
-        rec, session = self.recorder, self.live
-        if rec is None or session is None:
+        rec, feed = self.recorder, self.live
+        if rec is None or feed is None:
             return
-        session.push(rec.read_new())
+        feed.push(rec.read_new())
         if rec.error:
             self.error.emit(rec.error, "The audio recorded before the problem is kept in the file.")
             self.stop_live()
             return
-        if not self._live_job and session.has_new_audio():
-            self._live_job = self.worker.submit(_live_step, session, self._model_key, False,
+        if not self._live_job and feed.has_new_audio():
+            self._live_job = self.worker.submit(_live_step, feed, feed.take(), self._model_key, False,
                                                 self.settings.cache_folder, name="Live transcription",
                                                 on_result=self._live_update, on_error=self._live_failed)
 

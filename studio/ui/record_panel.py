@@ -27,7 +27,7 @@ from studio.audio.live import LiveMel
 from studio.audio.player import Player
 from studio.audio.recorder import Recorder, overflow_text
 from studio.engine.render import colormap_table
-from studio.engine.waveform import Envelope, compute_envelope
+from studio.engine.waveform import Envelope, envelope_job
 from studio.errors import StudioError
 from studio.outputs import describe_os_error
 from studio.ui.settings import AppSettings
@@ -360,7 +360,7 @@ class RecordPanel(FileDropMixin, QWidget):
             self.player.stop()
             self.play_btn.setText("▶ Play")
         self._envelope_job = self.worker.submit(
-            lambda ctx: compute_envelope(str(path), 2000, ctx.progress), name=f"Waveform of {path.stem}",
+            envelope_job, str(path), 2000, name=f"Waveform of {path.stem}",
             on_result=self._show_envelope, on_error=lambda rep: self.error.emit(rep.message, rep.remedy))
 
     def _show_envelope(self, env: Envelope) -> None:

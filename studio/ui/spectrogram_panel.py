@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLa
 
 from studio.audio.player import Player
 from studio.engine.render import COLORMAPS
-from studio.engine.spectrogram import KINDS, Spectrogram, compute_spectrogram
+from studio.engine.spectrogram import KINDS, Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.ui.attention_view import AttentionView
 from studio.ui.settings import AppSettings
@@ -109,7 +109,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         path, kind = str(self.path), self.kind
         name = f"Spectrogram of {Path(path).name}" if overview else "Refining view"
         self._job = self.worker.submit(
-            lambda ctx: compute_spectrogram(path, kind, start, end, columns, ctx.progress), name=name,
+            spectrogram_job, path, kind, start, end, columns, name=name,
             on_result=lambda spec: self._done(spec, overview),
             on_error=lambda rep: self.error.emit(rep.message, rep.remedy))
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from studio.audio.player import Player
 from studio.audio.recorder import Recorder
 from studio.engine.asr import export
-from studio.engine.asr.live import LiveSession
+from studio.engine.asr.live import LiveFeed
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import Segment, Transcript
 from studio.engine.asr.tokenizer import LANGUAGES
@@ -43,11 +43,11 @@ MODELS = [("tiny.en (built in, English)", "tiny.en"), ("base.en", "base.en"), ("
           ("large-v3", "large-v3"), ("turbo (large-v3-turbo)", "turbo")]
 
 
-def _transcribe(ctx: object, source: str, model: str, options: TranscribeOptions, on_segment: object,
-                cache_dir: str) -> Transcript:
+def _transcribe(ctx: object, source: str, model: str, options: TranscribeOptions, cache_dir: str) -> Transcript:
     from studio.engine.asr.jobs import transcribe_job  # torch loads on the worker, never on the UI thread
 
-    return transcribe_job(ctx, source, model, options, on_segment, cache_dir)  # type: ignore[arg-type]
+    # each segment goes to the panel as soon as it is decoded
+    return transcribe_job(ctx, source, model, options, ctx.send, cache_dir)  # type: ignore[arg-type, attr-defined]
 
 
 def _attention(ctx: object, source: str, model: str, start: float, segments: list[Segment], language: str,
@@ -60,7 +60,7 @@ def _attention(ctx: object, source: str, model: str, start: float, segments: lis
 class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
-    segment_ready = Signal(object)  # emitted from the worker thread; Qt queues it to the UI thread
+    segment_ready = Signal(object)  # a segment the running job decoded (on the UI thread)
     attention_ready = Signal(object)  # AttentionMap for the Spectrogram & Attention panel
     transcript_ready = Signal(object)
     import_requested = Signal()  # the picker's "Import local weights…" entry
@@ -82,7 +82,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         self._partial = False  # the transcript shown was cut short by a cancel: exports say so
         self._filling = False
         self.recorder: Recorder | None = None
-        self.live: LiveSession | None = None
+        self.live: LiveFeed | None = None
         self._live_job = 0
         self._build()
         self.segment_ready.connect(self._add_segment)
@@ -232,9 +232,10 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         model = self._model_key = self.model.currentData()
-        self._job = self.worker.submit(_transcribe, str(self.path), model, self.options(), self.segment_ready.emit,
+        self._job = self.worker.submit(_transcribe, str(self.path), model, self.options(),
                                        self.settings.cache_folder, name=f"Transcribing {self.path.name}",
-                                       on_result=self._finished, on_error=self._failed)
+                                       on_result=self._finished, on_error=self._failed,
+                                       on_update=self.segment_ready.emit)
         self.worker.cancelled.connect(self._on_cancelled)
 
     def _add_segment(self, seg: Segment) -> None:

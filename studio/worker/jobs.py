@@ -19,6 +19,7 @@ class JobContext:
     _device: str  # "" until a job asks: resolving "auto" imports torch, which a job that needs no model must not
     models: ModelRegistry
     _report: Callable[[int, float, str], None]
+    _send: Callable[[int, object], None] = lambda job_id, payload: None
     _cancel: threading.Event = field(default_factory=threading.Event)
     _resolve_device: Callable[[], str] | None = None
 
@@ -44,6 +45,12 @@ class JobContext:
     def progress(self, fraction: float, message: str = "") -> None:
         self.check()
         self._report(self.job_id, max(0.0, min(1.0, fraction)), message)
+
+    def send(self, payload: object) -> None:
+        """Hand a piece of the result to the UI while the job runs (a segment, a take); it arrives before the
+        result, through the `on_update` the job was submitted with. Never checks for a cancel: what is done is
+        delivered."""
+        self._send(self.job_id, payload)
 
 
 JobFn = Callable[..., Any]  # called as fn(ctx, *args, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import pickle
 import queue
 import threading
 from collections.abc import Callable
@@ -40,16 +41,29 @@ class _Job:
     args: tuple
     kwargs: dict
     name: str
+    internal: bool = False  # the worker's own housekeeping: no callbacks
+
+
+def pickled(value: Any) -> Any:
+    """A copy made the way a process boundary makes it."""
+    return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class Worker:
     """Submit callables `fn(ctx, *args)`; results, errors, progress and cancels arrive through the callbacks,
-    called on the worker thread (the Qt adapter re-emits them as queued signals)."""
+    called on the worker thread (the Qt adapter re-emits them as queued signals).
 
-    def __init__(self, device: str = "auto", registry: ModelRegistry | None = None) -> None:
+    With `isolate`, everything that crosses between caller and job (the job and its arguments, updates, results,
+    partial results, error reports) is copied through pickle, as the model process (`studio.worker.process`) does:
+    tests run the panels this way, so a job that could not cross a process boundary, or a caller that relies on
+    the job changing its arguments in place, fails there."""
+
+    def __init__(self, device: str = "auto", registry: ModelRegistry | None = None, isolate: bool = False) -> None:
         self.device_choice = device
+        self.isolate = isolate
         self.models = registry or ModelRegistry()
         self.on_progress: Callable[[int, float, str], None] = lambda *a: None
+        self.on_update: Callable[[int, Any], None] = lambda *a: None  # (job id, what the job sent)
         self.on_started: Callable[[int, str], None] = lambda *a: None
         self.on_result: Callable[[int, Any], None] = lambda *a: None
         self.on_error: Callable[[int, ErrorReport], None] = lambda *a: None
@@ -66,7 +80,8 @@ class Worker:
         """Takes effect for the next job; loaded models are dropped since they live on the old device."""
         if choice != self.device_choice:
             self.device_choice = choice
-            self.submit(lambda ctx: self._reset_device(), name="switch device")
+            self._put(_Job(JobContext(0, "", self.models, self._report), lambda ctx: self._reset_device(), (), {},
+                           "switch device", internal=True))
 
     def _reset_device(self) -> None:
         self._device = None
@@ -74,12 +89,21 @@ class Worker:
 
     def submit(self, fn: JobFn, *args: Any, name: str = "", **kwargs: Any) -> int:
         job_id = next(self._ids)
-        ctx = JobContext(job_id, "", self.models, self._report)
-        job = _Job(ctx, fn, args, kwargs, name or getattr(fn, "__name__", "job"))
-        with self._lock:
-            self._jobs[job_id] = job
-        self._queue.put(job)
+        self.submit_as(job_id, fn, args, kwargs, name)
         return job_id
+
+    def submit_as(self, job_id: int, fn: JobFn, args: tuple, kwargs: dict, name: str = "") -> None:
+        """Queue a job under an id the caller chose (the model process runs the window's ids)."""
+        if self.isolate:
+            fn, args, kwargs = pickled((fn, args, kwargs))
+        ctx = JobContext(job_id, "", self.models, self._report, self._send)
+        self._put(_Job(ctx, fn, args, kwargs, name or getattr(fn, "__name__", "job")))
+
+    def _put(self, job: _Job) -> None:
+        if not job.internal:
+            with self._lock:
+                self._jobs[job.ctx.job_id] = job
+        self._queue.put(job)
 
     def cancel(self, job_id: int) -> None:
         with self._lock:
@@ -111,24 +135,41 @@ class Worker:
     def _report(self, job_id: int, fraction: float, message: str) -> None:
         self.on_progress(job_id, fraction, message)
 
+    def _send(self, job_id: int, payload: Any) -> None:
+        self.on_update(job_id, self._crossed(payload))
+
+    def _crossed(self, value: Any) -> Any:
+        return pickled(value) if self.isolate else value
+
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
             job_id = job.ctx.job_id
+            if job.internal:
+                self._safe(job.fn, job.ctx)
+                continue
             try:
                 if job.ctx.cancelled:
                     raise JobCancelled()
                 job.ctx._resolve_device = self._job_device
                 self.on_started(job_id, job.name)
-                result = job.fn(job.ctx, *job.args, **job.kwargs)
+                result = self._crossed(job.fn(job.ctx, *job.args, **job.kwargs))
             except JobCancelled as cancelled:
-                self._safe(self.on_cancelled, job_id, cancelled.partial)
+                self._deliver(self.on_cancelled, job_id, cancelled.partial)
             except BaseException as e:  # a job must never take the worker down
-                self._safe(self.on_error, job_id, describe_error(e))
+                self._deliver(self.on_error, job_id, describe_error(e))
             else:
                 self._safe(self.on_result, job_id, result)
             finally:
                 with self._lock:
                     self._jobs.pop(job_id, None)
+
+    def _deliver(self, callback: Callable[[int, Any], None], job_id: int, value: Any) -> None:
+        try:
+            value = self._crossed(value)
+        except Exception as e:  # what a cancelled job kept could not cross: the cancel still arrives
+            log.error("could not pass on what job %d kept: %s", job_id, e)
+            value = None if callback is self.on_cancelled else describe_error(e)
+        self._safe(callback, job_id, value)
 
     @staticmethod
     def _safe(callback: Callable[..., None], *args: Any) -> None:

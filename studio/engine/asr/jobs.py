@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from studio.engine.asr.live import LiveSession, LiveUpdate
+import numpy as np
+
+from studio.engine.asr.live import LiveFeed, LiveSession, LiveUpdate
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import AttentionMap, Segment, Transcript
 from studio.engine.asr.transcribe import Transcriber
@@ -39,6 +41,22 @@ def attention_job(ctx: JobContext, source: str, model: str, start: float, segmen
     return transcriber.attention(source, start, segments, language, task)
 
 
-def live_step_job(ctx: JobContext, session: LiveSession, model: str, final: bool = False,
+_sessions: dict[str, LiveSession] = {}  # live sessions of this process, by their feed's key
+
+
+def live_step_job(ctx: JobContext, feed: LiveFeed, samples: np.ndarray, model: str, final: bool = False,
                   cache_dir: str | None = None) -> LiveUpdate:
-    return session.step(get_transcriber(ctx, model, cache_dir), final)
+    """One step of the live session `feed` names, with the samples recorded since the last step; the session is
+    created on the first step and forgotten after the final one (or a failure, which ends live mode)."""
+    session = _sessions.get(feed.key)
+    if session is None:
+        session = _sessions[feed.key] = LiveSession(feed.sample_rate, feed.language, feed.task)
+    session.push(samples)
+    try:
+        update = session.step(get_transcriber(ctx, model, cache_dir), final)
+    except BaseException:
+        _sessions.pop(feed.key, None)
+        raise
+    if final:
+        _sessions.pop(feed.key, None)
+    return update

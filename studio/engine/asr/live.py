@@ -4,12 +4,16 @@ Each step decodes the audio that is not yet final (up to 30 s) and aligns its wo
 once two consecutive steps agree on it (local agreement, as in whisper_streaming); final audio leaves the buffer at
 sentence ends, so a step never decodes more than about 15 s. `push` is cheap and torch-free (the UI thread calls
 it with the recorder's samples); `step` runs on the worker.
+
+The session lives where the jobs run (the model process); the window keeps a `LiveFeed`, which collects the
+recorder's samples and hands them over with each step.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +38,31 @@ class LiveUpdate:
     audio_seconds: float  # audio received so far
     language: str | None = None  # chosen or detected (None: not known yet)
     task: str = "transcribe"
+
+
+@dataclass
+class LiveFeed:
+    """The window's side of a live session: the samples not yet handed to it, and what the session is."""
+
+    sample_rate: int
+    language: str | None = "en"
+    task: str = "transcribe"
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the session where the jobs run
+    _blocks: list[np.ndarray] = field(default_factory=list)
+    _pending: int = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        if samples.size:
+            self._blocks.append(np.asarray(samples, np.float32))
+            self._pending += len(samples)
+
+    def has_new_audio(self) -> bool:
+        return self._pending >= MIN_NEW_S * self.sample_rate
+
+    def take(self) -> np.ndarray:
+        """The samples pushed since the last take, for the next step."""
+        blocks, self._blocks, self._pending = self._blocks, [], 0
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
 @dataclass
