@@ -63,8 +63,11 @@ def test_text_to_waveform_through_the_worker(worker: Worker, small_models: tuple
         assert take.codes.shape == (8, n) and n > 0
         assert len(take.samples) == n * SAMPLE_RATE // FRAME_RATE  # 320 samples per frame
         assert take.samples.dtype == np.float32 and np.isfinite(take.samples).all()
+        # its log-mel is made with it (in the model process), 10 ms columns, so the view only draws it
+        assert take.mel.shape == (80, 1 + len(take.samples) // 240) and np.isfinite(take.mel).all()
         assert take.settings.seed == 3 + i and take.stopped in ("end", "cap")
         assert take.attention is not None and take.attention.shape == (SMALL.n_layer, n, 58 + len(take.text_ids))
+        np.testing.assert_allclose(take.attention_mean, take.attention.astype(np.float32).mean(axis=0), rtol=1e-6)
         assert take.n_prompt_ids == 58 and take.device.startswith("cpu (") and "GB in use" in take.device
     assert result.prompt_codes.shape == (8, 225)
     joined = result.joined()

@@ -31,7 +31,7 @@ def view(qtbot, settings):  # noqa: ANN001, ANN201
     from studio.ui.speak_view import SpeakView
     from studio.worker.qt import QtWorker
 
-    worker = QtWorker("cpu")
+    worker = QtWorker("cpu", mode="thread")  # FakeSpeech shares its events and counts with the test: no copies
     v = SpeakView(worker, settings)
     GarbageCollector(v)  # as in the window: Python's collector runs on the UI thread only
     v.errors = []
@@ -226,6 +226,7 @@ def test_round_trip_words_are_marked_and_a_clicked_word_shows_the_attention_arou
     attention[:, 30:40, n_prompt + span[0]:n_prompt + span[1]] = 0.5  # read around frames 30-40
     take = Take(0, text, ph.phonemes, ph.ids, n_prompt, np.zeros((8, frames), np.int16),
                 np.zeros(frames * 320, np.float32), Settings(), "end", 1.0, "cpu", attention,
+                attention_mean=attention.astype(np.float32).mean(axis=0),
                 round_trip=compare(text, "the quick quick fox jumps hello", prompt_text="Hello there"))
     marks = WordMarks()
     qtbot.addWidget(marks)
@@ -267,7 +268,7 @@ class FakeSpeech:
         self.hold, self.listen = hold, listen
         self.calls: list[tuple[list[str], list[int]]] = []
 
-    def __call__(self, ctx, voice, sentences, language, settings, *, on_take=None, first_index=0, seeds=None,  # noqa: ANN001, ANN204
+    def __call__(self, ctx, voice, sentences, language, settings, *, first_index=0, seeds=None,  # noqa: ANN001, ANN204
                  **_kw):
         from dataclasses import replace
 
@@ -280,14 +281,15 @@ class FakeSpeech:
             n = 30 + used[i] % 7
             take = Take(first_index + i, text, "a", [1], 0, np.full((8, n), used[i] % 1024, np.int16),
                         np.full(n * 320, 0.01, np.float32), replace(settings, seed=used[i]), "end", 0.01, "cpu", None,
+                        mel=np.zeros((80, n * 320 // 240), np.float32),
                         round_trip=None if self.listen else RoundTrip(text, []))
             if self.listen and i == 0:
                 ctx.progress(0.5, f"Sentence {first_index + 1}: listening back…")
                 while not ctx.cancelled:
                     time.sleep(0.01)
-                on_take(take)  # the take was made: it is handed over unchecked before the cancel
+                ctx.send(take)  # the take was made: it is handed over unchecked before the cancel
                 raise JobCancelled()
-            on_take(take)
+            ctx.send(take)
             if self.hold and i == 0:
                 while not self.release.is_set():
                     ctx.check()

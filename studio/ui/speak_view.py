@@ -50,14 +50,15 @@ _SENTENCE = re.compile(r"Sentence (\d+)")
 def _speak(ctx: object, *args: object, **kwargs: object) -> object:
     from studio.engine.clone.synthesis_jobs import synthesize_job  # torch loads on the worker
 
-    return synthesize_job(ctx, *args, **kwargs)  # type: ignore[arg-type]
+    # each take goes to the view as soon as it is made
+    return synthesize_job(ctx, *args, on_take=ctx.send, **kwargs)  # type: ignore[arg-type, attr-defined]
 
 
 class SpeakView(SpeakOutput, QWidget):
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     import_requested = Signal()  # the model picker's "Import local weights…" entry
-    take_ready = Signal(int, object)  # job's run number, Take: emitted on the worker thread, handled here
+    take_ready = Signal(int, object)  # job's run number, Take: a take the running job made (on the UI thread)
 
     def __init__(self, worker: QtWorker, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -309,7 +310,7 @@ class SpeakView(SpeakOutput, QWidget):
         job = self.worker.submit(
             _speak, self.voice, [k[3] for k in run.keys], self.language_code, c.settings(), model=c.model_key,
             precision=c.precision.currentData(), check_words=c.check_words.isChecked(),
-            cache_dir=self.settings.cache_folder or None, on_take=functools.partial(self.take_ready.emit, run.number),
+            cache_dir=self.settings.cache_folder or None, on_update=functools.partial(self.take_ready.emit, run.number),
             first_index=rows[0], seeds=seeds, codec=self.codec,
             name=f"Speaking sentence {rows[0] + 1} again (seed {seeds[0]})" if again
             else f"Speaking {len(rows)} sentence{'s' if len(rows) > 1 else ''}",

@@ -14,28 +14,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from studio.audio.mel import mel_filters, mel_frequencies
-from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, Take
+from studio.audio.mel import mel_frequencies
+from studio.engine.clone.result import FRAME_RATE, MEL_BANDS, MEL_HOP, SAMPLE_RATE, Take
 from studio.ui.take_history import describe_take
 from studio.ui.token_grid import TokenGrid
 from studio.ui.widgets import SpectrogramPlot, WaveformPlot
 from studio.ui.word_marks import WordMarks
 
-N_FFT, HOP, N_MELS = 1024, 240, 80  # 10 ms columns at 24 kHz
 TOP_POSITIONS = 3  # phonemes highlighted for a hovered frame
 ROOM_ABOVE = 2.2  # rows' worth of room above codebook 1 for 'prompt' / 'generated'
 LOOKED_HINT = "Hover the generated tokens to see where the model looked in the text for that frame."
-
-
-def log_mel(samples: np.ndarray) -> np.ndarray:
-    """(80, frames) Whisper-scaled log-mel of 24 kHz audio. Computed here with numpy because during a run the
-    worker is busy with the next sentence; a take is at most ~22 s, a few milliseconds of FFTs."""
-    x = np.pad(samples.astype(np.float32), N_FFT // 2, mode="reflect" if len(samples) > N_FFT // 2 else "constant")
-    n = 1 + max(0, len(x) - N_FFT) // HOP
-    frames = np.lib.stride_tricks.as_strided(x, (n, N_FFT), (x.strides[0] * HOP, x.strides[0]), writeable=False)
-    power = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)) ** 2
-    mel = np.log10(np.maximum(mel_filters(SAMPLE_RATE, N_FFT, N_MELS) @ power.T, 1e-10))
-    return ((np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
 
 
 def envelope(samples: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -195,7 +183,7 @@ class TakeView(QWidget):
 
     def _spec_ticks(self) -> None:
         """A frequency every 20 mel bands when there is room for five labels, else every 40."""
-        room = self.spec.getViewBox().height() / (N_MELS / 20 + 1)
+        room = self.spec.getViewBox().height() / (MEL_BANDS / 20 + 1)
         major = 20 if room >= self.fontMetrics().height() else 40
         self.spec.getAxis("left").setTickSpacing(major, major / 2)
 
@@ -227,16 +215,16 @@ class TakeView(QWidget):
                                "</span>" if take.dropped else ""))
         t, lo, hi = envelope(take.samples)
         self.wave.show_envelope(t + self.offset, lo, hi)
-        if len(take.samples):
-            mel = log_mel(take.samples)
+        if take.mel is not None:
+            mel = take.mel
             top = float(mel.max())
-            self.spec.show_spectrogram(mel, self.offset, self.offset + mel.shape[1] * HOP / SAMPLE_RATE,
-                                       mel_frequencies(N_MELS, SAMPLE_RATE / 2), top - 2.0, top, mel=True)
+            self.spec.show_spectrogram(mel, self.offset, self.offset + mel.shape[1] * MEL_HOP / SAMPLE_RATE,
+                                       mel_frequencies(MEL_BANDS, SAMPLE_RATE / 2), top - 2.0, top, mel=True)
         self.grid.show_take(prompt_codes, take.codes)
         for line in (self.wave.playhead, self.grid.playhead):
             line.setValue(self.offset)  # the take's start
-        att = take.attention
-        self._attention = att.astype(np.float32).mean(axis=0) if att is not None and att.size else None
+        att = take.attention_mean
+        self._attention = att if att is not None and att.size else None
         self.phonemes.setText(html.escape(take.phonemes))
         self.looked.setText(LOOKED_HINT)
         self.words.show_take(take)

@@ -134,10 +134,10 @@ class WordMarks(QWidget):
             self.heard.setText(f"Heard: “{html.escape(rt.heard)}” — {len(rt.problems)} problem"
                                f"{'' if len(rt.problems) == 1 else 's'}, word error rate "
                                f"{rt.word_error_rate:.0%}")
-        if take.attention is None or take.attention.size == 0:
+        if take.attention_mean is None or take.attention_mean.size == 0:
             self.focus_title.setText("This take kept no attention.")
             return
-        self.attention = take.attention.astype(np.float32).mean(axis=0)
+        self.attention = take.attention_mean
         frames, positions = self.attention.shape
         lo, hi = np.percentile(self.attention, 1), np.percentile(self.attention, 99.5)
         self.matrix_img.setImage(self.attention.T, autoLevels=False, levels=(float(lo), float(max(hi, lo + 1e-6))))

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from studio.audio.mel import mel_filters
 from studio.errors import StudioError
 
 SAMPLE_RATE = 24000
 FRAME_RATE = 75
+MEL_FFT, MEL_HOP, MEL_BANDS = 1024, 240, 80  # a take's log-mel: 10 ms columns at 24 kHz
 PAUSE_S = 0.25  # silence between joined sentences: a comma-to-full-stop pause in read speech
 
 
@@ -66,10 +68,26 @@ class Take:
     dropped: list[str] = field(default_factory=list)
     round_trip: RoundTrip | None = None
     check_skipped: str = ""  # why the round-trip check did not run (no transcriber for the language, stopped)
+    mel: np.ndarray | None = None  # float32 (MEL_BANDS, columns) log_mel(samples), made with the take
+    attention_mean: np.ndarray | None = None  # float32 (N, positions): `attention` averaged over the layers, for
+    # drawing (made with the take: float16 -> float32 over 12 layers took the window 58 ms for a 20 s take)
 
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """(80, columns) Whisper-scaled log-mel of 24 kHz audio, for showing a take. Made where the take is made: on
+    the window's thread it took 118 ms for a 20 s take, a visible stall."""
+    x = np.pad(samples.astype(np.float32), MEL_FFT // 2,
+               mode="reflect" if len(samples) > MEL_FFT // 2 else "constant")
+    n = 1 + max(0, len(x) - MEL_FFT) // MEL_HOP
+    frames = np.lib.stride_tricks.as_strided(x, (n, MEL_FFT), (x.strides[0] * MEL_HOP, x.strides[0]),
+                                             writeable=False)
+    power = np.abs(np.fft.rfft(frames * np.hanning(MEL_FFT).astype(np.float32), axis=1)) ** 2
+    mel = np.log10(np.maximum(mel_filters(SAMPLE_RATE, MEL_FFT, MEL_BANDS) @ power.T, 1e-10))
+    return ((np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
 
 
 @dataclass

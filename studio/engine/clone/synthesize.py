@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from studio.engine.clone.plan import estimate_seconds
-from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, EmptyTake, Settings, Take
+from studio.engine.clone.result import FRAME_RATE, SAMPLE_RATE, EmptyTake, Settings, Take, log_mel
 from studio.errors import StudioError
 from studio.models.valle import MODEL_LANGUAGE_IDS, ARCapture, VallE
 
@@ -86,7 +86,9 @@ class Synthesizer:
         attention = arc.matrix().to(torch.float16).numpy() if arc is not None else None
         report(1.0, f"Sentence {index + 1}: {len(samples) / SAMPLE_RATE:.1f} s")
         return Take(index, sentence, ph.phonemes, list(ph.ids), len(prompt_ids), codes_np, samples, settings,
-                    stopped, time.perf_counter() - started, str(dev), attention, list(ph.dropped))
+                    stopped, time.perf_counter() - started, str(dev), attention, list(ph.dropped),
+                    mel=log_mel(samples) if len(samples) else None,
+                    attention_mean=attention.astype(np.float32).mean(axis=0) if attention is not None else None)
 
 
 def encodec_decoder(codec: torch.nn.Module) -> Decode:
