@@ -6,7 +6,10 @@ A 1 ms precise QTimer on the UI thread records the gap between its ticks while t
   2. the same again on a fresh copy of the file (model loaded: decoding only);
   3. Codec panel: opens 30 s of that speech at 24 kHz: its spectrogram job and the analysis job (EnCodec 24 kHz at
      6 kbps: encode, per-codebook statistics, eight reconstructions), with random weights (a .th file; the real
-     ones need a download; the work is the same).
+     ones need a download; the work is the same);
+  4. Voice panel: speaks one sentence in the voice of the real VALL-E X preset with VALL-E X at the release size
+     on random weights (benchmarks/clone.py's file; they never say the end token, so the AR runs to its cap),
+     default precision, no listening back.
 Progress, segment and result signals reach the real panel widgets, so their updates are in the measurement, and
 the app's own garbage-collection timer (studio/ui/gc_guard.py) runs as in the app.
 
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LONG_MS = 16.0
 FIRST = "1a. first job: torch import, model load"
 FIRST_DECODE = "1b. first job: transcription"
+SENTENCE = "We hold these truths to be self-evident, that all men are created equal."
 
 
 def stats(gaps: list[float]) -> str:
@@ -157,6 +161,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", action="store_true", help="attribute the long stalls (instrumented run)")
     ap.add_argument("--seconds", type=float, default=90, help="length of the corpus file to transcribe")
+    ap.add_argument("--worker", choices=("process", "thread", "both"), default="both",
+                    help="where the jobs run: the app's model process (its default), a thread of the window's "
+                         "process (VOICE_STUDIO_WORKER=thread, as before the model process), or both, one after "
+                         "the other")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("spec", nargs="?", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -169,19 +177,24 @@ def main() -> None:
         clip = cut(corpus(90, 24000), 30)
         CACHE.mkdir(parents=True, exist_ok=True)
         th = shared_state(CACHE)
+        from clone import weights as valle_weights
+
+        valle = valle_weights()
         print(f"UI stall benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs, torch threads "
               f"{THREADS}; QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}; load average "
               f"{os.getloadavg()[0]:.1f} at the start")
         print(f"Transcribe: {c.describe()}")
         print(f"Codec: {clip.name} (the first 30 s of that speech at 24 kHz); model {th.name}")
-        env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
-        for profile in ([False, True] if args.profile else [False]):
-            cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
-                {"audio": str(c.path), "clip": str(clip), "th": str(th), "profile": profile})]
-            out = subprocess.run(cmd, env=env, text=True, capture_output=True)
-            sys.stdout.write(out.stdout)
-            if out.returncode != 0:
-                sys.exit(f"ui_stall child failed:\n{out.stderr[-3000:]}")
+        for worker in (["thread", "process"] if args.worker == "both" else [args.worker]):
+            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker}
+            for profile in ([False, True] if args.profile else [False]):
+                cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
+                    {"audio": str(c.path), "clip": str(clip), "th": str(th), "profile": profile,
+                     "valle": str(valle), "preset": str(ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz")})]
+                out = subprocess.run(cmd, env=env, text=True, capture_output=True)
+                sys.stdout.write(out.stdout)
+                if out.returncode != 0:
+                    sys.exit(f"ui_stall child failed:\n{out.stderr[-3000:]}")
         return
     run(json.loads(args.spec))
 
@@ -268,13 +281,39 @@ def run(spec: dict) -> None:
             codec.open_file(spec["clip"])
 
     def codec_done(_: object) -> None:
-        set_phase("after")
-        QTimer.singleShot(300, done.set)
+        set_phase("4. voice panel: synthesis")
+        window.nav.setCurrentRow(window.PANELS.index("Voice"))
+        voice = window.voice
+        voice.codec = spec["th"]
+        voice.voices.import_presets([spec["preset"]])
+        speak = voice.speak
+        speak.set_model_file(spec["valle"])
+        speak.controls.check_words.setChecked(False)
+        speak.text.setPlainText(SENTENCE)
+        started = [False]
+
+        def poll() -> None:  # the plan is made on a thread of its own; then one run
+            if not started[0]:
+                if speak._plan_current():
+                    started[0] = True
+                    speak.synthesize()
+            elif not speak._runs:
+                set_phase("after")
+                QTimer.singleShot(300, done.set)
+                return
+            QTimer.singleShot(50, poll)
+
+        poll()
 
     panel.transcript_ready.connect(transcript_done)
     codec.analysis_ready.connect(codec_done)
-    panel.error.connect(lambda m, r: (print("error:", m, r), done.set()))
-    codec.error.connect(lambda m, r: (print("error:", m, r), done.set()))
+    def failed(message: str, remedy: str) -> None:
+        if message:  # an empty message is the panel clearing its banner after a good open
+            print("error:", message, remedy)
+            done.set()
+
+    panel.error.connect(failed)
+    codec.error.connect(failed)
 
     def begin() -> None:
         set_phase(FIRST)
@@ -287,7 +326,9 @@ def run(spec: dict) -> None:
         loop.run_until_complete(done.wait())
     timer.stop()
     order = sorted(t_phase, key=t_phase.get)
-    print(f"\n{'instrumented run (--profile): figures for attribution only' if probe else 'plain run'}; "
+    where = {"process": "jobs in the model process", "thread": "jobs on a thread of the window's process",
+             "isolated": "jobs on a thread (isolated)"}[os.environ.get("VOICE_STUDIO_WORKER", "process")]
+    print(f"\n{'instrumented run (--profile): figures for attribution only' if probe else 'plain run'}, {where}; "
           f"{time.perf_counter() - t0:.1f} s in all")
     print(f"  {'idle, before the first job':<40}{'':>8} {stats(gaps.get('idle', []))}")
     for name in order:
@@ -299,9 +340,10 @@ def run(spec: dict) -> None:
     busy = [g for n, v in gaps.items() if n not in ("idle", "after") for g in v]
     print(f"  {'all of the work':<40}{'':>8} {stats(busy)}")
     rows = panel.table.rowCount()
+    takes = sum(t is not None for t in window.voice.speak.current_takes())
     print(f"  transcript on screen: {rows} segments; codec grid: "
-          f"{None if codec.analysis is None else codec.analysis.codes.shape} codes; load average "
-          f"{os.getloadavg()[0]:.1f} at the end")
+          f"{None if codec.analysis is None else codec.analysis.codes.shape} codes; takes spoken: {takes}; load "
+          f"average {os.getloadavg()[0]:.1f} at the end")
     if probe:
         probe._stop = True
         worst.sort(reverse=True)
