@@ -222,6 +222,7 @@ def run(spec: dict) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ui-stall-"))
     settings = AppSettings()
     window = main_window.MainWindow(settings)
+    gc_guard.freeze_startup()  # as the app's start does
     window.show()
 
     phase = ["idle"]

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from studio.ui.gc_guard import freeze_startup
     from studio.ui.main_window import MainWindow
     from studio.ui.refcount_guard import pad_none_refcount
     from studio.ui.settings import AppSettings
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = MainWindow(settings)
+    freeze_startup()
     window.show()
     _close_on_signals(loop, app)
     closed = asyncio.Event()

@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s model process %(name)s %(levelname)s %(message)s")
     # Ctrl+C in the terminal reaches the whole process group: the window closes and tells this process to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice") and os.environ.get("VOICE_STUDIO_NICE", "5") != "0":
+        os.nice(int(os.environ.get("VOICE_STUDIO_NICE", "5")))
     try:
         serve(sys.stdin.buffer, events, device, warm="--no-warm" not in args)
     finally:
