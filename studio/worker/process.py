@@ -26,6 +26,7 @@ from typing import Any
 from studio.worker.errors import ErrorReport
 from studio.worker.frames import FrameWriter, read_frame
 from studio.worker.jobs import JobFn
+from studio.worker.thread import call_safely
 
 log = logging.getLogger("studio.worker")
 CHILD_FLAG = "--studio-model-process"  # how a frozen (PyInstaller) app is told to be the model process
@@ -164,7 +165,7 @@ class ProcessWorker:
             elif kind in ends:
                 self._end(job_id, getattr(self, ends[kind]), *payload)
             elif kind in callbacks:
-                self._safe(getattr(self, callbacks[kind]), job_id, *payload)
+                call_safely(getattr(self, callbacks[kind]), job_id, *payload)
         returncode = proc.wait()
         with self._lock:
             if self._proc is proc:
@@ -180,11 +181,4 @@ class ProcessWorker:
             if job_id not in self._jobs:
                 return
             del self._jobs[job_id]
-        self._safe(callback, job_id, *payload)
-
-    @staticmethod
-    def _safe(callback: Callable[..., None], *args: Any) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("worker callback failed")
+        call_safely(callback, job_id, *payload)

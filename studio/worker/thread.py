@@ -44,6 +44,14 @@ class _Job:
     internal: bool = False  # the worker's own housekeeping: no callbacks
 
 
+def call_safely(callback: Callable[..., None], *args: Any) -> None:
+    """A callback's failure is logged; it must never take the worker down."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("worker callback failed")
+
+
 def pickled(value: Any) -> Any:
     """A copy made the way a process boundary makes it."""
     return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
@@ -145,7 +153,7 @@ class Worker:
         while (job := self._queue.get()) is not None:
             job_id = job.ctx.job_id
             if job.internal:
-                self._safe(job.fn, job.ctx)
+                call_safely(job.fn, job.ctx)
                 continue
             try:
                 if job.ctx.cancelled:
@@ -158,7 +166,7 @@ class Worker:
             except BaseException as e:  # a job must never take the worker down
                 self._deliver(self.on_error, job_id, describe_error(e))
             else:
-                self._safe(self.on_result, job_id, result)
+                call_safely(self.on_result, job_id, result)
             finally:
                 with self._lock:
                     self._jobs.pop(job_id, None)
@@ -169,11 +177,4 @@ class Worker:
         except Exception as e:  # what a cancelled job kept could not cross: the cancel still arrives
             log.error("could not pass on what job %d kept: %s", job_id, e)
             value = None if callback is self.on_cancelled else describe_error(e)
-        self._safe(callback, job_id, value)
-
-    @staticmethod
-    def _safe(callback: Callable[..., None], *args: Any) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("worker callback failed")
+        call_safely(callback, job_id, value)
