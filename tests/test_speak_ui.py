@@ -300,7 +300,7 @@ class FakeSpeech:
 def fake_ready(qtbot, view, monkeypatch, text: str, fake: FakeSpeech) -> None:  # noqa: ANN001
     import studio.ui.speak_view as speak_view
 
-    monkeypatch.setattr(speak_view, "_speak", fake)
+    monkeypatch.setattr(speak_view, "SPEAK", fake)
     view.set_voice(str(VOICE))
     view.text.setPlainText(text)
     qtbot.waitUntil(lambda: view._plan_current(), timeout=30000)

@@ -169,7 +169,7 @@ def test_japanese_is_greyed_out_when_the_engine_cannot_read_it(qtbot, settings, 
     from studio.worker.qt import QtWorker
 
     why = "Japanese is unavailable: the package pyopenjtalk is missing or cannot load."
-    monkeypatch.setattr(jobs, "unavailable_languages", lambda: {"ja": why})
+    monkeypatch.setattr(jobs, "unavailable_languages", lambda ctx=None: {"ja": why})
     worker = QtWorker("cpu")
     view = VoicesView(worker, settings, folder=tmp_path / "voices")
     qtbot.addWidget(view)
@@ -216,7 +216,7 @@ def quick_preview(monkeypatch):
         codes = np.random.default_rng(0).integers(0, 1024, (8, -(-len(c.samples) // 320)))
         return EnrollmentPreview(path, language, c, "Here lived a family.", codes), compute_envelope(path, 800)
 
-    monkeypatch.setattr(enroll_view, "_preview", preview)
+    monkeypatch.setattr(enroll_view, "PREVIEW", preview)
     return started
 
 

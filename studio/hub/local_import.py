@@ -167,3 +167,9 @@ def imported_models(cache_dir: str | os.PathLike | None = None, kind: str | None
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return [m for _, m in sorted(found, key=lambda t: -t[0])]
+
+
+def import_job(ctx: object, path: str, cache_dir: str) -> ImportedModel:
+    """import_weights as a worker job (Import local weights…): loading the model to check it needs torch."""
+    ctx.progress(0.0, f"Checking {Path(path).name}…")  # type: ignore[attr-defined]
+    return import_weights(path, cache_dir or None, cancel=ctx._cancel)  # type: ignore[attr-defined]

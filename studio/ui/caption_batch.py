@@ -35,6 +35,7 @@ from studio.ui.caption_inputs import load_display
 from studio.ui.caption_options import CaptionOptions
 from studio.ui.widgets import button
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 PICTURE, CAPTION, STATE = range(3)
@@ -42,14 +43,7 @@ PREVIEW_SIDE = 260
 _BAD = QColor(200, 60, 40, 90)
 
 
-def _caption_one(ctx: object, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str],
-                 cache_dir: str) -> CaptionResult:
-    from studio.engine.caption.decoding import DecodeOptions  # torch on the worker only
-    from studio.engine.caption.jobs import batch_job
-
-    opts = DecodeOptions(**options)
-    opts.validate()
-    return batch_job(ctx, image, prompt, opts, setup[0], cache_dir or None, setup[1])  # type: ignore[arg-type]
+CAPTION_ONE = Job("studio.engine.caption.jobs", "batch_with")
 
 
 def _item(text: str, editable: bool = False) -> QTableWidgetItem:
@@ -247,7 +241,7 @@ class CaptionBatchView(QWidget):
         self._set_state(self._row, "captioning…")
         self.table.scrollToItem(self.table.item(self._row, PICTURE))
         prompt, options, setup = self._run
-        self._job = self.worker.submit(_caption_one, str(path), prompt, options, setup, self.opts.settings.cache_folder,
+        self._job = self.worker.submit(CAPTION_ONE, str(path), prompt, options, setup, self.opts.settings.cache_folder,
                                        name=f"Captioning {path.name}", on_result=self._captioned,
                                        on_error=self._failed)
 

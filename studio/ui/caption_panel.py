@@ -43,36 +43,20 @@ from studio.ui.caption_tokens import AlternativesStrip, TokenStrip, patch_readou
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, PanelJob, button
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 EXPORT_SIDE = 4096  # overlays are exported at the picture's own size up to this (a 50 MP blend would need GBs)
 
 
-def _caption(ctx: object, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str], cache_dir: str
-             ) -> CaptionResult:
-    from studio.engine.caption.decoding import DecodeOptions  # torch loads on the worker, never on the UI thread
-    from studio.engine.caption.jobs import caption_job
-
-    opts = DecodeOptions(**options)
-    opts.validate()
-    return caption_job(ctx, image, prompt, opts, setup[0], cache_dir or None, setup[1])  # type: ignore[arg-type]
+CAPTION = Job("studio.engine.caption.jobs", "caption_with")
+CONTINUE = Job("studio.engine.caption.jobs", "continue_with")
 
 
 def export_paths(path: str | Path) -> tuple[Path, Path, Path]:
     """What Export writes for a chosen name: the overlay .png, the caption .txt and the <name>-tokens.png sheet."""
     png = Path(path).with_suffix(".png")
     return png, png.with_suffix(".txt"), png.with_name(f"{png.stem}-tokens.png")
-
-
-def _continue(ctx: object, previous: CaptionResult, index: int, choice: int, options: dict[str, int],
-              setup: tuple[str, str], cache_dir: str) -> CaptionResult:
-    from studio.engine.caption.decoding import DecodeOptions
-    from studio.engine.caption.jobs import continue_job
-
-    opts = DecodeOptions(**options)
-    opts.validate()
-    return continue_job(ctx, previous, index, choice, opts, setup[0], cache_dir or None,  # type: ignore[arg-type]
-                        setup[1])
 
 
 class CaptionPanel(PanelJob, FileDropMixin, QWidget):
@@ -344,7 +328,7 @@ class CaptionPanel(PanelJob, FileDropMixin, QWidget):
             return
         self._begin_job(self.opts.setup())
         self._select_after = 0
-        self._job = self.worker.submit(_caption, str(self.path), self.opts.prompt_text(), self.opts.options(),
+        self._job = self.worker.submit(CAPTION, str(self.path), self.opts.prompt_text(), self.opts.options(),
                                        self._job_setup, self.settings.cache_folder,
                                        name=f"Captioning {self.path.name}", on_result=self._finished,
                                        on_error=self._failed)
@@ -356,7 +340,7 @@ class CaptionPanel(PanelJob, FileDropMixin, QWidget):
             return
         self._begin_job(self.setups.get(str(self.path), self.opts.setup()))  # the model that wrote the caption
         self._select_after = self.token
-        self._job = self.worker.submit(_continue, r, self.token, choice, self.opts.options(), self._job_setup,
+        self._job = self.worker.submit(CONTINUE, r, self.token, choice, self.opts.options(), self._job_setup,
                                        self.settings.cache_folder, name=f"Continuing the caption of {self.path.name}",
                                        on_result=self._finished, on_error=self._failed)
 

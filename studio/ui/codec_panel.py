@@ -35,6 +35,7 @@ from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
 from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 CODE_SUFFIXES = (".ecdc", ".npz")
@@ -42,22 +43,9 @@ OPEN_FILTER = "Audio or codes (*.wav *.flac *.ogg *.opus *.mp3 *.ecdc *.npz);;" 
 MODELS = [("EnCodec 24 kHz (mono)", "24khz"), ("EnCodec 48 kHz (stereo)", "48khz")]
 
 
-def _analyze(ctx: object, path: str, model: str, bandwidth: float, cache_dir: str) -> CodecAnalysis:
-    from studio.engine.codec.jobs import analyze_job  # torch loads on the worker
-
-    return analyze_job(ctx, path, model, bandwidth, cache_dir)  # type: ignore[arg-type]
-
-
-def _open_codes(ctx: object, path: str) -> CodecAnalysis:
-    from studio.engine.codec.jobs import open_codes_job
-
-    return open_codes_job(ctx, path)  # type: ignore[arg-type]
-
-
-def _reconstruct(ctx: object, analysis: CodecAnalysis, model: str, k: int, out_dir: str, cache_dir: str) -> str:
-    from studio.engine.codec.jobs import reconstruct_job
-
-    return reconstruct_job(ctx, analysis, model, k, out_dir, cache_dir)  # type: ignore[arg-type]
+ANALYZE = Job("studio.engine.codec.jobs", "analyze_job")
+OPEN_CODES = Job("studio.engine.codec.jobs", "open_codes_job")
+RECONSTRUCT = Job("studio.engine.codec.jobs", "reconstruct_job")
 
 
 class CodecPanel(AudioFilePanel, QWidget):
@@ -203,7 +191,7 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.path = None
             self.spec.hide()  # the spectrogram of the decoded codes appears once they are played
             self.file_label.setText(f"<b>{p.name}</b> — reading codes…")
-            self._submit(_open_codes, path, name=f"Reading {p.name}", opening=True)
+            self._submit(OPEN_CODES, path, name=f"Reading {p.name}", opening=True)
             return
         info = self.probe_or_report(path)
         if info is None:
@@ -244,7 +232,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         if self.path is None:
             return
         self.reconstructions.clear()
-        self._submit(_analyze, str(self.path), self.model.currentData(), self.bandwidth.currentData(),
+        self._submit(ANALYZE, str(self.path), self.model.currentData(), self.bandwidth.currentData(),
                      self.settings.cache_folder, name=f"Encoding {self.path.name}", opening=opening)
 
     def _submit(self, fn: object, *args: object, name: str, opening: bool = False) -> None:
@@ -396,7 +384,7 @@ class CodecPanel(AudioFilePanel, QWidget):
             model = model if Path(str(model)).exists() else self.analysis.model.removeprefix("encodec_")
         if self._rec_job:
             self.worker.cancel(self._rec_job)
-        self._rec_job = self.worker.submit(_reconstruct, self.analysis, model, k, str(self._out_dir),
+        self._rec_job = self.worker.submit(RECONSTRUCT, self.analysis, model, k, str(self._out_dir),
                                            self.settings.cache_folder, name=f"Decoding with {k} codebooks",
                                            on_result=lambda path, k=k: self._reconstructed(k, path),
                                            on_error=self._failed_reconstruction)

@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
 from studio.audio.player import Player
 from studio.engine.clone.enroll import EnrollmentPreview, listing
 from studio.engine.clone.voices import FRAME_RATE, MAX_NAME, Voice
-from studio.engine.waveform import Envelope, compute_envelope
+from studio.engine.waveform import Envelope
 from studio.errors import StudioError
 from studio.ui.prompt_check_view import BAD, LOOK, CheckFacts, PromptWaveform, elide, shrinkable
 from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
 from studio.ui.widgets import button
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese"}
@@ -42,31 +43,10 @@ IDS_DELAY_MS = 300  # phonemes are shown once typing pauses
 TITLE_CHARS = 40  # of a file name in the title: a long one must not widen the window
 
 
-def _preview(ctx: object, path: str, language: str, cache_dir: str, asr_model: str | None,
-             codec: str) -> tuple[EnrollmentPreview, Envelope]:
-    from studio.engine.clone.jobs import preview_enrollment_job  # the models load on the worker
-
-    preview = preview_enrollment_job(ctx, path, language, cache_dir or None, asr_model, codec)  # type: ignore
-    return preview, compute_envelope(path, 800)
-
-
-def _phonemes(ctx: object, text: str, language: str) -> tuple[str, int, list[str]]:
-    from studio.engine.clone.enroll import prompt_ids
-
-    _, phonemes = prompt_ids(text, language)
-    return phonemes.phonemes, len(phonemes.ids), list(phonemes.dropped)
-
-
-def _save(ctx: object, preview: EnrollmentPreview, name: str, language: str, text: str, folder: str) -> Voice:
-    from studio.engine.clone.jobs import save_enrollment
-
-    return save_enrollment(preview, name, language, text, folder)
-
-
-def _decode(ctx: object, preview: EnrollmentPreview, k: int, out: str, codec: str, cache_dir: str) -> str:
-    from studio.engine.clone.jobs import decode_voice_job
-
-    return decode_voice_job(ctx, preview.codes, out, k, codec, cache_dir or None)  # type: ignore[arg-type]
+PREVIEW = Job("studio.engine.clone.jobs", "preview_with_envelope_job")
+PHONEMES = Job("studio.engine.clone.jobs", "phonemes_job")
+SAVE = Job("studio.engine.clone.jobs", "save_enrollment_job")
+DECODE = Job("studio.engine.clone.jobs", "decode_preview_job")
 
 
 def _column(*items: QWidget | QLayout) -> QWidget:
@@ -268,7 +248,7 @@ class EnrollView(QWidget):
         gen = self._gen
         self._say("Checking the prompt…")
         self._job = self.worker.submit(
-            _preview, self.path, self.language.currentData(), self.settings.cache_folder, self.asr_model,
+            PREVIEW, self.path, self.language.currentData(), self.settings.cache_folder, self.asr_model,
             self.codec, name=f"Enrolling {Path(self.path).name}",
             on_result=lambda r: self._previewed(*r) if gen == self._gen else None,
             on_error=lambda rep: self._refused(rep) if gen == self._gen else None)
@@ -366,7 +346,7 @@ class EnrollView(QWidget):
             return
         gen, language = self._gen, self.language.currentData()
         self.worker.submit(
-            _phonemes, text, language, name="Phonemes",
+            PHONEMES, text, language, name="Phonemes",
             on_result=lambda r: self._show_ids(*r) if gen == self._gen else None,
             on_error=lambda rep: self._show_ids_error(rep) if gen == self._gen else None)
 
@@ -398,7 +378,7 @@ class EnrollView(QWidget):
         if self._decode_job:
             self.worker.cancel(self._decode_job)
         self._decode_job = self.worker.submit(
-            _decode, self.preview, k, out, self.codec, self.settings.cache_folder, name=f"Decoding {k} codebooks",
+            DECODE, self.preview, k, out, self.codec, self.settings.cache_folder, name=f"Decoding {k} codebooks",
             on_result=lambda path: self._decoded(gen, k, path), on_error=self._decode_failed)
 
     def _decoded(self, gen: int, k: int, path: str) -> None:
@@ -429,7 +409,7 @@ class EnrollView(QWidget):
         gen = self._gen
         self._say("Saving…")
         self._save_job = self.worker.submit(
-            _save, self.preview, self.name.text(), self.language.currentData(), self.transcript.toPlainText(),
+            SAVE, self.preview, self.name.text(), self.language.currentData(), self.transcript.toPlainText(),
             self.library_folder, name=f"Saving voice {self.name.text().strip()}",
             on_result=lambda v: self._saved(v, gen), on_error=lambda rep: self._save_failed(rep, gen))
         self._set_ready(True)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 from studio.hub.local_import import ImportedModel, imported_models
 from studio.ui.settings import AppSettings
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 IMPORT_KEY = "import"  # the picker entry that opens the dialog
@@ -28,11 +29,7 @@ def pick_weights(parent: QWidget | None) -> str:
     return path
 
 
-def _import_job(ctx: object, path: str, cache_dir: str) -> ImportedModel:
-    from studio.hub.local_import import import_weights  # loads the model: torch, on the worker
-
-    ctx.progress(0.0, f"Checking {Path(path).name}…")  # type: ignore[attr-defined]
-    return import_weights(path, cache_dir or None, cancel=ctx._cancel)  # type: ignore[attr-defined]
+IMPORT = Job("studio.hub.local_import", "import_job")
 
 
 def add_model_entry(combo: QComboBox, model: ImportedModel, select: bool) -> None:
@@ -93,7 +90,7 @@ class WeightsImporter(QObject):
         if self._job:
             self.error.emit("An import is already running.", "Wait for it to finish, then import the next model.")
             return
-        self._job = self.worker.submit(_import_job, path, self.settings.cache_folder,
+        self._job = self.worker.submit(IMPORT, path, self.settings.cache_folder,
                                        name=f"Importing {Path(path).name}", on_result=self._done,
                                        on_error=self._failed)
 

@@ -16,12 +16,9 @@ from studio.engine.asr.result import Transcript
 from studio.errors import StudioError
 from studio.ui.widgets import fmt_time
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 
-
-def _live_step(ctx: object, feed: LiveFeed, samples: object, model: str, final: bool, cache_dir: str) -> object:
-    from studio.engine.asr.jobs import live_step_job
-
-    return live_step_job(ctx, feed, samples, model, final, cache_dir)  # type: ignore[arg-type]
+LIVE_STEP = Job("studio.engine.asr.jobs", "live_step_job")
 
 
 class LiveMode:
@@ -68,7 +65,7 @@ class LiveMode:
         self.live_btn.setEnabled(False)  # until the last step is in
         feed = self.live
         self._live_job = self.worker.submit(
-            _live_step, feed, feed.take(), self._model_key, True, self.settings.cache_folder,
+            LIVE_STEP, feed, feed.take(), self._model_key, True, self.settings.cache_folder,
             name="Finishing live transcript",
             on_result=lambda u: self._live_finished(u, str(path)), on_error=self._live_failed)
 
@@ -83,7 +80,7 @@ class LiveMode:
             self.stop_live()
             return
         if not self._live_job and feed.has_new_audio():
-            self._live_job = self.worker.submit(_live_step, feed, feed.take(), self._model_key, False,
+            self._live_job = self.worker.submit(LIVE_STEP, feed, feed.take(), self._model_key, False,
                                                 self.settings.cache_folder, name="Live transcription",
                                                 on_result=self._live_update, on_error=self._live_failed)
 

@@ -28,6 +28,7 @@ from studio.hub.local_import import ImportedModel
 from studio.ui.elided_label import ElidedLabel
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.widgets import button
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 CHOOSE_KEY = "choose"  # the model picker's "Choose file…" entry
@@ -216,10 +217,7 @@ class RunBar(QWidget):
         lay.addWidget(self.device_label, 1)
 
 
-def _device(ctx: object) -> str:
-    from studio.engine.clone.synthesis_jobs import device_label  # torch: on the worker
-
-    return device_label(ctx.device)  # type: ignore[attr-defined]
+DEVICE_LABEL = Job("studio.engine.clone.synthesis_jobs", "device_label_job")
 
 
 class DeviceLabel(ElidedLabel):
@@ -233,7 +231,7 @@ class DeviceLabel(ElidedLabel):
 
     def ask(self, worker: QtWorker) -> None:
         if not self._job:
-            self._job = worker.submit(_device, name="Checking the compute device", on_result=self._known,
+            self._job = worker.submit(DEVICE_LABEL, name="Checking the compute device", on_result=self._known,
                                       on_error=lambda _report: self._known(""))
 
     def _known(self, label: str) -> None:

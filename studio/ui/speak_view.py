@@ -40,6 +40,7 @@ from studio.ui.take_history import Key, TakeHistory, moved_keys
 from studio.ui.take_view import TakeView, scrolling
 from studio.ui.widgets import button
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese"}
@@ -47,11 +48,7 @@ PLAN_DELAY_MS = 300  # typing pause before the plan is made again
 _SENTENCE = re.compile(r"Sentence (\d+)")
 
 
-def _speak(ctx: object, *args: object, **kwargs: object) -> object:
-    from studio.engine.clone.synthesis_jobs import synthesize_job  # torch loads on the worker
-
-    # each take goes to the view as soon as it is made
-    return synthesize_job(ctx, *args, on_take=ctx.send, **kwargs)  # type: ignore[arg-type, attr-defined]
+SPEAK = Job("studio.engine.clone.synthesis_jobs", "speak_job")
 
 
 class SpeakView(SpeakOutput, QWidget):
@@ -308,7 +305,7 @@ class SpeakView(SpeakOutput, QWidget):
         run = self._runs.start([self._key(i) for i in rows], seeds, rows[0])
         c = self.controls
         job = self.worker.submit(
-            _speak, self.voice, [k[3] for k in run.keys], self.language_code, c.settings(), model=c.model_key,
+            SPEAK, self.voice, [k[3] for k in run.keys], self.language_code, c.settings(), model=c.model_key,
             precision=c.precision.currentData(), check_words=c.check_words.isChecked(),
             cache_dir=self.settings.cache_folder or None, on_update=functools.partial(self.take_ready.emit, run.number),
             first_index=rows[0], seeds=seeds, codec=self.codec,

@@ -36,6 +36,7 @@ from studio.ui.live_mode import LiveMode
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AudioFilePanel, PanelJob, button, fmt_time
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 MODELS = [("tiny.en (built in, English)", "tiny.en"), ("base.en", "base.en"), ("small.en", "small.en"),
@@ -43,18 +44,8 @@ MODELS = [("tiny.en (built in, English)", "tiny.en"), ("base.en", "base.en"), ("
           ("large-v3", "large-v3"), ("turbo (large-v3-turbo)", "turbo")]
 
 
-def _transcribe(ctx: object, source: str, model: str, options: TranscribeOptions, cache_dir: str) -> Transcript:
-    from studio.engine.asr.jobs import transcribe_job  # torch loads on the worker, never on the UI thread
-
-    # each segment goes to the panel as soon as it is decoded
-    return transcribe_job(ctx, source, model, options, ctx.send, cache_dir)  # type: ignore[arg-type, attr-defined]
-
-
-def _attention(ctx: object, source: str, model: str, start: float, segments: list[Segment], language: str,
-               task: str, cache_dir: str) -> object:
-    from studio.engine.asr.jobs import attention_job
-
-    return attention_job(ctx, source, model, start, segments, language, task, cache_dir)  # type: ignore[arg-type]
+TRANSCRIBE = Job("studio.engine.asr.jobs", "transcribe_job")
+ATTENTION = Job("studio.engine.asr.jobs", "attention_job")
 
 
 class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
@@ -232,7 +223,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         model = self._model_key = self.model.currentData()
-        self._job = self.worker.submit(_transcribe, str(self.path), model, self.options(),
+        self._job = self.worker.submit(TRANSCRIBE, str(self.path), model, self.options(),
                                        self.settings.cache_folder, name=f"Transcribing {self.path.name}",
                                        on_result=self._finished, on_error=self._failed,
                                        on_update=self.segment_ready.emit)
@@ -387,7 +378,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         if self._attention_job:
             self.worker.cancel(self._attention_job)
         self._attention_job = self.worker.submit(
-            _attention, str(self.path), self._model_key, start, window, self.transcript.language or "en",
+            ATTENTION, str(self.path), self._model_key, start, window, self.transcript.language or "en",
             self.transcript.task, self.settings.cache_folder, name="Cross-attention",
             on_result=self._attention_done, on_error=self._failed_attention)
 

@@ -31,21 +31,14 @@ from studio.ui.prompt_check_view import LOOK, shrinkable
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AUDIO_FILTER, button
 from studio.worker.errors import ErrorReport
+from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 PRESET_FILTER = "VALL-E X presets and voices (*.npz);;All files (*)"
 
 
-def _decode(ctx: object, voice: Voice, out: str, codec: str, cache_dir: str) -> str:
-    from studio.engine.clone.jobs import decode_voice_job  # the codec loads on the worker
-
-    return decode_voice_job(ctx, voice.audio_tokens.T, out, 8, codec, cache_dir or None)  # type: ignore[arg-type]
-
-
-def _unavailable(ctx: object) -> dict[str, str]:
-    from studio.engine.clone.jobs import unavailable_languages
-
-    return unavailable_languages()
+DECODE = Job("studio.engine.clone.jobs", "decode_saved_voice_job")
+UNAVAILABLE = Job("studio.engine.clone.jobs", "unavailable_languages")
 
 
 class _DeleteVoice(QUndoCommand):
@@ -114,7 +107,7 @@ class VoicesView(QWidget):
         self._timer.timeout.connect(self._tick)
         self._timer.start()
         self.refresh()
-        worker.submit(_unavailable, name="Checking the phoneme languages", on_result=self.enroll.set_unavailable)
+        worker.submit(UNAVAILABLE, name="Checking the phoneme languages", on_result=self.enroll.set_unavailable)
 
     @property
     def codec(self) -> str:
@@ -366,7 +359,7 @@ class VoicesView(QWidget):
             self.worker.cancel(self._play_job)
         self.play_btn.setText("Decoding…")
         self._play_job = self.worker.submit(
-            _decode, voice, out, self.codec, self.settings.cache_folder, name=f"Decoding the voice {voice.name}",
+            DECODE, voice, out, self.codec, self.settings.cache_folder, name=f"Decoding the voice {voice.name}",
             on_result=lambda wav: self._decoded_voice(key, wav), on_error=self._decode_failed)
 
     def _decoded_voice(self, key: tuple[str, int], wav: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,3 +55,20 @@ class JobContext:
 
 
 JobFn = Callable[..., Any]  # called as fn(ctx, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job named by its module and function, imported where it runs. The window submits engine jobs this way
+    without importing them (they import torch), and the model process imports only the engine module, never the
+    window's widgets and Qt."""
+
+    module: str
+    function: str
+
+    @property
+    def __name__(self) -> str:
+        return self.function
+
+    def __call__(self, ctx: JobContext, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.function)(ctx, *args, **kwargs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from studio.engine.asr.live import LiveFeed, LiveSession, LiveUpdate
@@ -29,9 +27,10 @@ def get_transcriber(ctx: JobContext, model: str, cache_dir: str | None = None) -
 
 
 def transcribe_job(ctx: JobContext, source: str, model: str, options: TranscribeOptions,
-                   on_segment: Callable[[Segment], None] | None = None, cache_dir: str | None = None) -> Transcript:
+                   cache_dir: str | None = None) -> Transcript:
+    """Each segment is sent (ctx.send) as soon as it is decoded, so the panel shows the text as it grows."""
     transcriber = get_transcriber(ctx, model, cache_dir)
-    return transcriber.transcribe(source, options, progress=ctx.progress, on_segment=on_segment, check=ctx.check)
+    return transcriber.transcribe(source, options, progress=ctx.progress, on_segment=ctx.send, check=ctx.check)
 
 
 def attention_job(ctx: JobContext, source: str, model: str, start: float, segments: list[Segment],

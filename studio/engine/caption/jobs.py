@@ -45,3 +45,30 @@ def batch_job(ctx: JobContext, image: str, prompt: str = "", options: object = N
     captioner = get_captioner(ctx, model, cache_dir, precision)
     return captioner.caption(image, prompt, options, capture=False, check=ctx.check,  # type: ignore[attr-defined]
                              progress=ctx.progress)
+
+
+# The panels' jobs: options arrive as a plain dict and the model as (name, precision), so the window never imports
+# the decoding module (torch).
+
+def _decode_options(options: dict[str, int]) -> object:
+    from studio.engine.caption.decoding import DecodeOptions
+
+    opts = DecodeOptions(**options)
+    opts.validate()
+    return opts
+
+
+def caption_with(ctx: JobContext, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str],
+                 cache_dir: str) -> CaptionResult:
+    return caption_job(ctx, image, prompt, _decode_options(options), setup[0], cache_dir or None, setup[1])
+
+
+def continue_with(ctx: JobContext, previous: CaptionResult, index: int, choice: int, options: dict[str, int],
+                  setup: tuple[str, str], cache_dir: str) -> CaptionResult:
+    return continue_job(ctx, previous, index, choice, _decode_options(options), setup[0], cache_dir or None,
+                        setup[1])
+
+
+def batch_with(ctx: JobContext, image: str, prompt: str, options: dict[str, int], setup: tuple[str, str],
+               cache_dir: str) -> CaptionResult:
+    return batch_job(ctx, image, prompt, _decode_options(options), setup[0], cache_dir or None, setup[1])

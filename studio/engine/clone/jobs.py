@@ -149,3 +149,36 @@ def _codec24(ctx: JobContext, codec: str, cache_dir: str | None) -> object:
         raise StudioError(f"The codec '{codec}' runs at {rate // 1000} kHz; voices are EnCodec 24 kHz codes.",
                           "Choose the EnCodec 24 kHz model.")
     return model
+
+
+# The Voice panel's jobs (submitted by name, studio.worker.jobs.Job: the window never imports this module)
+
+def preview_with_envelope_job(ctx: JobContext, path: str, language: str, cache_dir: str, asr_model: str | None,
+                              codec: str) -> tuple[EnrollmentPreview, object]:
+    """Step 1 as the panel shows it: the preview and the recording's envelope for its waveform."""
+    from studio.engine.waveform import compute_envelope
+
+    preview = preview_enrollment_job(ctx, path, language, cache_dir or None, asr_model, codec)
+    return preview, compute_envelope(path, 800)
+
+
+def phonemes_job(ctx: JobContext, text: str, language: str) -> tuple[str, int, list[str]]:
+    """The phonemes of a typed prompt text, their id count and the symbols dropped."""
+    from studio.engine.clone.enroll import prompt_ids
+
+    _, phonemes = prompt_ids(text, language)
+    return phonemes.phonemes, len(phonemes.ids), list(phonemes.dropped)
+
+
+def save_enrollment_job(ctx: JobContext, preview: EnrollmentPreview, name: str, language: str, text: str,
+                        folder: str) -> Voice:
+    return save_enrollment(preview, name, language, text, folder)
+
+
+def decode_preview_job(ctx: JobContext, preview: EnrollmentPreview, k: int, out: str, codec: str,
+                       cache_dir: str) -> str:
+    return decode_voice_job(ctx, preview.codes, out, k, codec, cache_dir or None)
+
+
+def decode_saved_voice_job(ctx: JobContext, voice: Voice, out: str, codec: str, cache_dir: str) -> str:
+    return decode_voice_job(ctx, voice.audio_tokens.T, out, 8, codec, cache_dir or None)

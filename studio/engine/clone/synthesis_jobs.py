@@ -190,3 +190,12 @@ def _take_with_retries(synth: object, voice: Voice, sentence: str, language: str
                 raise
             settings = replace(settings, seed=settings.seed + RETRY_SEED_STEP)
     raise AssertionError("unreachable")
+
+
+def device_label_job(ctx: JobContext) -> str:
+    return device_label(ctx.device)
+
+
+def speak_job(ctx: JobContext, *args: object, **kwargs: object) -> Synthesis:
+    """synthesize_job with each take sent to the window as soon as it is made."""
+    return synthesize_job(ctx, *args, on_take=ctx.send, **kwargs)  # type: ignore[arg-type]
