@@ -14,7 +14,7 @@ from studio.engine.asr.feed import AudioFeed
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.transcribe import Transcriber
 from studio.engine.asr.vad import speech_probabilities, speech_regions
-from studio.errors import JobCancelled
+from studio.errors import JobCancelled, StudioError
 from studio.hub.download import WeightsMissingError
 from studio.hub.whisper_weights import bundled_folder, load_whisper
 
@@ -327,3 +327,20 @@ def test_missing_built_in_packages_are_clear_messages(monkeypatch, data):
 
     with pytest.raises(WeightsMissingError, match="silero-vad"):
         load_silero_vad()
+
+
+def test_a_live_step_whose_session_is_gone_fails_instead_of_starting_over():
+    """The model process restarted between two live steps: a new empty session would silently drop everything
+    heard so far, so the step refuses and live mode ends with the recording kept."""
+    from studio.engine.asr.jobs import _sessions, live_step_job
+    from studio.engine.asr.live import LiveFeed
+
+    feed = LiveFeed(16000)
+    feed.push(np.zeros(16000, np.float32))
+    feed.take()
+    feed.push(np.zeros(16000, np.float32))
+    second = feed.take()
+    assert feed.steps == 2 and feed.key not in _sessions
+    with pytest.raises(StudioError, match="lost what it had heard"):
+        live_step_job(None, feed, second, "tiny.en")  # type: ignore[arg-type]
+    assert feed.key not in _sessions

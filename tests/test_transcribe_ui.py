@@ -124,6 +124,36 @@ def test_live_mode_transcribes_the_microphone_and_keeps_the_recording(qtbot, win
     assert panel.export_buttons[0].isEnabled()
 
 
+@pytest.mark.audio
+def test_live_mode_that_loses_its_session_ends_with_the_recording_open(qtbot, window, jfk16):
+    """As when the model process dies between two steps: live mode ends with a message, the recording saved so
+    far opens in the panel for a full transcription, and no live rows are left behind."""
+    import subprocess
+
+    from studio.audio.devices import list_input_devices
+    from studio.engine.asr import jobs
+
+    monitor = next(d for d in list_input_devices() if "Monitor" in d.label)
+    window.settings.input_device = monitor.key
+    panel = window.transcribe
+    banner: list[tuple[str, str]] = []
+    panel.error.connect(lambda m, r: banner.append((m, r)))
+    panel.start_live()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=15000)
+    player = subprocess.Popen(["paplay", "--device=vsink", str(jfk16)])
+    try:
+        qtbot.waitUntil(lambda: panel.live is not None and panel.live.steps >= 2 and not panel._live_job,
+                        timeout=30000)
+        jobs._sessions.clear()  # what a new model process has
+        qtbot.waitUntil(lambda: panel.recorder is None, timeout=30000)
+    finally:
+        player.kill()
+    message, remedy = banner[-1]
+    assert "lost what it had heard" in message and "press Transcribe" in remedy
+    assert panel.path is not None and panel.path.exists() and str(panel.path) == panel._live_path
+    assert panel.table.rowCount() == 0 and panel.live_btn.isEnabled() and panel.run_btn.isEnabled()
+
+
 def test_attention_follows_the_part_of_a_long_file_on_screen(qtbot, window, data, tmp_path):
     from studio.audio.io import load_audio
 

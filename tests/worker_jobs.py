@@ -42,3 +42,13 @@ def modules(ctx) -> bool:
 
 def pid(ctx) -> int:
     return os.getpid()
+
+
+def size(ctx, blob: bytes) -> int:
+    return len(blob)
+
+
+def stubborn(ctx) -> None:
+    ctx.send("running")
+    while True:  # never looks at its cancel: native code that does not return, say
+        time.sleep(0.05)

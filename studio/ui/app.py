@@ -11,19 +11,22 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
-from studio.worker.child import LOG_ENV
+from studio.worker.child import LOG_ENV, log_to
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
 
 def _log_to_file() -> None:
-    folder = platformdirs.user_log_path("VoiceStudio", appauthor=False)
-    folder.mkdir(parents=True, exist_ok=True)
-    log_file = folder / "studio.log"
-    logging.basicConfig(filename=log_file, level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    os.environ[LOG_ENV] = str(log_file)  # the model process logs to the same file
+    log_file = platformdirs.user_log_path("VoiceStudio", appauthor=False) / "studio.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # log_to says what went wrong and logs to the terminal
+    if log_to(str(log_file)):
+        os.environ[LOG_ENV] = str(log_file)  # the model process logs to the same file
+    else:
+        os.environ.pop(LOG_ENV, None)
 
 
 def _close_on_signals(loop: asyncio.AbstractEventLoop, app: QApplication) -> None:

@@ -65,6 +65,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.reconstructions: dict[int, str] = {}
         self._job = self._rec_job = self._spec_job = 0
         self._generation = 0
+        self._spec_generation = 0  # only the spectrogram asked for last is drawn
         self._pending_play: int | None = None
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
         self._build()
@@ -248,10 +249,16 @@ class CodecPanel(AudioFilePanel, QWidget):
                                        else None)
 
     def _show_spectrogram(self, path: str) -> None:
-        self._spec_job = self.worker.submit(spectrogram_job, path, "mel80", 0.0, None, 2000,
-                                            name="Spectrogram", on_result=self._spectrogram_done)
+        if self._spec_job:  # the previous file's: nobody will look at it
+            self.worker.cancel(self._spec_job)
+        self._spec_generation += 1
+        gen = self._spec_generation
+        self._spec_job = self.worker.submit(spectrogram_job, path, "mel80", 0.0, None, 2000, name="Spectrogram",
+                                            on_result=lambda s: self._spectrogram_done(s)
+                                            if gen == self._spec_generation else None)
 
     def _spectrogram_done(self, spec: Spectrogram) -> None:
+        self._spec_job = 0
         self.spec.show()
         self.spec.show_spectrogram(spec.image, spec.t0, spec.t1, spec.freqs, spec.vmin, spec.vmax, mel=True)
 

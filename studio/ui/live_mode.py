@@ -42,7 +42,7 @@ class LiveMode:
             self.error.emit(e.message, e.remedy)
             return
         self.player.stop()
-        self.recorder = rec
+        self.recorder, self._live_path = rec, str(rec.path)
         lang = self.language.currentData()
         self.live = LiveFeed(rec.samplerate, language=None if lang == "auto" else lang,
                              task=self.task.currentData())
@@ -125,6 +125,8 @@ class LiveMode:
         self.progress_label.setText(f"Live transcript of {Path(path).name}: {len(self.segments)} segments")
 
     def _live_failed(self, report: ErrorReport) -> None:
+        """Live mode ends; the recording, saved as it was made, opens in the panel so Transcribe gives its text
+        (the rows heard so far, some of them guesses, go with the session)."""
         self._live_job = 0
         if self.recorder is not None:
             self.recorder.stop()
@@ -133,4 +135,7 @@ class LiveMode:
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(True)
         self.run_btn.setEnabled(True)
-        self.error.emit(report.message, report.remedy)
+        remedy = report.remedy
+        if self.open_file(self._live_path):
+            remedy = f"The recording is saved as {Path(self._live_path).name} and open here: press Transcribe."
+        self.error.emit(report.message, remedy)

@@ -75,6 +75,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         self.recorder: Recorder | None = None
         self.live: LiveFeed | None = None
         self._live_job = 0
+        self._live_path = ""  # the recording of the live session
         self._build()
         self.segment_ready.connect(self._add_segment)
         self.worker.progress.connect(self._progress)

@@ -30,6 +30,38 @@ def _warm() -> None:
         log.exception("torch did not import in the model process")
 
 
+def log_to(log_file: str | None, who: str = "") -> bool:
+    """Log to `log_file` (INFO and up), or to stderr (WARNING and up) where there is none or it cannot be written
+    (a read-only home, a log folder removed while the app runs): logging must never stop the app from starting."""
+    form = f"%(asctime)s {who}%(name)s %(levelname)s %(message)s"
+    if log_file:
+        try:
+            logging.basicConfig(handlers=[logging.FileHandler(log_file, encoding="utf-8")], level=logging.INFO,
+                                format=form)
+            return True
+        except OSError as e:
+            print(f"Voice Studio: cannot write the log {log_file} ({e.strerror}); logging to the terminal",
+                  file=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format=form)
+    return False
+
+
+def _be_nice(value: str) -> None:
+    """VOICE_STUDIO_NICE=N lowers the model process's priority by N. Off by default: measured, +5 let any busy
+    program of normal priority slow a transcription tenfold, while the window, a separate process, barely
+    needs the CPU."""
+    try:
+        n = int(value)
+    except ValueError:
+        log.warning("VOICE_STUDIO_NICE must be a whole number, not %r", value)
+        return
+    if n and hasattr(os, "nice"):
+        try:
+            os.nice(n)
+        except OSError as e:  # raising the priority (n < 0) needs privileges
+            log.warning("could not change the model process's priority by %d: %s", n, e.strerror)
+
+
 def serve(commands: BinaryIO, events: BinaryIO, device: str, warm: bool = True) -> None:
     """Run jobs until the window says stop or goes away (end of `commands`)."""
     out = FrameWriter(events)
@@ -79,13 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     # whatever a library prints goes to stderr, never into the message stream
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
-    log_file = os.environ.get(LOG_ENV)
-    logging.basicConfig(filename=log_file, level=logging.INFO if log_file else logging.WARNING,
-                        format="%(asctime)s model process %(name)s %(levelname)s %(message)s")
+    log_to(os.environ.get(LOG_ENV), "model process ")
     # Ctrl+C in the terminal reaches the whole process group: the window closes and tells this process to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(os, "nice") and os.environ.get("VOICE_STUDIO_NICE", "5") != "0":
-        os.nice(int(os.environ.get("VOICE_STUDIO_NICE", "5")))
+    _be_nice(os.environ.get("VOICE_STUDIO_NICE", "0"))
     try:
         serve(sys.stdin.buffer, events, device, warm="--no-warm" not in args)
     finally:

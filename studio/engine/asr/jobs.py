@@ -8,6 +8,7 @@ from studio.engine.asr.live import LiveFeed, LiveSession, LiveUpdate
 from studio.engine.asr.options import TranscribeOptions
 from studio.engine.asr.result import AttentionMap, Segment, Transcript
 from studio.engine.asr.transcribe import Transcriber
+from studio.errors import StudioError
 from studio.worker.jobs import JobContext
 
 
@@ -49,6 +50,9 @@ def live_step_job(ctx: JobContext, feed: LiveFeed, samples: np.ndarray, model: s
     created on the first step and forgotten after the final one (or a failure, which ends live mode)."""
     session = _sessions.get(feed.key)
     if session is None:
+        if feed.steps > 1:  # the model process was replaced between steps: what it had heard is gone
+            raise StudioError("Live transcription lost what it had heard: the model process restarted.",
+                              "The recording is saved; transcribe it for the whole text.")
         session = _sessions[feed.key] = LiveSession(feed.sample_rate, feed.language, feed.task)
     session.push(samples)
     try:

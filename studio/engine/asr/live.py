@@ -48,6 +48,7 @@ class LiveFeed:
     language: str | None = "en"
     task: str = "transcribe"
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the session where the jobs run
+    steps: int = 0  # takes so far: the job that gets the first creates the session, later ones must find it
     _blocks: list[np.ndarray] = field(default_factory=list)
     _pending: int = 0
 
@@ -62,6 +63,7 @@ class LiveFeed:
     def take(self) -> np.ndarray:
         """The samples pushed since the last take, for the next step."""
         blocks, self._blocks, self._pending = self._blocks, [], 0
+        self.steps += 1
         return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
 
