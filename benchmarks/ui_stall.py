@@ -194,7 +194,7 @@ def main() -> None:
                 out = subprocess.run(cmd, env=env, text=True, capture_output=True)
                 sys.stdout.write(out.stdout)
                 if out.returncode != 0:
-                    sys.exit(f"ui_stall child failed:\n{out.stderr[-3000:]}")
+                    sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
         return
     run(json.loads(args.spec))
 

@@ -91,6 +91,7 @@ def test_two_sentences_rows_grid_hover_regenerate_and_save(qtbot, view, small_mo
 
     # the grid: the prompt's frames, then the generated ones
     view.sentences.select(1)
+    qtbot.waitUntil(lambda: not view.take_view.drawing, timeout=5000)
     n = takes[1].codes.shape[1]
     grid = view.take_view.grid
     assert grid.codes.shape == (8, PROMPT_FRAMES + n)
@@ -379,6 +380,7 @@ def test_cancel_while_listening_back_keeps_the_take_unchecked(qtbot, view, monke
     row = view.sentences.row(0)
     assert row.check.text() == "words not checked" and "seed 1" in row.state.text()
     view.sentences.select(0)
+    qtbot.waitUntil(lambda: not view.take_view.drawing, timeout=5000)
     assert view.take_view.take is take and "not checked" in view.take_view.words.heard.text()
     fake.listen = False
     view.regenerate(0)  # a second take, checked: the history lists the first as not checked
@@ -482,6 +484,7 @@ def test_the_take_grid_labels_every_other_codebook_when_short(qtbot) -> None:
     take = Take(0, "Hi.", "hi.", [1, 2, 3], 0, np.zeros((8, 40), np.int16), np.zeros(40 * 320, np.float32),
                 Settings(), "end", 0.1, "cpu", None)
     tv.show_take(take, np.zeros((8, 30), np.int16), 1)
+    qtbot.waitUntil(lambda: not tv.drawing, timeout=5000)
     tv.resize(700, 900)
     tv.show()
     qtbot.wait(50)

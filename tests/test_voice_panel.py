@@ -44,6 +44,7 @@ def test_record_enroll_speak_cancel_and_see_both_grids(qtbot, window, small_mode
     takes = speak.current_takes()
     assert len(takes) == 2 and all(t is not None for t in takes)
     speak.sentences.select(0)
+    qtbot.waitUntil(lambda: not speak.take_view.drawing, timeout=5000)
     grid = speak.take_view.grid
     p, n = voice.audio_tokens.shape[0], takes[0].codes.shape[1]
     assert grid.codes.shape == (8, p + n)

@@ -6,12 +6,14 @@ so the sound, the spectrogram and the tokens line up on one axis."""
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.audio.mel import mel_frequencies
@@ -116,6 +118,11 @@ class TakeView(QWidget):
         self.take: Take | None = None
         self.offset = 0.0  # seconds of prompt before the generated speech on the time axis
         self._attention: np.ndarray | None = None
+        self._steps: list[Callable[[], None]] = []  # what show_take has still to draw
+        self._next_step = QTimer(self)
+        self._next_step.setSingleShot(True)
+        self._next_step.setInterval(0)
+        self._next_step.timeout.connect(self._step)
         self.header = QLabel("Synthesize, then pick a sentence to inspect its take.")
         self.header.setWordWrap(True)
         self.wave = WaveformPlot()
@@ -193,7 +200,7 @@ class TakeView(QWidget):
         return -1
 
     def clear(self) -> None:
-        self.take, self._attention = None, None
+        self.take, self._attention, self._steps = None, None, []
         self.header.setText("Synthesize, then pick a sentence to inspect its take.")
         self.wave.clear_envelope()
         self.spec.image.clear()
@@ -206,23 +213,52 @@ class TakeView(QWidget):
         self.tabs.hide()
 
     def show_take(self, take: Take, prompt_codes: np.ndarray, sentence_number: int) -> None:
-        self.take = take
+        """Draw the take in steps, one plot per turn of the event loop: drawn at once, the waveform, spectrogram,
+        token grid and attention bars held the window for about 50 ms (ui_stall); a step and its repaint stay
+        short. A newer take replaces the steps still to come."""
+        self.take, self._attention = take, None  # hovering reads nothing until the attention is drawn
         self.tabs.show()
         self.offset = prompt_codes.shape[1] / FRAME_RATE
         self.header.setText(f"<b>Sentence {sentence_number}</b> · {describe_take(take)} · made in "
                             f"{take.seconds:.1f} s on {html.escape(take.device)}"
                             + (f" · <span style='color:#f9a825'>not spoken: {html.escape(' '.join(take.dropped))}"
                                "</span>" if take.dropped else ""))
-        t, lo, hi = envelope(take.samples)
+        self._steps = [self._draw_wave, self._draw_spectrogram, functools.partial(self._draw_grid, prompt_codes),
+                       self._draw_attention]
+        self._next_step.start()
+
+    @property
+    def drawing(self) -> bool:
+        """Steps of the last show_take still to come."""
+        return bool(self._steps)
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._next_step.start()
+
+    def _draw_wave(self) -> None:
+        t, lo, hi = envelope(self.take.samples)  # type: ignore[union-attr]
         self.wave.show_envelope(t + self.offset, lo, hi)
-        if take.mel is not None:
-            mel = take.mel
-            top = float(mel.max())
-            self.spec.show_spectrogram(mel, self.offset, self.offset + mel.shape[1] * MEL_HOP / SAMPLE_RATE,
-                                       mel_frequencies(MEL_BANDS, SAMPLE_RATE / 2), top - 2.0, top, mel=True)
-        self.grid.show_take(prompt_codes, take.codes)
+
+    def _draw_spectrogram(self) -> None:
+        mel = self.take.mel  # type: ignore[union-attr]
+        if mel is None:
+            self.spec.image.clear()
+            return
+        top = float(mel.max())
+        self.spec.show_spectrogram(mel, self.offset, self.offset + mel.shape[1] * MEL_HOP / SAMPLE_RATE,
+                                   mel_frequencies(MEL_BANDS, SAMPLE_RATE / 2), top - 2.0, top, mel=True)
+
+    def _draw_grid(self, prompt_codes: np.ndarray) -> None:
+        self.grid.show_take(prompt_codes, self.take.codes)  # type: ignore[union-attr]
         for line in (self.wave.playhead, self.grid.playhead):
             line.setValue(self.offset)  # the take's start
+
+    def _draw_attention(self) -> None:
+        take = self.take
+        assert take is not None
         att = take.attention_mean
         self._attention = att if att is not None and att.size else None
         self.phonemes.setText(html.escape(take.phonemes))
