@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -333,6 +334,32 @@ def test_library_add_list_rename_delete_undo(tmp_path, data):
     (library.folder / "broken.npz").write_bytes(b"not a zip")
     assert [v.name for v in library.voices()] == ["Anna", "Bob"]
     assert [p.name for p, _ in library.skipped] == ["broken.npz"]
+
+
+def test_listing_the_library_again_reads_only_the_files_that_changed(tmp_path, data, monkeypatch):
+    """The window lists the folder after each change on its UI thread: unchanged files are not parsed again, a file
+    rewritten in place (same name) is, and what a caller does to a listed voice does not reach the next listing."""
+    import studio.engine.clone.voices as voices
+
+    preset = load_voice(data / "vallex-preset-librispeech_1.npz")
+    library = VoiceLibrary(tmp_path / "voices")
+    for name in ("Anna", "Bob", "Cleo"):
+        library.add(Voice(name, "en", preset.audio_tokens, preset.text_tokens, "Hello.", 3.0))
+    library = VoiceLibrary(library.folder)  # as the window at start: nothing read yet
+    parsed: list[str] = []
+    real = voices.load_voice
+    monkeypatch.setattr(voices, "load_voice", lambda p: parsed.append(Path(p).name) or real(p))
+    first = library.voices()
+    assert sorted(parsed) == ["Anna.npz", "Bob.npz", "Cleo.npz"]
+    first[0].name = "changed by a caller"
+    parsed.clear()
+    assert [v.name for v in library.voices()] == ["Anna", "Bob", "Cleo"] and parsed == []
+    bob = library.folder / "Bob.npz"  # rewritten by another program: a new file under the old name
+    replacement = tmp_path / "other" / "Bob.npz"
+    VoiceLibrary(replacement.parent).add(Voice("Bob", "en", preset.audio_tokens[:100], preset.text_tokens,
+                                               "Hi.", 3.0))
+    os.replace(replacement, bob)
+    assert [v.duration for v in library.voices() if v.name == "Bob"] == [100 / 75] and parsed == ["Bob.npz"]
 
 
 def test_a_voice_is_as_long_as_its_frames_whatever_its_file_says(tmp_path, data):

@@ -218,6 +218,41 @@ def test_a_job_submitted_after_shutdown_is_cancelled_and_starts_nothing(monkeypa
     assert w._child is None  # no new model process
 
 
+ORPHAN = r"""
+import time
+from studio.worker.process import ProcessWorker
+w = ProcessWorker("cpu", warm=False)
+while not w.pid:
+    time.sleep(0.05)
+print(w.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_stopped_child_does_not_outlive_a_window_killed_outright():
+    window = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        child = int(window.stdout.readline())  # type: ignore[union-attr]
+        os.kill(child, signal.SIGSTOP)  # reads nothing: the end of its input cannot tell it
+        window.kill()
+        window.wait()
+        deadline = time.monotonic() + 20
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        window.kill()
+
+
 def test_shutdown_ends_the_child(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), str(ROOT)]))
     w = ProcessWorker("cpu", warm=False)

@@ -104,6 +104,27 @@ def serve(commands: BinaryIO, events: BinaryIO, device: str, warm: bool = True) 
     out.close()
 
 
+PARENT_ENV = "VOICE_STUDIO_PARENT"  # the window's process id
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this process when the window's process ends. The end of stdin tells a running child the
+    window has gone, but a child stopped by SIGSTOP (Ctrl+Z) reads nothing, and would outlive a window killed
+    outright, holding the models' memory."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not sys.platform.startswith("linux") or not parent.isdigit():
+        return
+    try:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # the window ended before the request took effect
+        os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     device = args[0] if args else "auto"
@@ -114,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     log_to(os.environ.get(LOG_ENV), "model process ")
     # Ctrl+C in the terminal reaches the whole process group: the window closes and tells this process to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     _be_nice(os.environ.get("VOICE_STUDIO_NICE", "0"))
     try:
         serve(sys.stdin.buffer, events, device, warm="--no-warm" not in args)

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
+from studio.worker.child import PARENT_ENV
 from studio.worker.errors import ErrorReport
 from studio.worker.frames import FrameWriter, read_frame
 from studio.worker.jobs import JobFn
@@ -80,7 +81,7 @@ class _Child:
     def __init__(self, command: list[str], on_message: Callable[[_Child, tuple], None],
                  on_exit: Callable[[_Child], None]) -> None:
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())})
         self.outbox: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
         self.tail: collections.deque[str] = collections.deque(maxlen=30)
         self.ready = False
