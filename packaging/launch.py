@@ -7,6 +7,6 @@ if sys.argv[1:2] == ["--studio-model-process"]:  # studio.worker.process.CHILD_F
 
     model_process(sys.argv[2:])
 else:
-    from studio.cli.main import main
+    from studio.cli.main import run
 
-    sys.exit(main())
+    run()

@@ -1,3 +1,3 @@
-from studio.cli.main import main
+from studio.cli.main import run
 
-raise SystemExit(main())
+run()

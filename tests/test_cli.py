@@ -33,6 +33,16 @@ def test_bad_input_is_a_message_and_exit_code_not_a_traceback(tmp_path: Path):
     assert "empty (0 bytes)" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_the_command_writes_everything_before_its_fast_exit(tmp_path: Path, data: Path):
+    """`studio` ends with os._exit (no interpreter teardown): the output file, stdout and the exit status must all
+    be complete, also when stdout is a pipe that is read to its end."""
+    out = _studio("transcribe", str(data / "jfk.flac"), "--model", "tiny.en", "-f", "txt", "-o", str(tmp_path),
+                  timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "ask not what your country" in (tmp_path / "jfk.txt").read_text().lower()
+    assert out.stdout.rstrip().endswith("can do for your country.") and "Wrote" in out.stderr + out.stdout
+
+
 @pytest.mark.audio
 def test_devices_lists_the_monitor():
     out = _studio("devices")

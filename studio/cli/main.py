@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import threading
@@ -146,6 +148,19 @@ def cmd_mel(args: argparse.Namespace) -> int:
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The `studio` command: `main`, then exit without the interpreter's teardown. Everything the command writes is
+    closed by then; unloading torch's ~1,200 modules took 0.5 s of a 2.4 s `studio transcribe jfk.flac`."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`studio ... | head`): nothing more can be said
+            pass
+    logging.shutdown()
+    os._exit(int(code or 0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
