@@ -124,16 +124,41 @@ def wait_for_update(events: Events) -> None:
         pass
 
 
-def test_jobs_queued_behind_a_crash_say_they_never_started(worker):
+def test_jobs_queued_behind_a_crash_run_in_the_next_process(worker):
     import worker_jobs
 
     events = Events(worker)
     running = worker.submit(worker_jobs.until_cancelled)
     queued = worker.submit(worker_jobs.pid)
     wait_for_update(events)
-    os.kill(worker.pid, 9)
+    crashed = worker.pid
+    os.kill(crashed, 9)
     assert "in the middle of this job" in events.until_end(running)[-1][2].message
-    assert "before this job started" in events.until_end(queued)[-1][2].message
+    kind, _, pid = events.until_end(queued)[-1]
+    assert kind == "result" and pid not in (crashed, os.getpid())
+
+
+def test_cancelling_a_queued_job_is_answered_at_once_and_spares_the_running_one(worker, monkeypatch):
+    """Opening a second file cancels the first one's jobs, still queued behind a long transcription: they end
+    now, and the transcription goes on (the grace before a kill is for jobs that have started)."""
+    import worker_jobs
+
+    from studio.worker import process
+
+    monkeypatch.setattr(process, "CANCEL_GRACE", 1.0)
+    events = Events(worker)
+    running = worker.submit(worker_jobs.stubborn)
+    wait_for_update(events)
+    pid = worker.pid
+    queued = [worker.submit(worker_jobs.pid) for _ in range(3)]
+    for job in queued:
+        worker.cancel(job)
+    for job in queued:
+        assert events.until_end(job, timeout=10)[-1][0] == "cancelled"
+    time.sleep(2.0)  # past the grace
+    assert worker.pid == pid and worker.pending() == [running]
+    worker.cancel(running)  # deaf to it: killed after the grace
+    assert events.until_end(running, timeout=30)[-1][0] == "cancelled"
 
 
 def test_a_stopped_child_neither_freezes_the_caller_nor_ignores_cancel(worker):
@@ -152,7 +177,7 @@ def test_a_stopped_child_neither_freezes_the_caller_nor_ignores_cancel(worker):
         assert time.monotonic() - t0 < 5.0  # hung forever when the caller wrote to the pipe itself
         worker.cancel(job)
         assert events.until_end(job, timeout=30)[-1][0] == "cancelled"
-        assert events.until_end(big, timeout=30)[-1][0] == "error"  # it had been sent to the stopped child
+        assert events.until_end(big, timeout=30)[-1][:3] == ("result", big, 8_000_000)  # resent to the new child
         again = events.until_end(worker.submit(worker_jobs.size, bytes(10)))[-1]
         assert again[0] == "result" and again[2] == 10 and worker.pid != stopped_pid
     finally:
@@ -175,6 +200,32 @@ def test_a_cancelled_job_that_will_not_stop_has_its_process_replaced(worker, mon
     worker.cancel(job)
     assert events.until_end(job, timeout=30)[-1][0] == "cancelled"
     assert events.until_end(worker.submit(worker_jobs.pid))[-1][2] not in (first, 0)
+
+
+def test_a_child_started_from_a_thread_that_ends_lives_on(worker):
+    """Linux kills a child when the thread that started it ends (PR_SET_PDEATHSIG): children are started from the
+    worker's own long-lived thread, whichever thread submits."""
+    import threading
+
+    import worker_jobs
+
+    events = Events(worker)
+    first = events.until_end(worker.submit(worker_jobs.pid))[-1][2]
+    os.kill(first, 9)
+    while worker._child is not None and not worker._child.gone:
+        time.sleep(0.05)
+    jobs: list[int] = []
+
+    def submit() -> None:
+        jobs.append(worker.submit(worker_jobs.until_cancelled))
+        wait_for_update(events)  # the new child runs it: it has asked to die with its parent thread by now
+
+    submitter = threading.Thread(target=submit)
+    submitter.start()
+    submitter.join()  # the thread that called submit is gone
+    time.sleep(1.0)
+    worker.cancel(jobs[0])
+    assert events.until_end(jobs[0])[-1][0] == "cancelled"  # not "stopped: killed (SIGKILL)"
 
 
 def test_the_current_folder_cannot_shadow_the_libraries(tmp_path, monkeypatch):

@@ -21,8 +21,12 @@ def _log_to_file() -> None:
     log_file = platformdirs.user_log_path("VoiceStudio", appauthor=False) / "studio.log"
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass  # log_to says what went wrong and logs to the terminal
+    except OSError as e:  # a read-only home: say why, not the "No such file" of opening the file after it
+        print(f"Voice Studio: cannot make the log folder {log_file.parent} ({e.strerror}); logging to the terminal",
+              file=sys.stderr)
+        log_to(None)
+        os.environ.pop(LOG_ENV, None)
+        return
     if log_to(str(log_file)):
         os.environ[LOG_ENV] = str(log_file)  # the model process logs to the same file
     else:

@@ -15,6 +15,7 @@ fresh child; a cancelled job that does not end within CANCEL_GRACE seconds has i
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import itertools
 import logging
 import os
@@ -172,10 +173,15 @@ class ProcessWorker:
         self._jobs: dict[int, _Child] = {}  # sent and not yet ended, with the child that has them
         self._started: set[int] = set()  # of those, the ones the child said it started
         self._cancelled: set[int] = set()  # of those, the ones the user cancelled
+        self._waiting: dict[int, tuple[str, bytes]] = {}  # sent, not started: resent if their child dies
+        self._resent: set[int] = set()  # resent once already: a second death fails them
         self._lock = threading.RLock()
         self._child: _Child | None = None
         self._closing = False
         self.pid = 0  # the running child's, once it said it is ready
+        # Children are started from this one long-lived thread: Linux kills a child with the thread that started
+        # it (PR_SET_PDEATHSIG, see studio.worker.child), and a caller's thread may end at any time.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="studio-worker-start")
         self._child = self._start()
 
     # -- the interface of studio.worker.thread.Worker --
@@ -188,11 +194,16 @@ class ProcessWorker:
             if self._closing:  # the window is closing: nobody would stop a new model process
                 threading.Thread(target=call_safely, args=(self.on_cancelled, job_id, None), daemon=True).start()
                 return job_id
-            if self._child is None or self._child.gone or self._child.proc.poll() is not None:
-                self._child = self._start()
-            self._jobs[job_id] = self._child
-            self._child.send(("submit", job_id, name, blob))  # if it has died, its reader reports this job
+            self._send_job(job_id, name, blob)
         return job_id
+
+    def _send_job(self, job_id: int, name: str, blob: bytes) -> None:
+        """To the running child, started if there is none (called with the lock held)."""
+        if self._child is None or self._child.gone or self._child.proc.poll() is not None:
+            self._child = self._start()
+        self._jobs[job_id] = self._child
+        self._waiting[job_id] = (name, blob)
+        self._child.send(("submit", job_id, name, blob))  # if it has died, its reader deals with this job
 
     def cancel(self, job_id: int) -> None:
         with self._lock:
@@ -200,11 +211,14 @@ class ProcessWorker:
             if child is None:
                 return
             self._cancelled.add(job_id)
-            child.send(("cancel", job_id))
+            child.send(("cancel", job_id))  # a job still queued there is answered at once
             if child.stopped():
                 log.warning("the model process is stopped (SIGSTOP); killing it to cancel job %d", job_id)
                 child.kill()
-                return
+            elif job_id in self._started:
+                self._watch_cancel(job_id, child)
+
+    def _watch_cancel(self, job_id: int, child: _Child) -> None:
         timer = threading.Timer(CANCEL_GRACE, self._enforce_cancel, args=(job_id, child))
         timer.daemon = True
         timer.start()
@@ -226,7 +240,9 @@ class ProcessWorker:
                 if self._child is not None:
                     self._child.send(("device", choice))
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop the child; one that has not ended `timeout` s later (a job deaf to its cancel) is killed. The window
+        waits for this when it closes, so it is short: real jobs stop within 0.7 s of a cancel."""
         with self._lock:
             self._closing = True
             child = self._child
@@ -247,7 +263,7 @@ class ProcessWorker:
 
     def _start(self) -> _Child:
         command = child_command(self.device_choice) + ([] if self.warm else ["--no-warm"])
-        return _Child(command, self._message, self._exited)
+        return self._spawner.submit(_Child, command, self._message, self._exited).result()
 
     def _enforce_cancel(self, job_id: int, child: _Child) -> None:
         with self._lock:
@@ -265,6 +281,9 @@ class ProcessWorker:
         elif kind == "started":
             with self._lock:
                 self._started.add(job_id)
+                self._waiting.pop(job_id, None)
+                if job_id in self._cancelled:  # cancelled on its way: it must stop like any other
+                    self._watch_cancel(job_id, child)
             call_safely(self.on_started, job_id, *payload)
         elif kind == "progress":
             call_safely(self.on_progress, job_id, *payload)
@@ -276,32 +295,37 @@ class ProcessWorker:
 
     def _exited(self, child: _Child) -> None:
         returncode = child.proc.returncode
+        failed: list[tuple[int, ErrorReport | None]] = []  # None: cancelled
         with self._lock:
             if self._child is child:
                 self._child = None
-            orphans = [(j, j in self._cancelled, j in self._started)
-                       for j, c in sorted(self._jobs.items()) if c is child]
-            closing = self._closing
-        if not child.ready:
+            orphans = sorted(j for j, c in self._jobs.items() if c is child)
+            started_up = child.ready or child.killed_by_us
+            for job_id in orphans:
+                if self._closing or job_id in self._cancelled:
+                    failed.append((job_id, None))
+                elif not started_up:
+                    failed.append((job_id, start_failed_report(returncode, list(child.tail))))
+                elif job_id in self._started or job_id in self._resent:
+                    failed.append((job_id, stopped_report(returncode, job_id in self._started)))
+                else:  # never started there: it goes to a new child, once
+                    self._resent.add(job_id)
+                    self._send_job(job_id, *self._waiting[job_id])
+        if not started_up:
             log.error("the model process could not start (return code %s):\n%s", returncode, "".join(child.tail))
-        elif orphans and not closing and not child.killed_by_us:
-            log.error("the model process stopped (return code %s) with jobs %s", returncode, [j for j, *_ in orphans])
-        for job_id, cancelled, started in orphans:
-            if closing or cancelled:
+        elif orphans and not self._closing and not child.killed_by_us:
+            log.error("the model process stopped (return code %s) with jobs %s", returncode, orphans)
+        for job_id, report in failed:
+            if report is None:
                 self._end(job_id, self.on_cancelled, None)
-            elif not child.ready:
-                self._end(job_id, self.on_error, start_failed_report(returncode, list(child.tail)))
-            elif child.killed_by_us:
-                self._end(job_id, self.on_error, ErrorReport(
-                    "This job was stopped: a cancelled job would not stop, so the model process was restarted.",
-                    "Run it again."))
             else:
-                self._end(job_id, self.on_error, stopped_report(returncode, started))
+                self._end(job_id, self.on_error, report)
 
     def _end(self, job_id: int, callback: Callable[..., None], *payload: Any) -> None:
         with self._lock:
             if self._jobs.pop(job_id, None) is None:
                 return
-            self._started.discard(job_id)
-            self._cancelled.discard(job_id)
+            for held in (self._started, self._cancelled, self._resent):
+                held.discard(job_id)
+            self._waiting.pop(job_id, None)
         call_safely(callback, job_id, *payload)

@@ -42,6 +42,7 @@ class _Job:
     kwargs: dict
     name: str
     internal: bool = False  # the worker's own housekeeping: no callbacks
+    started: bool = False
 
 
 def call_safely(callback: Callable[..., None], *args: Any) -> None:
@@ -114,10 +115,18 @@ class Worker:
         self._queue.put(job)
 
     def cancel(self, job_id: int) -> None:
+        """A running job stops at its next check; a queued one is answered now (its place in the queue is skipped),
+        not after the jobs before it: the window's model process may be killed for a cancel left unanswered."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is not None:
+            if job is None:
+                return
             job.ctx._cancel.set()
+            if job.started:
+                return
+            del self._jobs[job_id]
+        # from another thread, as every callback: a caller's own cancel() must not run its handlers inside it
+        threading.Thread(target=self._deliver, args=(self.on_cancelled, job_id, None), daemon=True).start()
 
     def cancel_all(self) -> None:
         with self._lock:
@@ -155,6 +164,10 @@ class Worker:
             if job.internal:
                 call_safely(job.fn, job.ctx)
                 continue
+            with self._lock:
+                if job_id not in self._jobs:  # cancelled while queued: already answered
+                    continue
+                job.started = True
             try:
                 if job.ctx.cancelled:
                     raise JobCancelled()
