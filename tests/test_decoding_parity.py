@@ -95,6 +95,17 @@ def test_logit_rules_mask_exactly_what_openai_whisper_masks(transcriber, ref, ca
         assert torch.equal(torch.isinf(ours), torch.isinf(theirs)), (case, cont)
         assert torch.equal(ours[~torch.isinf(ours)], theirs[~torch.isinf(theirs)])
     assert eot not in rules.suppress.tolist()
+    # rows that differ, as beams do: each row gets its own rules (ours are computed for all rows at once)
+    for rows in ([[tb + 10, 400, tb + 60, tb + 60], [tb + 20, 300, tb + 25, 13], [400, 500, 600, 700],
+                  [tb + 3, 11, 12, tb + 7], [tb + 3, tb + 3, 11, 12]],
+                 [[tb + 10], [400], [tb + 40]]):
+        tokens = torch.tensor([initial + r for r in rows])
+        logits = torch.randn(len(rows), transcriber.model.dims.n_vocab, generator=g) * 3
+        theirs, ours = logits.clone(), logits.clone()
+        for f in task.logit_filters:
+            f.apply(theirs, tokens)
+        rules.apply(ours, tokens)
+        assert torch.equal(torch.isinf(ours), torch.isinf(theirs)), (case, rows)
 
 
 DECODE_CASES = [
