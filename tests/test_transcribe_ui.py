@@ -9,6 +9,8 @@ import soundfile as sf
 from conftest import drop_files
 from PySide6.QtCore import Qt
 
+from studio.errors import StudioError
+
 
 def test_drop_transcribe_export_srt_and_open_attention(qtbot, window, data, tmp_path):
     panel = window.transcribe
@@ -63,6 +65,30 @@ def test_cancel_keeps_the_segments_so_far(qtbot, window, data, tmp_path):
     assert panel.transcript is not None and panel.attention_btn.isEnabled()
     assert 1 <= len(panel.transcript.segments) < 16
     assert (panel.transcript.language, panel.transcript.task) == ("en", "transcribe")  # kept, not blanked
+
+
+def test_a_job_that_fails_midway_keeps_its_segments_exportable(qtbot, window, data, monkeypatch):
+    """The model process killed (out of memory) after some segments: the banner says so, and the text decoded so
+    far stays on screen, usable and exportable as a partial transcript."""
+    from studio.engine.asr import jobs
+    from studio.engine.asr.result import Segment
+
+    def dies(ctx, source, model, options, cache_dir=None):  # noqa: ANN001, ANN202
+        ctx.send(Segment(0, 0.0, 8.0, " And so, my fellow Americans", [1, 2]))
+        raise StudioError("The model process stopped in the middle of this job: it was killed (SIGKILL).",
+                          "Run it again.")
+
+    monkeypatch.setattr(jobs, "transcribe_job", dies)
+    banner: list[str] = []
+    panel = window.transcribe
+    panel.error.connect(lambda m, r: banner.append(m))
+    assert panel.open_file(str(data / "jfk.flac"))
+    panel.start()
+    qtbot.waitUntil(lambda: panel.run_btn.isEnabled() and bool(banner) and bool(banner[-1]), timeout=30000)
+    assert "stopped in the middle" in banner[-1]
+    assert panel.progress_label.text() == "Stopped by an error — 1 segments kept"
+    assert panel.transcript is not None and panel._partial and panel.export_buttons[0].isEnabled()
+    assert panel.table.rowCount() == 1
 
 
 def test_bad_file_and_missing_model_show_messages(qtbot, window, tmp_path, monkeypatch):

@@ -274,6 +274,10 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         if not self._job:  # a job abandoned when another file was opened
             return
         self._end_job()
+        if self.segments:  # the model process died or the file broke off: what was decoded is kept, exportable
+            self.bar.setValue(0)
+            self.progress_label.setText(f"Stopped by an error — {len(self.segments)} segments kept")
+            self._keep_partial(None)
         self.error.emit(report.message, report.remedy)
 
     def _on_cancelled(self, job_id: int, partial: object = None) -> None:
@@ -281,6 +285,9 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
             return
         self._end_job()
         self.progress_label.setText(f"Cancelled — {len(self.segments)} segments kept")
+        self._keep_partial(partial)
+
+    def _keep_partial(self, partial: object) -> None:
         if self.segments and self.path is not None:  # what was decoded stays usable, in its language and task
             options = self.options()
             language, task = options.language or "", options.task
