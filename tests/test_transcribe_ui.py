@@ -178,6 +178,10 @@ def test_live_mode_that_loses_its_session_ends_with_the_recording_open(qtbot, wi
     assert "lost what it had heard" in message and "press Transcribe" in remedy
     assert panel.path is not None and panel.path.exists() and str(panel.path) == panel._live_path
     assert panel.table.rowCount() == 0 and panel.live_btn.isEnabled() and panel.run_btn.isEnabled()
+    panel.start_live()  # a new session clears the old banner
+    assert banner[-1] == ("", "") and panel.recorder is not None
+    panel.stop_live()
+    qtbot.waitUntil(lambda: panel.live is None, timeout=30000)
 
 
 def test_attention_follows_the_part_of_a_long_file_on_screen(qtbot, window, data, tmp_path):

@@ -43,6 +43,7 @@ class LiveMode:
             return
         self.player.stop()
         self.recorder, self._live_path = rec, str(rec.path)
+        self.error.emit("", "")  # a new session: the banner of an earlier one's failure goes
         lang = self.language.currentData()
         self.live = LiveFeed(rec.samplerate, language=None if lang == "auto" else lang,
                              task=self.task.currentData())
