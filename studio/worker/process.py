@@ -32,7 +32,7 @@ from studio.worker.child import PARENT_ENV
 from studio.worker.errors import ErrorReport
 from studio.worker.frames import FrameWriter, read_frame
 from studio.worker.jobs import JobFn
-from studio.worker.thread import call_safely
+from studio.worker.thread import call_safely, call_soon
 
 log = logging.getLogger("studio.worker")
 CHILD_FLAG = "--studio-model-process"  # how a frozen (PyInstaller) app is told to be the model process
@@ -192,7 +192,7 @@ class ProcessWorker:
         name = name or getattr(fn, "__name__", "job")
         with self._lock:
             if self._closing:  # the window is closing: nobody would stop a new model process
-                threading.Thread(target=call_safely, args=(self.on_cancelled, job_id, None), daemon=True).start()
+                call_soon(call_safely, self.on_cancelled, job_id, None)
                 return job_id
             self._send_job(job_id, name, blob)
         return job_id

@@ -53,6 +53,12 @@ def call_safely(callback: Callable[..., None], *args: Any) -> None:
         log.exception("worker callback failed")
 
 
+def call_soon(callback: Callable[..., None], *args: Any) -> None:
+    """Call back from a new thread, as every worker callback comes: never inside the caller's own submit() or
+    cancel(), whose caller may not have registered its handlers yet or may be in the middle of its own update."""
+    threading.Thread(target=callback, args=args, daemon=True).start()
+
+
 def pickled(value: Any) -> Any:
     """A copy made the way a process boundary makes it."""
     return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
@@ -125,8 +131,7 @@ class Worker:
             if job.started:
                 return
             del self._jobs[job_id]
-        # from another thread, as every callback: a caller's own cancel() must not run its handlers inside it
-        threading.Thread(target=self._deliver, args=(self.on_cancelled, job_id, None), daemon=True).start()
+        call_soon(self._deliver, self.on_cancelled, job_id, None)
 
     def cancel_all(self) -> None:
         with self._lock:
