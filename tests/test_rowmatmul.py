@@ -21,6 +21,8 @@ def test_few_rows_equal_the_plain_product(rows: int, out_f: int, in_f: int, bias
     x = torch.randn(rows, 1, in_f, generator=g)  # (beams, 1 token, width), as a decoder step has it
     got = row_product(x, w, b)
     assert got is not None and got.shape == (rows, 1, out_f)
+    # a strided result sends the next attention to SDPA's slow math path (20 % of a beam-search step)
+    assert got.is_contiguous()
     torch.testing.assert_close(got, F.linear(x, w, b), rtol=1e-5, atol=1e-5)
 
 

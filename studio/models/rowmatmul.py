@@ -84,7 +84,9 @@ def row_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None
     cols = x.reshape(1, rows, in_f).expand(2, rows, in_f).transpose(1, 2)
     halves = weight.view(2, out_f // 2, in_f)
     y = torch.bmm(halves, cols) if bias is None else torch.baddbmm(bias.view(2, -1, 1), halves, cols)
-    return y.permute(2, 0, 1).reshape(*x.shape[:-1], out_f)
+    # contiguous: with several rows the permuted view has a last-dimension stride of `rows`, and strided inputs
+    # sent the next attention to SDPA's slow math path (which also rescales all 1500 cross keys every step)
+    return y.permute(2, 0, 1).reshape(*x.shape[:-1], out_f).contiguous()
 
 
 def split_product(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:

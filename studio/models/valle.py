@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.kv_cache import LayerKV
 from studio.models.rowmatmul import linear, split_product
 
 # Language ids of the model's language embedding (models/vallex.py `language_ID`). The preset .npz files number
@@ -85,32 +86,6 @@ class SinePosition(nn.Module):
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
         return x + self.alpha * self.table(start + x.shape[1], x)[start:start + x.shape[1]]
-
-
-class LayerKV:
-    """One layer's keys and values, written in place into a buffer that grows by doubling: the AR loop appends
-    one frame per step, and copying the whole cache every step (torch.cat) cost more than the step's attention."""
-
-    def __init__(self, capacity: int = 0) -> None:
-        self.capacity = capacity
-        self.k: Tensor | None = None
-        self.v: Tensor | None = None
-        self.n = 0
-
-    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        t = k.shape[2]
-        if self.k is None or self.v is None or self.n + t > self.k.shape[2]:
-            cap = max(self.capacity, 2 * (self.n + t), 64)
-            nk = k.new_empty(k.shape[0], k.shape[1], cap, k.shape[3])
-            nv = v.new_empty(nk.shape)
-            if self.k is not None and self.v is not None:
-                nk[:, :, : self.n] = self.k[:, :, : self.n]
-                nv[:, :, : self.n] = self.v[:, :, : self.n]
-            self.k, self.v = nk, nv
-        self.k[:, :, self.n : self.n + t] = k
-        self.v[:, :, self.n : self.n + t] = v
-        self.n += t
-        return self.k[:, :, : self.n], self.v[:, :, : self.n]
 
 
 class SelfAttention(nn.Module):
