@@ -9,7 +9,8 @@ A. In-process: each side in its own fresh process: import, load, read the file, 
 B. Whole process: `studio codec encode/decode --model X.th` against a script doing what the package's own
    `encodec` command does (compress / decompress, use_lm off); both read and write audio with soundfile
    (the package's command reads with torchaudio.load, which needs torchcodec, not installed). Fresh process per
-   run, from exec to exit; min and median.
+   run, from exec to exit; min and median. Then the package doing both in one process (one import, one load): the
+   speed goal compares our two commands with that.
 C. Code identity, printed as the share of equal codes (per codebook and overall), not asserted:
    ours vs the package on the shared weights (30 s), and our Hugging Face layout loader (transformers'
    save_pretrained folder -> studio load_encodec) vs transformers' EncodecModel (codebooks fitted the same way) on
@@ -46,20 +47,20 @@ from encodec import EncodecModel
 from encodec.compress import MODELS, compress, decompress
 from encodec.utils import convert_audio
 torch.set_num_threads(THREADS)
-op, th, src, dst = sys.argv[1:5]
+op, th, src, dst = sys.argv[1:5]  # op: encode, decode, or both (encode to dst, then decode it to argv[5])
 model = EncodecModel.encodec_model_24khz(pretrained=False)
 model.load_state_dict(torch.load(th, weights_only=True))
 model.name = "encodec_24khz"
 model.set_target_bandwidth(BANDWIDTH)
 model.eval()
 MODELS["encodec_24khz"] = lambda: model  # decompress() looks the model up by name
-if op == "encode":
+if op in ("encode", "both"):
     x, sr = sf.read(src, dtype="float32", always_2d=True)
     wav = convert_audio(torch.from_numpy(x.T.copy()), sr, model.sample_rate, model.channels)
     open(dst, "wb").write(compress(model, wav, use_lm=False))
-else:
-    wav, sr = decompress(open(src, "rb").read())
-    sf.write(dst, wav.numpy().T, sr, subtype="PCM_16")
+if op in ("decode", "both"):
+    wav, sr = decompress(open(src if op == "decode" else dst, "rb").read())
+    sf.write(dst if op == "decode" else sys.argv[5], wav.numpy().T, sr, subtype="PCM_16")
 """.replace("THREADS", str(THREADS)).replace("BANDWIDTH", str(BANDWIDTH))
 
 
@@ -357,7 +358,9 @@ def main() -> None:
           "--model X.th")
     print("  python -c '<encodec: compress(model, wav, use_lm=False) -> .ecdc>'  |  "
           "python -c '<encodec: decompress(.ecdc) -> .wav>'")
+    print("  python -c '<encodec: compress -> .ecdc, then decompress -> .wav, in one process>'  (the goal's peer)")
     print(f"{'command':<28}{'min s':>8}{'median s':>10}{'package/ours':>14}{'peak MB':>9}{'load':>6}")
+    medians: dict[tuple[str, str], float] = {}
     for op in ("encode", "decode"):
         times: dict[str, list[float]] = {"ours": [], "package": []}
         rss: dict[str, float] = {}
@@ -369,8 +372,24 @@ def main() -> None:
                     rss[side] = max(rss.get(side, 0.0), mb)
         ratio = statistics.median(times["package"]) / statistics.median(times["ours"])
         for side, label in (("package", "encodec package"), ("ours", "Voice Studio")):
+            medians[(side, op)] = statistics.median(times[side])
             print(f"{label + ' ' + op:<28}{min(times[side]):>8.2f}{statistics.median(times[side]):>10.2f}"
                   f"{(f'{ratio:.2f}x' if side == 'ours' else ''):>14}{rss[side]:>9.0f}{os.getloadavg()[0]:>6.1f}")
+    both = [sys.executable, "-c", PACKAGE_SCRIPT, "both", str(th), str(clip), str(tmp / "package-both.ecdc"),
+            str(tmp / "package-both.wav")]
+    walls, mb = [], 0.0
+    for i in range(args.cli_runs + 1):
+        wall, peak = whole_process(both, ENV, ROOT)
+        if i:
+            walls.append(wall)
+            mb = max(mb, peak)
+    print(f"{'encodec package both, 1 proc':<28}{min(walls):>8.2f}{statistics.median(walls):>10.2f}{'':>14}{mb:>9.0f}"
+          f"{os.getloadavg()[0]:>6.1f}")
+    ours_two = medians[("ours", "encode")] + medians[("ours", "decode")]
+    print(f"  encode + decode: Voice Studio's two processes {ours_two:.2f} s (medians added), the package's two "
+          f"{medians[('package', 'encode')] + medians[('package', 'decode')]:.2f} s, the package in one process "
+          f"{statistics.median(walls):.2f} s; ours / package in one process = {ours_two / statistics.median(walls):.2f}"
+          " (goal: at most 0.67)")
 
     print()
     print_agreement(f"C1. Voice Studio vs the encodec package, shared weights, in-process, {clip.name}",

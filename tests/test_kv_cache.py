@@ -58,6 +58,8 @@ def test_beam_steps_through_the_cache_give_the_uncached_logits() -> None:
     dims = WhisperDims(n_mels=8, n_audio_ctx=12, n_audio_state=16, n_audio_head=2, n_audio_layer=2, n_vocab=40,
                        n_text_ctx=16, n_text_state=16, n_text_head=2, n_text_layer=2)
     model = Whisper(dims).eval()
+    with torch.no_grad():  # the text positions are torch.empty until a checkpoint fills them
+        model.decoder.positional_embedding.normal_(0, 0.1)
     feats = torch.randn(1, 12, 16)
     prompt = torch.tensor([[1, 2, 3]])
     with torch.inference_mode():

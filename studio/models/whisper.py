@@ -230,7 +230,18 @@ class TextDecoder(nn.Module):
                 return one.float()  # one row elsewhere: (1, C) @ (C, vocab), the transposed copy read row by row
             return (x @ derived(self, "projection", w, lambda t: t.T.contiguous()).to(x.dtype)).float()
         # several rows (beams): (vocab, C) @ (C, rows) on the embedding itself is ~3x faster than the above
-        return (w.to(x.dtype) @ x.reshape(-1, x.shape[-1]).T).T.reshape(*rows, -1).float()
+        by_vocab = w.to(x.dtype) @ x.reshape(-1, x.shape[-1]).T
+        return _rows_first(by_vocab).reshape(*rows, -1).float()
+
+
+def _rows_first(by_vocab: Tensor) -> Tensor:
+    """(vocab, rows) -> contiguous (rows, vocab). What follows (rules, log_softmax, top-k) reads each row: on a
+    strided view log_softmax took 440 us a step instead of 100. torch copies a plain (vocab, 5) transpose at 245 us
+    here, the same bytes as a 3-d permutation of the vocabulary's halves at 40 us."""
+    vocab, rows = by_vocab.shape
+    if vocab % 2:
+        return torch.stack(by_vocab.unbind(1))  # 52 us
+    return by_vocab.view(2, vocab // 2, rows).permute(2, 0, 1).contiguous().view(rows, vocab)
 
 
 class Whisper(nn.Module):
