@@ -208,3 +208,12 @@ def test_logits_of_one_row_equal_the_plain_product(n_vocab: int) -> None:
             torch.testing.assert_close(linear(layer, inp), layer(inp), rtol=1e-5, atol=1e-5)
         dec.token_embedding.weight.copy_(torch.randn_like(w))  # a replaced embedding is not served stale
         torch.testing.assert_close(dec.logits(x), x @ dec.token_embedding.weight.T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("vocab", [51864, 51865, 7])
+def test_beam_logits_come_out_row_major_for_even_and_odd_vocabularies(vocab: int) -> None:
+    from studio.models.whisper import _rows_first
+
+    by_vocab = torch.randn(vocab, 5)
+    rows = _rows_first(by_vocab)
+    assert rows.is_contiguous() and torch.equal(rows, by_vocab.T)  # log_softmax on a strided view was 4x slower
