@@ -62,6 +62,7 @@ class Probe:
     def __init__(self) -> None:
         self.ui = threading.get_ident()
         self.slots: list[tuple[float, float, str]] = []  # (start, end, name), outermost UI-thread calls only
+        self.inner: dict[str, list[float]] = {}  # name -> durations of calls made inside another timed call
         self.gcs: list[tuple[float, float, int, str, int]] = []  # (start, end, generation, thread, young objects)
         self.beats: list[float] = []
         self.samples: list[tuple[float, float, str]] = []  # (gap end, gap, worker stack)
@@ -117,6 +118,8 @@ class Probe:
                 probe._depth -= 1
                 if probe._depth == 0:
                     probe.slots.append((t, time.perf_counter(), label))
+                else:
+                    probe.inner.setdefault(label, []).append(time.perf_counter() - t)
 
         timed.__name__ = fn.__name__
         timed.__qualname__ = fn.__qualname__
@@ -199,6 +202,11 @@ def main() -> None:
     run(json.loads(args.spec))
 
 
+def _classes_of(module: object) -> list[type]:
+    """The classes a module defines (not those it imports)."""
+    return [c for c in vars(module).values() if isinstance(c, type) and c.__module__ == module.__name__]
+
+
 def run(spec: dict) -> None:
     import asyncio
 
@@ -206,7 +214,20 @@ def run(spec: dict) -> None:
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from studio.ui import codec_panel, gc_guard, main_window, spectrogram_panel, transcribe_panel, widgets
+    from studio.ui import (
+        codec_panel,
+        gc_guard,
+        main_window,
+        sentence_list,
+        speak_output,
+        speak_view,
+        spectrogram_panel,
+        take_view,
+        transcribe_panel,
+        voice_panel,
+        voices_view,
+        widgets,
+    )
     from studio.ui.settings import AppSettings
     from studio.worker import qt as worker_qt
 
@@ -214,7 +235,9 @@ def run(spec: dict) -> None:
     if probe:
         for cls in (transcribe_panel.TranscribePanel, codec_panel.CodecPanel, codec_panel.TokenGrid,
                     spectrogram_panel.SpectrogramPanel, widgets.JobBar, widgets.SpectrogramPlot,
-                    worker_qt.QtWorker, gc_guard.GarbageCollector, main_window.MainWindow):
+                    worker_qt.QtWorker, gc_guard.GarbageCollector, main_window.MainWindow, voice_panel.VoicePanel,
+                    speak_view.SpeakView, voices_view.VoicesView, *_classes_of(take_view),
+                    *_classes_of(sentence_list), *_classes_of(speak_output)):
             probe.wrap(cls)
     app = QApplication([])
     loop = qasync.QEventLoop(app)
@@ -364,6 +387,9 @@ def run(spec: dict) -> None:
         top = sorted(slow.items(), key=lambda kv: -max(kv[1]))[:8]
         print("  slowest UI-thread slots: " + "; ".join(f"{n} x{len(v)} longest {max(v) * 1000:.1f} ms"
                                                        for n, v in top))
+        inner = sorted(probe.inner.items(), key=lambda kv: -max(kv[1]))[:8]
+        print("  slowest calls inside them: " + "; ".join(f"{n} x{len(v)} longest {max(v) * 1000:.1f} ms"
+                                                         for n, v in inner))
     sys.stdout.flush()
     window.worker.shutdown()
     os._exit(0)  # skip interpreter teardown with Qt objects still referenced from the worker thread
