@@ -202,11 +202,6 @@ def main() -> None:
     run(json.loads(args.spec))
 
 
-def _classes_of(module: object) -> list[type]:
-    """The classes a module defines (not those it imports)."""
-    return [c for c in vars(module).values() if isinstance(c, type) and c.__module__ == module.__name__]
-
-
 def run(spec: dict) -> None:
     import asyncio
 
@@ -218,14 +213,8 @@ def run(spec: dict) -> None:
         codec_panel,
         gc_guard,
         main_window,
-        sentence_list,
-        speak_output,
-        speak_view,
         spectrogram_panel,
-        take_view,
         transcribe_panel,
-        voice_panel,
-        voices_view,
         widgets,
     )
     from studio.ui.settings import AppSettings
@@ -235,9 +224,7 @@ def run(spec: dict) -> None:
     if probe:
         for cls in (transcribe_panel.TranscribePanel, codec_panel.CodecPanel, codec_panel.TokenGrid,
                     spectrogram_panel.SpectrogramPanel, widgets.JobBar, widgets.SpectrogramPlot,
-                    worker_qt.QtWorker, gc_guard.GarbageCollector, main_window.MainWindow, voice_panel.VoicePanel,
-                    speak_view.SpeakView, voices_view.VoicesView, *_classes_of(take_view),
-                    *_classes_of(sentence_list), *_classes_of(speak_output)):
+                    worker_qt.QtWorker, gc_guard.GarbageCollector, main_window.MainWindow):
             probe.wrap(cls)
     app = QApplication([])
     loop = qasync.QEventLoop(app)
