@@ -26,7 +26,12 @@ def test_encode_a_file_move_k_play_ab_export_and_open_the_vallex_preset(qtbot, w
     drop_files(window.record, [data / "jfk.flac"])  # a recording in the library ...
     qtbot.mouseClick(window.record.codec_btn, Qt.LeftButton)  # ... sent to the Codec panel
     assert window.stack.currentWidget() is panel and panel.path.name == "jfk.flac"
+    drawn = []
+    panel.analysis_ready.connect(lambda _: drawn.append(panel.drawing))
     qtbot.waitUntil(lambda: panel.analysis is not None, timeout=90000)
+    # the plots follow in steps, one per turn of the event loop; analysis_ready says the last one is drawn
+    qtbot.waitUntil(lambda: bool(drawn), timeout=5000)
+    assert drawn == [False] and not panel.drawing
     a = panel.analysis
     assert a.codes.shape == (8, 825) and panel.grid.codes.shape == (8, 825)
     assert len(a.stages) == 8 and len(a.codebooks) == 8 and "kbps" in panel.summary.text()
@@ -46,9 +51,25 @@ def test_encode_a_file_move_k_play_ab_export_and_open_the_vallex_preset(qtbot, w
     with np.load(out) as z:
         assert np.array_equal(z["audio_tokens"][0].T, a.codes)
     panel.open_file(str(data / "vallex-preset-librispeech_1.npz"))
-    qtbot.waitUntil(lambda: panel.analysis is not None and panel.analysis.source.endswith(".npz"), timeout=30000)
+    qtbot.waitUntil(lambda: panel.analysis is not None and panel.analysis.source.endswith(".npz")
+                    and not panel.drawing, timeout=30000)
     assert panel.grid.codes.shape == (8, 225) and not panel.original_btn.isEnabled()
     assert abs(panel.analysis.duration - 3.0) < 0.01
+
+
+def test_a_new_file_drops_the_steps_an_earlier_analysis_had_left(qtbot, window, data, codec_file):
+    panel = window.codec
+    panel.model.insertItem(0, "random test codec", str(codec_file))
+    panel.model.setCurrentIndex(0)
+    panel.open_file(str(data / "vallex-preset-librispeech_1.npz"))
+    qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=30000)
+    earlier = panel.analysis
+    panel._analysis_done(earlier)  # an analysis arrives: its plots are still to draw ...
+    assert panel.drawing
+    panel.open_file(str(data / "jfk.flac"))  # ... when another file is opened: nothing of the old one is drawn
+    assert not panel.drawing and panel.grid.codes is None
+    qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=90000)
+    assert panel.grid.codes.shape == (8, 825)
 
 
 def test_bad_code_file_and_missing_codec_show_messages(qtbot, window, tmp_path, data, monkeypatch):

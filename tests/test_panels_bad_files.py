@@ -25,7 +25,7 @@ def _banner_says(window, *phrases: str) -> bool:
 def test_codec_panel_bad_code_files_are_messages_and_clear_the_previous_grid(qtbot, window, data, tmp_path):
     panel = window.codec
     panel.open_file(str(data / PRESET))
-    qtbot.waitUntil(lambda: panel.analysis is not None, timeout=30000)
+    qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=30000)
     for name in ("crc.npz", "truncated.npz", "lang-vector.npz", "tokens-pickled.npz", "float.npz",
                  "length-0.ecdc", "99-codebooks.ecdc", "huge-length-48k.ecdc", "unknown-model.ecdc"):
         bad = tmp_path / name
@@ -38,14 +38,14 @@ def test_codec_panel_bad_code_files_are_messages_and_clear_the_previous_grid(qtb
         assert panel.analysis is None and panel.grid.codes is None and panel.summary.text() == ""
         assert name not in panel.file_label.text() and not panel.export_btn.isEnabled()
         panel.open_file(str(data / PRESET))  # a good open clears the banner
-        qtbot.waitUntil(lambda: panel.analysis is not None, timeout=30000)
+        qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=30000)
         assert window.banner.text == "" and PRESET in panel.file_label.text()
 
 
 def test_codec_panel_unreadable_audio_changes_nothing(qtbot, window, data, tmp_path):
     panel = window.codec
     panel.open_file(str(data / PRESET))
-    qtbot.waitUntil(lambda: panel.analysis is not None, timeout=30000)
+    qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=30000)
     before = panel.analysis
     noise = tmp_path / "noise.mp3"
     noise.write_bytes(np.random.default_rng(0).bytes(50000))
@@ -59,7 +59,7 @@ def test_codec_panel_export_refuses_the_input_and_reports_failures(qtbot, window
     preset = tmp_path / PRESET
     preset.write_bytes((data / PRESET).read_bytes())
     panel.open_file(str(preset))
-    qtbot.waitUntil(lambda: panel.analysis is not None, timeout=30000)
+    qtbot.waitUntil(lambda: panel.analysis is not None and not panel.drawing, timeout=30000)
     before = _sha(preset)
     panel.export_to(str(preset))  # would drop its text tokens: refused
     assert "is the input file" in window.banner.text and _sha(preset) == before

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -68,6 +70,9 @@ class CodecPanel(AudioFilePanel, QWidget):
         self._spec_generation = 0  # only the spectrogram asked for last is drawn
         self._pending_play: int | None = None
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
+        self._steps: list[Callable[[], None]] = []  # plots of the last analysis still to draw (see _analysis_done)
+        self._next_step = QTimer(self, singleShot=True, interval=0)
+        self._next_step.timeout.connect(self._step)
         self._build()
         self._tick_timer = self.start_ticker(40)
 
@@ -209,6 +214,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.play_btn.setText("▶ Play")
         self.reconstructions.clear()
         self.analysis = None
+        self._steps = []  # a slower earlier analysis must not draw over the new file
         self._pending_play = None
         if self._rec_job:
             self.worker.cancel(self._rec_job)
@@ -276,6 +282,9 @@ class CodecPanel(AudioFilePanel, QWidget):
 
     # ---- results --------------------------------------------------------------------------------------------
     def _analysis_done(self, analysis: CodecAnalysis) -> None:
+        """The controls take the analysis at once; the plots are drawn in steps, one per turn of the event loop:
+        drawn together, their first paint held the window for 25-45 ms (ui_stall). analysis_ready says when the
+        last step is on screen. A newer analysis replaces the steps still to come."""
         self._job = 0
         self.analysis = analysis
         self.error.emit("", "")  # a good open clears the banner an earlier failure left
@@ -283,29 +292,15 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.file_label.setText(f"<b>{Path(analysis.source).name}</b> — codes, {fmt_time(analysis.duration)}; "
                                     "Play decodes them")
         n_q = analysis.codes.shape[0]
-        self.grid.show_codes(analysis.codes, analysis.frame_rate)
-        self.spec.setXRange(0, analysis.duration, padding=0)
         self.k_slider.blockSignals(True)
         self.k_slider.setRange(1, n_q)
         self.k_slider.setValue(n_q)
         self.k_slider.blockSignals(False)
         self.k_label.setText(f"k = {n_q}")
-        self.grid.set_k(n_q)
         self.codebook_pick.blockSignals(True)
         self.codebook_pick.clear()
         self.codebook_pick.addItems([str(i + 1) for i in range(n_q)])
         self.codebook_pick.blockSignals(False)
-        self._show_usage(0)
-        ks = np.arange(1, n_q + 1)
-        self.entropy_bars.setOpts(x=ks, height=[c.entropy_bits for c in analysis.codebooks])
-        self.entropy_plot.setYRange(0, 10.2)
-        self.entropy_plot.setXRange(0.4, n_q + 0.6, padding=0)
-        if analysis.stages:
-            self.snr_curve.setData([s.k for s in analysis.stages], [s.si_snr_db for s in analysis.stages])
-            self.mel_curve.setData([s.k for s in analysis.stages], [10 * s.mel_distance for s in analysis.stages])
-        else:
-            self.snr_curve.setData([], [])
-            self.mel_curve.setData([], [])
         entropy_rate = sum(c.kbps for c in analysis.codebooks)
         self.summary.setText(
             f"{analysis.model}: {n_q} codebooks × {analysis.codes.shape[1]} frames at {analysis.frame_rate} frames/s "
@@ -313,12 +308,46 @@ class CodecPanel(AudioFilePanel, QWidget):
             + ("Quality per k is measured on the first 20 s." if analysis.stages else
                "A code file has no original audio: play the reconstruction; quality needs the audio."))
         self.export_btn.setEnabled(True)
-        self.analysis_ready.emit(analysis)
         if self.path is None:
             self.original_btn.setEnabled(False)
             self.codec_btn.setChecked(True)
         else:
             self.original_btn.setEnabled(True)
+        self._steps = [functools.partial(self._draw_grid, analysis), functools.partial(self._show_usage, 0),
+                       functools.partial(self._draw_entropy, analysis), functools.partial(self._draw_quality, analysis)]
+        self._next_step.start()
+
+    @property
+    def drawing(self) -> bool:
+        """Plots of the last analysis still to be drawn."""
+        return bool(self._steps)
+
+    def _step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+            if not self._steps and self.analysis is not None:
+                self.analysis_ready.emit(self.analysis)
+        if self._steps:
+            self._next_step.start()
+
+    def _draw_grid(self, analysis: CodecAnalysis) -> None:
+        self.grid.show_codes(analysis.codes, analysis.frame_rate)
+        self.grid.set_k(self.k)  # the slider may have moved since the analysis came
+        self.spec.setXRange(0, analysis.duration, padding=0)
+
+    def _draw_entropy(self, analysis: CodecAnalysis) -> None:
+        n_q = analysis.codes.shape[0]
+        self.entropy_bars.setOpts(x=np.arange(1, n_q + 1), height=[c.entropy_bits for c in analysis.codebooks])
+        self.entropy_plot.setYRange(0, 10.2)
+        self.entropy_plot.setXRange(0.4, n_q + 0.6, padding=0)
+
+    def _draw_quality(self, analysis: CodecAnalysis) -> None:
+        if analysis.stages:
+            self.snr_curve.setData([s.k for s in analysis.stages], [s.si_snr_db for s in analysis.stages])
+            self.mel_curve.setData([s.k for s in analysis.stages], [10 * s.mel_distance for s in analysis.stages])
+        else:
+            self.snr_curve.setData([], [])
+            self.mel_curve.setData([], [])
 
     def _show_usage(self, index: int) -> None:
         if self.analysis is None or not 0 <= index < len(self.analysis.codebooks):
