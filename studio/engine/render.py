@@ -34,6 +34,22 @@ def colormap_table(name: str) -> np.ndarray:
     return np.stack([np.interp(t, x, rgb[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
 
 
+def percentiles(values: np.ndarray, *percents: float) -> list[float]:
+    """np.percentile's default (linear between the two nearest ranks) for a few percents, through one partial sort.
+    np.percentile imports numpy.ma on its first call: 16 ms on the window's thread when the first take's attention
+    was drawn (benchmarks/ui_stall.py)."""
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size == 0:
+        raise ValueError("percentiles of an empty array")
+    last = flat.size - 1
+    at = [min(max(p, 0.0), 100.0) / 100 * last for p in percents]
+    below = [int(np.floor(a)) for a in at]
+    part = np.partition(flat, sorted({*below, *(min(b + 1, last) for b in below)}))
+    return [float(part[b] + (part[min(b + 1, last)] - part[b]) * (a - b)) for a, b in zip(at, below, strict=True)]
+
+
 def colorize(image: np.ndarray, vmin: float, vmax: float, cmap: str = "magma") -> np.ndarray:
     """(rows, cols) values, low frequencies first -> (rows, cols, 3) uint8 with low frequencies at the bottom."""
     import numpy as np

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.asr.result import AttentionMap
-from studio.engine.render import colormap_table
+from studio.engine.render import colormap_table, percentiles
 
 ALIGNMENT = "Alignment heads (average)"
 
@@ -137,7 +137,7 @@ class AttentionView(QWidget):
         if self.amap is None:
             return
         m = self.matrix()
-        lo, hi = np.percentile(m, 1), np.percentile(m, 99.7)
+        lo, hi = percentiles(m, 1, 99.7)
         self.heat_img.setImage(m, autoLevels=False, levels=(float(lo), float(hi) if hi > lo else float(lo) + 1))
         self.heat_img.setRect(self.amap.start, 0, m.shape[1] * self.amap.frame_seconds, m.shape[0])
         self.select_token(self.tokens.currentRow(), play=False)

@@ -217,14 +217,14 @@ class TakeView(QWidget):
         token grid and attention bars held the window for about 50 ms (ui_stall); a step and its repaint stay
         short. A newer take replaces the steps still to come."""
         self.take, self._attention = take, None  # hovering reads nothing until the attention is drawn
-        self.tabs.show()
         self.offset = prompt_codes.shape[1] / FRAME_RATE
         self.header.setText(f"<b>Sentence {sentence_number}</b> · {describe_take(take)} · made in "
                             f"{take.seconds:.1f} s on {html.escape(take.device)}"
                             + (f" · <span style='color:#f9a825'>not spoken: {html.escape(' '.join(take.dropped))}"
                                "</span>" if take.dropped else ""))
-        self._steps = [self._draw_wave, self._draw_spectrogram, functools.partial(self._draw_grid, prompt_codes),
-                       self._draw_attention]
+        # the tabs' first show lays out eight plots (12-20 ms): a step of its own
+        self._steps = [self.tabs.show, self._draw_wave, self._draw_spectrogram,
+                       functools.partial(self._draw_grid, prompt_codes), self._draw_attention]
         self._next_step.start()
 
     @property

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.engine.clone.result import FRAME_RATE, Take, WordMark
 from studio.engine.clone.roundtrip import words
-from studio.engine.render import colormap_table
+from studio.engine.render import colormap_table, percentiles
 
 KIND_COLORS = {"ok": "", "skipped": "#e53935", "changed": "#fb8c00", "repeated": "#ab47bc", "leaked": "#42a5f5",
                "extra": "#9e9e9e"}
@@ -139,7 +139,7 @@ class WordMarks(QWidget):
             return
         self.attention = take.attention_mean
         frames, positions = self.attention.shape
-        lo, hi = np.percentile(self.attention, 1), np.percentile(self.attention, 99.5)
+        lo, hi = percentiles(self.attention, 1, 99.5)
         self.matrix_img.setImage(self.attention.T, autoLevels=False, levels=(float(lo), float(max(hi, lo + 1e-6))))
         self.matrix_img.setRect(0, 0, frames / FRAME_RATE, positions)
         n = take.n_prompt_ids
