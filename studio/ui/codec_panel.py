@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -32,6 +31,7 @@ from studio.engine.spectrogram import Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
+from studio.ui.draw_steps import DrawSteps
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
@@ -70,9 +70,8 @@ class CodecPanel(AudioFilePanel, QWidget):
         self._spec_generation = 0  # only the spectrogram asked for last is drawn
         self._pending_play: int | None = None
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
-        self._steps: list[Callable[[], None]] = []  # plots of the last analysis still to draw (see _analysis_done)
-        self._next_step = QTimer(self, singleShot=True, interval=0)
-        self._next_step.timeout.connect(self._step)
+        # plots of the last analysis still to draw (see _analysis_done)
+        self._steps = DrawSteps(self, then=lambda: self.analysis_ready.emit(self.analysis))
         self._build()
         self._tick_timer = self.start_ticker(40)
 
@@ -214,7 +213,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.play_btn.setText("▶ Play")
         self.reconstructions.clear()
         self.analysis = None
-        self._steps = []  # a slower earlier analysis must not draw over the new file
+        self._steps.clear()  # a slower earlier analysis must not draw over the new file
         self._pending_play = None
         if self._rec_job:
             self.worker.cancel(self._rec_job)
@@ -313,22 +312,14 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.codec_btn.setChecked(True)
         else:
             self.original_btn.setEnabled(True)
-        self._steps = [functools.partial(self._draw_grid, analysis), functools.partial(self._show_usage, 0),
-                       functools.partial(self._draw_entropy, analysis), functools.partial(self._draw_quality, analysis)]
-        self._next_step.start()
+        self._steps.start([functools.partial(self._draw_grid, analysis), functools.partial(self._show_usage, 0),
+                           functools.partial(self._draw_entropy, analysis),
+                           functools.partial(self._draw_quality, analysis)])
 
     @property
     def drawing(self) -> bool:
         """Plots of the last analysis still to be drawn."""
-        return bool(self._steps)
-
-    def _step(self) -> None:
-        if self._steps:
-            self._steps.pop(0)()
-            if not self._steps and self.analysis is not None:
-                self.analysis_ready.emit(self.analysis)
-        if self._steps:
-            self._next_step.start()
+        return self._steps.pending
 
     def _draw_grid(self, analysis: CodecAnalysis) -> None:
         self.grid.show_codes(analysis.codes, analysis.frame_rate)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.audio.mel import mel_frequencies
 from studio.engine.clone.result import FRAME_RATE, MEL_BANDS, MEL_HOP, SAMPLE_RATE, Take
+from studio.ui.draw_steps import DrawSteps
 from studio.ui.take_history import describe_take
 from studio.ui.token_grid import TokenGrid
 from studio.ui.widgets import SpectrogramPlot, WaveformPlot
@@ -118,11 +118,7 @@ class TakeView(QWidget):
         self.take: Take | None = None
         self.offset = 0.0  # seconds of prompt before the generated speech on the time axis
         self._attention: np.ndarray | None = None
-        self._steps: list[Callable[[], None]] = []  # what show_take has still to draw
-        self._next_step = QTimer(self)
-        self._next_step.setSingleShot(True)
-        self._next_step.setInterval(0)
-        self._next_step.timeout.connect(self._step)
+        self._steps = DrawSteps(self)  # what show_take has still to draw
         self.header = QLabel("Synthesize, then pick a sentence to inspect its take.")
         self.header.setWordWrap(True)
         self.wave = WaveformPlot()
@@ -200,7 +196,8 @@ class TakeView(QWidget):
         return -1
 
     def clear(self) -> None:
-        self.take, self._attention, self._steps = None, None, []
+        self.take, self._attention = None, None
+        self._steps.clear()
         self.header.setText("Synthesize, then pick a sentence to inspect its take.")
         self.wave.clear_envelope()
         self.spec.image.clear()
@@ -223,20 +220,13 @@ class TakeView(QWidget):
                             + (f" · <span style='color:#f9a825'>not spoken: {html.escape(' '.join(take.dropped))}"
                                "</span>" if take.dropped else ""))
         # the tabs' first show lays out eight plots (12-20 ms): a step of its own
-        self._steps = [self.tabs.show, self._draw_wave, self._draw_spectrogram,
-                       functools.partial(self._draw_grid, prompt_codes), self._draw_attention]
-        self._next_step.start()
+        self._steps.start([self.tabs.show, self._draw_wave, self._draw_spectrogram,
+                           functools.partial(self._draw_grid, prompt_codes), self._draw_attention])
 
     @property
     def drawing(self) -> bool:
         """Steps of the last show_take still to come."""
-        return bool(self._steps)
-
-    def _step(self) -> None:
-        if self._steps:
-            self._steps.pop(0)()
-        if self._steps:
-            self._next_step.start()
+        return self._steps.pending
 
     def _draw_wave(self) -> None:
         t, lo, hi = envelope(self.take.samples)  # type: ignore[union-attr]
