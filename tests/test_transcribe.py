@@ -344,3 +344,13 @@ def test_a_live_step_whose_session_is_gone_fails_instead_of_starting_over():
     with pytest.raises(StudioError, match="lost what it had heard"):
         live_step_job(None, feed, second, "tiny.en")  # type: ignore[arg-type]
     assert feed.key not in _sessions
+
+
+def test_int8_keeps_one_scale_per_row_and_the_words(data):
+    """--int8: per-row weight scales (one scale per matrix sent greedy decoding into repetition loops and
+    temperature retries on longer speech); jfk's words as in fp32, greedy and beam search."""
+    q = Transcriber(load_whisper("tiny.en"), int8=True)
+    fc1 = q.model.decoder.blocks[0].mlp[0]
+    assert fc1.weight().qscheme() == torch.per_channel_affine
+    for beam in (None, 3):
+        assert normalize(q.transcribe(data / "jfk.flac", TranscribeOptions(beam_size=beam)).text) == JFK
