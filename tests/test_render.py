@@ -21,9 +21,11 @@ def test_equals_numpy_percentile(shape: tuple[int, ...], dtype: type) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
-def test_empty_input_is_an_error_not_a_nan() -> None:
+def test_empty_input_or_a_percent_out_of_range_is_an_error() -> None:
     with pytest.raises(ValueError, match="empty"):
         percentiles(np.zeros((0, 3)), 50)
+    with pytest.raises(ValueError, match="0..100"):  # as np.percentile: 995 is not silently 100
+        percentiles(np.arange(5.0), 995)
 
 
 def test_numpy_ma_is_not_imported() -> None:

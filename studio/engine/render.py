@@ -43,8 +43,10 @@ def percentiles(values: np.ndarray, *percents: float) -> list[float]:
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 0:
         raise ValueError("percentiles of an empty array")
+    if any(not 0 <= p <= 100 for p in percents):
+        raise ValueError(f"percents must be within 0..100, got {percents}")
     last = flat.size - 1
-    at = [min(max(p, 0.0), 100.0) / 100 * last for p in percents]
+    at = [p / 100 * last for p in percents]
     below = [int(np.floor(a)) for a in at]
     part = np.partition(flat, sorted({*below, *(min(b + 1, last) for b in below)}))
     return [float(part[b] + (part[min(b + 1, last)] - part[b]) * (a - b)) for a, b in zip(at, below, strict=True)]
