@@ -36,6 +36,8 @@ def test_fast_is_bfloat16_vision_and_int8_decoder_close_to_float32(loaded) -> No
     assert fast.model.vision_model.embeddings.patch_embedding.weight.dtype == torch.bfloat16
     linears = [type(m).__module__ for m in fast.model.text_decoder.modules() if "Linear" in type(m).__name__]
     assert linears and all("quantized" in m for m in linears)
+    fc = fast.model.text_decoder.bert.encoder.layer[0].intermediate.dense
+    assert fc.weight().qscheme() == torch.per_channel_affine  # one scale per row (studio.models.int8)
     photo = Image.fromarray(skdata.astronaut())
     x = torch.from_numpy(pixels(photo, exact.pre))[None]
     with torch.inference_mode():

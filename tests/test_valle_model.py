@@ -295,6 +295,9 @@ def test_fast_precision_on_cpu_stays_close_to_float32() -> None:
     assert fast.nar_decoder.layers[0].linear1.weight.dtype == torch.bfloat16
     assert fast.ar_decoder.layers[0].self_attn.in_proj is not None
     assert "quantized" in type(fast.ar_decoder.layers[0].linear1).__module__
+    first = fast.ar_decoder.layers[0]
+    for layer in (first.linear1, first.self_attn.in_proj, fast.ar_predict_layer):
+        assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per row (studio.models.int8)
     text, langs, prompt = _inputs()
     audio = torch.cat([torch.tensor([[SMALL.bos]]), prompt[..., 0]], dim=1)
     with torch.no_grad():

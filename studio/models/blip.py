@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.int8 import int8_linears
 from studio.models.rowmatmul import linear
 
 
@@ -315,12 +316,8 @@ def make_fast(model: Blip, device: str | torch.device) -> Blip:
     scales. On a GPU the model is left as it is."""
     if torch.device(device).type != "cpu":
         return model
-    import warnings
-
     model.vision_model.to(torch.bfloat16)
-    with warnings.catch_warnings():  # the eager quantization API is deprecated in favour of torchao (not installed)
-        warnings.simplefilter("ignore")
-        torch.ao.quantization.quantize_dynamic(model.text_decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    int8_linears(model.text_decoder, inplace=True)
     return model
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.int8 import int8_linears
 from studio.models.kv_cache import LayerKV
 from studio.models.rowmatmul import linear, split_product
 
@@ -342,21 +343,15 @@ def make_fast(model: VallE, device: str | torch.device) -> VallE:
     launches, and bfloat16 measured slower (H200: 343 vs 391 frames/s, and a 36 s first synthesis)."""
     if torch.device(device).type != "cpu":
         return model
-    import warnings
-
     for name, child in model.named_children():
         if name.startswith("nar_"):
             child.to(torch.bfloat16)
-    with warnings.catch_warnings():  # the eager quantization API is deprecated in favour of torchao (not installed)
-        warnings.simplefilter("ignore")
-        for layer in model.ar_decoder.layers:
-            attn = layer.self_attn
-            packed = nn.Linear(attn.in_proj_weight.shape[1], attn.in_proj_weight.shape[0])
-            packed.weight, packed.bias = attn.in_proj_weight, attn.in_proj_bias
-            attn.in_proj = torch.ao.quantization.quantize_dynamic(nn.Sequential(packed), {nn.Linear},
-                                                                  dtype=torch.qint8)[0]
-            attn.in_proj_weight = nn.Parameter(torch.empty(0), requires_grad=False)  # its int8 copy serves
-        torch.ao.quantization.quantize_dynamic(model.ar_decoder, {nn.Linear}, dtype=torch.qint8, inplace=True)
-        holder = nn.Sequential(model.ar_predict_layer)
-        model.ar_predict_layer = torch.ao.quantization.quantize_dynamic(holder, {nn.Linear}, dtype=torch.qint8)[0]
+    for layer in model.ar_decoder.layers:
+        attn = layer.self_attn
+        packed = nn.Linear(attn.in_proj_weight.shape[1], attn.in_proj_weight.shape[0])
+        packed.weight, packed.bias = attn.in_proj_weight, attn.in_proj_bias
+        attn.in_proj = int8_linears(nn.Sequential(packed))[0]
+        attn.in_proj_weight = nn.Parameter(torch.empty(0), requires_grad=False)  # its int8 copy serves
+    int8_linears(model.ar_decoder, inplace=True)
+    model.ar_predict_layer = int8_linears(nn.Sequential(model.ar_predict_layer))[0]
     return model

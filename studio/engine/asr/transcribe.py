@@ -20,6 +20,7 @@ from studio.engine.asr.tokenizer import LANGUAGE_BY_NAME, LANGUAGES, TIME_PRECIS
 from studio.engine.asr.vad import speech_probabilities, speech_regions
 from studio.errors import JobCancelled, StudioError
 from studio.hub.whisper_weights import WhisperCheckpoint
+from studio.models.int8 import int8_linears
 from studio.models.whisper import Whisper
 
 INPUT_STRIDE = 2  # mel frames per audio feature
@@ -47,18 +48,9 @@ class _Pass:
 
 
 def quantize_linears(model: Whisper) -> Whisper:
-    """int8 weights with dynamic activation scales for every nn.Linear (CPU): less memory traffic per token.
-    Attention maps stay reachable: only the projections change. One scale per output row: with one scale per
-    matrix, greedy decoding of tiny.en fell into a repetition loop on the 85 s benchmark corpus and retried the
-    window at three temperatures (8.5 s against 1.6 s per-row)."""
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig
-
-    with warnings.catch_warnings():  # the eager API is deprecated in favour of torchao, which is not installed
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                                      dtype=torch.qint8)
+    """A copy with int8 weights (one scale per output row) and dynamic activation scales for every nn.Linear (CPU):
+    less memory traffic per token. Attention maps stay reachable: only the projections change."""
+    return int8_linears(model)  # type: ignore[return-value]
 
 
 def _rms_db(x: np.ndarray) -> float:
