@@ -250,7 +250,7 @@ def run(spec: dict) -> None:
         gaps.setdefault(phase[0], []).append(gap)
         if probe:
             probe.last_tick = now
-        if phase[0] == FIRST and any(k.startswith("whisper:") for k in getattr(window.worker.worker, "models", ())):
+        if phase[0] == FIRST and any(k.startswith("whisper:") for k in window.worker.worker.models.keys()):
             set_phase(FIRST_DECODE)  # the worker has the model: decoding from here
         if gap > LONG_MS / 1000:
             worst.append((gap, now, phase[0], used))
