@@ -83,8 +83,8 @@ class VisionAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, t, c = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)
-        return self.projection(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, c))
+        q, k, v = linear(self.qkv, x).view(b, t, 3, self.n_head, -1).permute(2, 0, 3, 1, 4)
+        return linear(self.projection, F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, c))
 
 
 class VisionMLP(nn.Module):
@@ -94,7 +94,7 @@ class VisionMLP(nn.Module):
         self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
+        return linear(self.fc2, F.gelu(linear(self.fc1, x)))
 
 
 class VisionLayer(nn.Module):
