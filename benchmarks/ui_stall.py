@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -96,8 +95,20 @@ class Probe:
 
     @staticmethod
     def _stack(frame: object, depth: int = 5) -> str:
-        stack = traceback.extract_stack(frame)  # type: ignore[arg-type]
-        return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack[-depth:]))
+        """Innermost `depth` frames of another thread, walked without letting that thread run: traceback's
+        extract_stack reads source lines from disk (the interpreter lock is let go) while the sampled thread may
+        unwind the frames being walked, and the instrumented run crashed with SIGSEGV now and then."""
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(10.0)  # no hand-over of the interpreter lock during the walk
+        try:
+            parts: list[tuple[str, int, str]] = []
+            f = frame
+            while f is not None and len(parts) < depth:
+                parts.append((f.f_code.co_filename, f.f_lineno, f.f_code.co_name))  # type: ignore[attr-defined]
+                f = f.f_back  # type: ignore[attr-defined]
+        finally:
+            sys.setswitchinterval(interval)
+        return " < ".join(f"{Path(name).name}:{line} {func}" for name, line, func in parts)
 
     def wrap(self, cls: type) -> None:
         for name, fn in list(vars(cls).items()):
@@ -197,7 +208,11 @@ def main() -> None:
                      "valle": str(valle), "preset": str(ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz")})]
                 out = subprocess.run(cmd, env=env, text=True, capture_output=True)
                 sys.stdout.write(out.stdout)
-                if out.returncode != 0:
+                if out.returncode != 0 and profile:  # attribution only: the plain run's figures stand without it
+                    last = (out.stderr.strip().splitlines() or [""])[-1]
+                    print(f"instrumented run failed (exit status {out.returncode}): no attribution this time"
+                          + (f"; its last words: {last}" if last else ""))
+                elif out.returncode != 0:
                     sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
         return
     run(json.loads(args.spec))
