@@ -201,7 +201,9 @@ def main() -> None:
         print(f"Transcribe: {c.describe()}")
         print(f"Codec: {clip.name} (the first 30 s of that speech at 24 kHz); model {th.name}")
         for worker in (["thread", "process"] if args.worker == "both" else [args.worker]):
-            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker}
+            # PYTHONFAULTHANDLER: a crash prints every thread's Python stack (the instrumented run crashed at times)
+            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker,
+                   "PYTHONFAULTHANDLER": "1"}
             for profile in ([False, True] if args.profile else [False]):
                 cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
                     {"audio": str(c.path), "clip": str(clip), "th": str(th), "profile": profile,
@@ -209,9 +211,11 @@ def main() -> None:
                 out = subprocess.run(cmd, env=env, text=True, capture_output=True)
                 sys.stdout.write(out.stdout)
                 if out.returncode != 0 and profile:  # attribution only: the plain run's figures stand without it
-                    last = (out.stderr.strip().splitlines() or [""])[-1]
-                    print(f"instrumented run failed (exit status {out.returncode}): no attribution this time"
-                          + (f"; its last words: {last}" if last else ""))
+                    print(f"instrumented run failed (exit status {out.returncode}): no attribution this time")
+                    lines = out.stderr.splitlines()
+                    fatal = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
+                    for line in lines[fatal: fatal + 12] if fatal is not None else lines[-1:]:
+                        print(f"  | {line}")
                 elif out.returncode != 0:
                     sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
         return
