@@ -34,3 +34,11 @@ def test_in_place_converts_nested_linears_and_leaves_other_layers() -> None:
     assert out is model
     assert "quantized" in type(model[0]).__module__ and "quantized" in type(model[2][0]).__module__
     assert isinstance(model[1], nn.GELU) and isinstance(model[3], nn.LayerNorm)
+
+
+def test_a_bare_linear_comes_back_as_a_new_int8_linear() -> None:
+    layer = nn.Linear(8, 4)
+    q = int8_linears(layer)
+    assert q is not layer and "quantized" in type(q).__module__
+    assert q.weight().qscheme() == torch.per_channel_affine
+    assert isinstance(layer, nn.Linear) and layer.weight.dtype == torch.float32  # the original is untouched

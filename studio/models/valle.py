@@ -350,8 +350,8 @@ def make_fast(model: VallE, device: str | torch.device) -> VallE:
         attn = layer.self_attn
         packed = nn.Linear(attn.in_proj_weight.shape[1], attn.in_proj_weight.shape[0])
         packed.weight, packed.bias = attn.in_proj_weight, attn.in_proj_bias
-        attn.in_proj = int8_linears(nn.Sequential(packed))[0]
+        attn.in_proj = int8_linears(packed)
         attn.in_proj_weight = nn.Parameter(torch.empty(0), requires_grad=False)  # its int8 copy serves
     int8_linears(model.ar_decoder, inplace=True)
-    model.ar_predict_layer = int8_linears(nn.Sequential(model.ar_predict_layer))[0]
+    model.ar_predict_layer = int8_linears(model.ar_predict_layer)
     return model

@@ -47,12 +47,6 @@ class _Pass:
     last_speech: float = 0.0  # end of the last word heard, for word timestamps after a pause
 
 
-def quantize_linears(model: Whisper) -> Whisper:
-    """A copy with int8 weights (one scale per output row) and dynamic activation scales for every nn.Linear (CPU):
-    less memory traffic per token. Attention maps stay reachable: only the projections change."""
-    return int8_linears(model)  # type: ignore[return-value]
-
-
 def _rms_db(x: np.ndarray) -> float:
     return 10 * float(np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)) if len(x) else -200.0
 
@@ -65,7 +59,8 @@ class Transcriber:
         self.name = checkpoint.name
         self.model: Whisper = checkpoint.model.to(device)
         if int8 and torch.device(device).type == "cpu":
-            self.model = quantize_linears(self.model)
+            # a copy with int8 projections: less memory traffic per token; attention maps stay reachable
+            self.model = int8_linears(self.model)  # type: ignore[assignment]
         self.device = torch.device(device)
         dims = self.model.dims
         self.tok = WhisperTokenizer(checkpoint.tokenizer_file, dims.is_multilingual, dims.num_languages)
