@@ -15,7 +15,7 @@ APT_RUN := libportaudio2 libegl1 libgl1 libglib2.0-0 libdbus-1-3 libfontconfig1 
 	libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxcb-glx0 \
 	open-jtalk-mecab-naist-jdic  # Open JTalk's dictionary: Japanese text -> phonemes for voice cloning (pyopenjtalk)
 # ... and for the tests a PulseAudio virtual microphone, voices and sox, and an X server with the tools that drive it
-APT_TEST := $(APT_RUN) pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox xvfb xauth x11-utils xdotool
+APT_TEST := $(APT_RUN) pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox xvfb x11-utils xdotool
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 # pip's "WARNING: Location ... is ignored" lines are noise here; sed drops them and keeps pip's exit status (pipefail)
 QUIET := sed '/^WARNING: Location/d'

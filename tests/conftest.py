@@ -33,8 +33,8 @@ CI = bool(os.environ.get("CI"))
 NO_MIC = "no PulseAudio virtual microphone"
 NO_X = "no X server tools for the desktop tests"
 PIECES = {NO_MIC: ["pulseaudio", "pulseaudio-utils", "libasound2-plugins"],
-          NO_X: ["xvfb", "xauth", "x11-utils", "xdotool"]}
-X_TOOLS = {"xvfb-run": "xvfb", "xauth": "xauth", "xwininfo": "x11-utils", "xdotool": "xdotool"}
+          NO_X: ["xvfb", "x11-utils", "xdotool"]}
+X_TOOLS = {"Xvfb": "xvfb", "xwininfo": "x11-utils", "xdotool": "xdotool"}
 _SKIPPED: Counter[str] = Counter()
 _WHY: dict[str, str] = {}
 

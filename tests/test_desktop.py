@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import select
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -22,12 +25,23 @@ WINDOW_TIMEOUT = 60.0
 EXIT_TIMEOUT = 30.0
 
 
+def _auth_file(path: Path) -> None:
+    """An X authority file with one MIT-MAGIC-COOKIE-1 for any display (family FamilyWild, no address or number):
+    Xvfb takes every cookie in its -auth file, and the client's libXau matches the wildcard whatever display Xvfb
+    picks. Format: big-endian u16 family, then four u16-counted strings."""
+    fields = (b"", b"", b"MIT-MAGIC-COOKIE-1", secrets.token_bytes(16))
+    path.write_bytes(struct.pack(">H", 0xFFFF) + b"".join(struct.pack(">H", len(f)) + f for f in fields))
+
+
 @dataclass
 class Desktop:
-    """One `studio` under `xvfb-run -a`, with HOME and the XDG folders in a tmp dir (QSettings and platformdirs
-    follow them, so the user's settings and recordings are never touched)."""
+    """One `studio` on its own Xvfb, with HOME and the XDG folders in a tmp dir (QSettings and platformdirs follow
+    them, so the user's settings and recordings are never touched). Xvfb picks a free display itself (-displayfd)
+    and is waited for at the end: under `xvfb-run -a`, which guesses a display from lock files and does not wait for
+    its server to go, CI once failed with "could not connect to display :99"."""
 
     home: Path
+    xvfb: subprocess.Popen | None = None
     proc: subprocess.Popen | None = None
     pid: int = 0
     x_env: dict[str, str] = field(default_factory=dict)
@@ -44,31 +58,55 @@ class Desktop:
     def stderr(self) -> str:
         return (self.home / "stderr.txt").read_text(errors="replace")
 
+    def _start_x(self, env: dict[str, str]) -> None:
+        auth = self.home / "Xauthority"
+        _auth_file(auth)
+        read, write = os.pipe()
+        try:
+            with open(self.home / "xvfb.txt", "wb") as err:
+                # -noreset: the last client leaving (an xwininfo before studio connects) must not reset the server
+                self.xvfb = subprocess.Popen(
+                    ["Xvfb", "-displayfd", str(write), "-noreset", "-screen", "0", "1600x1000x24",
+                     "-nolisten", "tcp", "-auth", str(auth)],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, pass_fds=(write,))
+            os.close(write)
+            write = -1
+            # Xvfb writes the display number once it accepts connections, then "\n" in a second write: closing
+            # our end before that newline kills it (EPIPE). EOF means it died first.
+            said, deadline = b"", time.monotonic() + WINDOW_TIMEOUT
+            while not said.endswith(b"\n") and select.select([read], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                if not (chunk := os.read(read, 32)):
+                    break
+                said += chunk
+            number = said.decode().strip() if said.endswith(b"\n") else ""
+        finally:
+            os.close(read)
+            if write >= 0:
+                os.close(write)
+        if not number.isdigit():
+            said = (self.home / "xvfb.txt").read_text(errors="replace")
+            pytest.fail(f"Xvfb did not start: {said or 'no display number within the timeout'}")
+        self.x_env = {**env, "DISPLAY": f":{number}", "XAUTHORITY": str(auth)}
+
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items()
                if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "VOICE_STUDIO_WORKER")}
         env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / "config"),
                    XDG_DATA_HOME=str(self.home / "data"), XDG_CACHE_HOME=str(self.home / "cache"),
                    XDG_STATE_HOME=str(self.home / "state"))
-        info = self.home / "x.txt"
-        # sh tells us its pid (which exec hands on to studio), the display xvfb-run picked and its auth file
-        script = 'echo "$$ $DISPLAY $XAUTHORITY" > "$1.tmp" && mv "$1.tmp" "$1"; shift; exec "$@"'
+        self._start_x(env)
         with open(self.home / "stderr.txt", "wb") as err:
-            self.proc = subprocess.Popen(
-                ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "sh", "-c", script, "sh", str(info),
-                 str(STUDIO)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            self.proc = subprocess.Popen([str(STUDIO)], env=self.x_env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        self.pid = self.proc.pid
         deadline = time.monotonic() + WINDOW_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"studio exited ({self.proc.returncode}) before its window appeared:\n{self.stderr()}")
-            if not self.x_env and info.exists():
-                pid, display, xauth = info.read_text().split()
-                self.pid, self.x_env = int(pid), {**env, "DISPLAY": display, "XAUTHORITY": xauth}
-            if self.x_env:
-                shown = subprocess.run(["xwininfo", "-name", TITLE], env=self.x_env, capture_output=True, text=True)
-                if "Map State: IsViewable" in shown.stdout:
-                    self.window = re.search(r"Window id: (0x[0-9a-f]+)", shown.stdout).group(1)
-                    return
+            shown = subprocess.run(["xwininfo", "-name", TITLE], env=self.x_env, capture_output=True, text=True)
+            if "Map State: IsViewable" in shown.stdout:
+                self.window = re.search(r"Window id: (0x[0-9a-f]+)", shown.stdout).group(1)
+                return
             time.sleep(0.25)
         pytest.fail(f"no viewable '{TITLE}' window in {WINDOW_TIMEOUT:.0f} s:\n{self.stderr()}")
 
@@ -89,14 +127,19 @@ class Desktop:
         assert code == 0, err
 
     def stop(self) -> None:
+        # studio first, then its X server (SIGTERM, so it removes its lock and socket), each waited for: the next
+        # test starts with no server of ours shutting down beside it
         if self.proc is not None and self.proc.poll() is None:
-            if self.pid:
-                os.kill(self.pid, signal.SIGKILL)  # xvfb-run then ends and takes its Xvfb with it
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.kill()
+        if self.xvfb is not None and self.xvfb.poll() is None:
+            self.xvfb.terminate()
+        for proc in (self.proc, self.xvfb):
+            if proc is not None:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 @pytest.fixture
