@@ -2,13 +2,15 @@
 
 tests/data holds only 17.7 s of distinct real English speech (jfk.flac 11.0 s, vallex-en-1.wav 6.7 s;
 encodec-test_24k.wav is not English speech: Whisper finds no words in it). So a corpus is: those two clips once,
-then espeak-ng reading the US Declaration of Independence (public domain), one passage per voice, the voice,
+then espeak-ng reading the US Declaration of Independence (and, past six minutes, the Gettysburg Address, the
+Constitution's opening and Lincoln's close of 1865: all public domain), one passage per voice, the voice,
 speed, pitch and loudness changing from passage to passage, with short pauses, over a constant noise floor (the
 file is never digitally silent). The reference text (what was read, and jfk's known words) is kept for WER;
 vallex-en-1 has no published transcript, so its span is a wildcard in `wer`.
 
     corpus(300)          ~5 minutes, 16 kHz      corpus(90)  ~90 s, 16 kHz (the same start, fewer passages)
     corpus(90, 24000)    the same speech at 24 kHz (the codec benchmark cuts 30 s from it)
+    corpus(600, 24000)   ten minutes at 24 kHz (the UI stall benchmark's codec analysis)
 
 Files go to $VOICE_STUDIO_BENCH_CACHE (default ~/.cache/voice-studio-bench), named by a hash of everything that
 shapes them: a second call returns the cached file.
@@ -39,7 +41,7 @@ REAL = [  # (file, reference text or None when no transcript is published)
     ("vallex-en-1.wav", None),
 ]
 
-# The Declaration of Independence (1776), in reading order; one passage per espeak-ng voice.
+# The Declaration of Independence (1776), in reading order; one passage per espeak-ng voice (in turn).
 PASSAGES = [
     "When in the Course of human events, it becomes necessary for one people to dissolve the political bands which "
     "have connected them with another, and to assume among the powers of the earth, the separate and equal station "
@@ -102,6 +104,51 @@ PASSAGES = [
     "In every stage of these Oppressions We have Petitioned for Redress in the most humble terms: Our repeated "
     "Petitions have been answered only by repeated injury. A Prince whose character is thus marked by every act "
     "which may define a Tyrant, is unfit to be the ruler of a free people.",
+    # then, for files past six minutes (the codec's ten-minute file), more public-domain American texts: the
+    # Gettysburg Address (1863), the Constitution's Preamble and Article I, sections 1 to 3 (1787, modern spelling),
+    # and the close of Lincoln's Second Inaugural Address (1865)
+    "Four score and seven years ago our fathers brought forth on this continent, a new nation, conceived in "
+    "Liberty, and dedicated to the proposition that all men are created equal. Now we are engaged in a great civil "
+    "war, testing whether that nation, or any nation so conceived and so dedicated, can long endure. We are met on "
+    "a great battle-field of that war. We have come to dedicate a portion of that field, as a final resting place "
+    "for those who here gave their lives that that nation might live. It is altogether fitting and proper that we "
+    "should do this.",
+    "But, in a larger sense, we can not dedicate, we can not consecrate, we can not hallow this ground. The brave "
+    "men, living and dead, who struggled here, have consecrated it, far above our poor power to add or detract. The "
+    "world will little note, nor long remember what we say here, but it can never forget what they did here.",
+    "It is for us the living, rather, to be dedicated here to the unfinished work which they who fought here have "
+    "thus far so nobly advanced. It is rather for us to be here dedicated to the great task remaining before us, "
+    "that from these honored dead we take increased devotion to that cause for which they gave the last full "
+    "measure of devotion, that we here highly resolve that these dead shall not have died in vain, that this "
+    "nation, under God, shall have a new birth of freedom, and that government of the people, by the people, for "
+    "the people, shall not perish from the earth.",
+    "We the People of the United States, in Order to form a more perfect Union, establish Justice, insure domestic "
+    "Tranquility, provide for the common defence, promote the general Welfare, and secure the Blessings of Liberty "
+    "to ourselves and our Posterity, do ordain and establish this Constitution for the United States of America. "
+    "All legislative Powers herein granted shall be vested in a Congress of the United States, which shall consist "
+    "of a Senate and House of Representatives.",
+    "The House of Representatives shall be composed of Members chosen every second Year by the People of the "
+    "several States, and the Electors in each State shall have the Qualifications requisite for Electors of the "
+    "most numerous Branch of the State Legislature. No Person shall be a Representative who shall not have attained "
+    "to the Age of twenty five Years, and been seven Years a Citizen of the United States, and who shall not, when "
+    "elected, be an Inhabitant of that State in which he shall be chosen.",
+    "The actual Enumeration shall be made within three Years after the first Meeting of the Congress of the United "
+    "States, and within every subsequent Term of ten Years, in such Manner as they shall by Law direct. When "
+    "vacancies happen in the Representation from any State, the Executive Authority thereof shall issue Writs of "
+    "Election to fill such Vacancies. The House of Representatives shall choose their Speaker and other Officers; "
+    "and shall have the sole Power of Impeachment.",
+    "The Senate of the United States shall be composed of two Senators from each State, chosen by the Legislature "
+    "thereof, for six Years; and each Senator shall have one Vote. No Person shall be a Senator who shall not have "
+    "attained to the Age of thirty Years, and been nine Years a Citizen of the United States, and who shall not, "
+    "when elected, be an Inhabitant of that State for which he shall be chosen.",
+    "The Vice President of the United States shall be President of the Senate, but shall have no Vote, unless they "
+    "be equally divided. The Senate shall choose their other Officers, and also a President pro tempore, in the "
+    "Absence of the Vice President, or when he shall exercise the Office of President of the United States. The "
+    "Senate shall have the sole Power to try all Impeachments.",
+    "With malice toward none, with charity for all, with firmness in the right as God gives us to see the right, "
+    "let us strive on to finish the work we are in, to bind up the nation's wounds, to care for him who shall have "
+    "borne the battle and for his widow and his orphan, to do all which may achieve and cherish a just and lasting "
+    "peace among ourselves and with all nations.",
 ]
 
 VOICES = ["en-us", "en-gb", "en-us+f2", "en-gb-scotland", "en-us+m3", "en-gb-x-rp+f4", "en-029", "en-us-nyc+m1",
@@ -119,11 +166,16 @@ class Corpus:
     passages: int
     voices: int
 
+    def source(self) -> str:
+        first = PASSAGES.index(next(t for t in PASSAGES if t.startswith("Four score")))
+        return ("the Declaration of Independence" if self.passages <= first else
+                "the Declaration of Independence, the Gettysburg Address, the Constitution and Lincoln's 1865 close")
+
     def describe(self) -> str:
         pauses = self.duration - self.real_seconds - self.synthetic_seconds
         return (f"{self.path.name}: {self.duration:.1f} s of speech that never repeats = "
                 f"{self.real_seconds:.1f} s real (jfk.flac, vallex-en-1.wav) + {self.synthetic_seconds:.1f} s "
-                f"espeak-ng ({self.passages} passages of the Declaration of Independence, {self.voices} voices, "
+                f"espeak-ng ({self.passages} passages of {self.source()}, {self.voices} voices, "
                 f"145-185 words/min) + {pauses:.1f} s pauses; white noise at {NOISE_DBFS:.0f} dBFS throughout; "
                 f"{len(self.reference.replace(WILDCARD, '').split())} reference words")
 

@@ -2,14 +2,19 @@
 
 A 1 ms precise QTimer on the UI thread records the gap between its ticks while the app, driven as a user would:
   1. Transcribe panel: transcribes ~90 s of speech that never repeats (benchmarks/corpus.py) with tiny.en, beam 5:
-     the first job of the session, so the worker imports torch and loads the model first (reported apart);
-  2. the same again on a fresh copy of the file (model loaded: decoding only);
-  3. Codec panel: opens 30 s of that speech at 24 kHz: its spectrogram job and the analysis job (EnCodec 24 kHz at
-     6 kbps: encode, per-codebook statistics, eight reconstructions), with random weights (a .th file; the real
-     ones need a download; the work is the same);
-  4. Voice panel: speaks one sentence in the voice of the real VALL-E X preset with VALL-E X at the release size
+     the first job of the session, so the worker imports torch and loads the model first;
+  2. then a long file, ~5 minutes of that speech (model loaded: decoding only);
+  3. live transcription: the first 60 s of the ~90 s file played into the virtual microphone (tests/virtual_mic.py,
+     a PulseAudio null sink; skipped, and said so, where PulseAudio is missing), recorded and transcribed while it
+     plays, then the last step;
+  4. Codec panel: opens ten minutes of that speech at 24 kHz: its spectrogram job and the analysis job (EnCodec
+     24 kHz at 6 kbps: encode, per-codebook statistics, eight reconstructions), with random weights (a .th file;
+     the real ones need a download; the work is the same);
+  5. Voice panel: speaks one sentence in the voice of the real VALL-E X preset with VALL-E X at the release size
      on random weights (benchmarks/clone.py's file; they never say the end token, so the AR runs to its cap),
      default precision, no listening back.
+Before 4 and 5 the panel is switched to with no job running, and the window is given 0.5 s: that first showing of
+a panel is reported on its own line ("panel switch"), apart from the jobs.
 Progress, segment and result signals reach the real panel widgets, so their updates are in the measurement, and
 the app's own garbage-collection timer (studio/ui/gc_guard.py) runs as in the app.
 
@@ -45,6 +50,9 @@ FIRST = "1a. first job: torch import, model load"
 FIRST_DECODE = "1b. first job: transcription"
 FIRST_WHOLE = "1. first job: torch import, load, transcription"
 SENTENCE = "We hold these truths to be self-evident, that all men are created equal."
+LIVE_SECONDS = 60
+SWITCH = "panel switch"  # phases named so are the first showing of a panel, no job running
+QUIET = ("idle", "after")
 
 
 def stats(gaps: list[float]) -> str:
@@ -189,7 +197,13 @@ def main() -> None:
         from corpus import CACHE, corpus, cut
 
         c = corpus(args.seconds)
-        clip = cut(corpus(90, 24000), 30)
+        long = corpus(300)
+        clip = cut(corpus(620, 24000), 600)  # the passages reach 607 s at 620: ten minutes exactly
+        live = cut(c, LIVE_SECONDS)
+        sys.path.insert(0, str(ROOT / "tests"))
+        import virtual_mic
+
+        mic, no_mic = virtual_mic.start()
         CACHE.mkdir(parents=True, exist_ok=True)
         th = shared_state(CACHE)
         from clone import weights as valle_weights
@@ -199,14 +213,18 @@ def main() -> None:
               f"{THREADS}; QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}; load average "
               f"{os.getloadavg()[0]:.1f} at the start")
         print(f"Transcribe: {c.describe()}")
-        print(f"Codec: {clip.name} (the first 30 s of that speech at 24 kHz); model {th.name}")
+        print(f"Long file: {long.describe()}")
+        print(f"Live: {live.name} (its first {LIVE_SECONDS} s) into the virtual microphone" if mic else
+              f"Live: skipped, no virtual microphone ({no_mic})")
+        print(f"Codec: {clip.name} (the first 600 s of that speech at 24 kHz); model {th.name}")
         for worker in (["thread", "process"] if args.worker == "both" else [args.worker]):
             # PYTHONFAULTHANDLER: a crash prints every thread's Python stack (the instrumented run crashed at times)
             env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker,
                    "PYTHONFAULTHANDLER": "1"}
             for profile in ([False, True] if args.profile else [False]):
                 cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
-                    {"audio": str(c.path), "clip": str(clip), "th": str(th), "profile": profile,
+                    {"audio": str(c.path), "long": str(long.path), "live": str(live) if mic else None,
+                     "clip": str(clip), "th": str(th), "profile": profile,
                      "valle": str(valle), "preset": str(ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz")})]
                 out = subprocess.run(cmd, env=env, text=True, capture_output=True)
                 sys.stdout.write(out.stdout)
@@ -218,6 +236,8 @@ def main() -> None:
                         print(f"  | {line}")
                 elif out.returncode != 0:
                     sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
+        if mic:
+            virtual_mic.stop(mic)
         return
     run(json.loads(args.spec))
 
@@ -289,31 +309,65 @@ def run(spec: dict) -> None:
 
     state = {"step": 0}
 
-    def transcribe(copy_name: str) -> None:
+    def transcribe(copy_name: str, source: str | None = None) -> None:
         path = tmp / copy_name
-        shutil.copyfile(spec["audio"], path)
+        shutil.copyfile(source or spec["audio"], path)
         window.nav.setCurrentRow(window.PANELS.index("Transcribe"))
         panel.open_file(str(path))
         panel.start()
 
+    def switch_then(panel_name: str, job: object) -> None:
+        """Show the panel with no job running, give the window 0.5 s, then start the job."""
+        set_phase(f"{SWITCH} to {panel_name}")
+        window.nav.setCurrentRow(window.PANELS.index(panel_name))
+        QTimer.singleShot(500, job)  # type: ignore[arg-type]
+
+    def live_session() -> None:
+        from studio.audio.devices import list_input_devices
+
+        set_phase(f"3. live transcription, {LIVE_SECONDS} s")
+        monitor = next(d for d in list_input_devices() if "Monitor" in d.label)
+        window.settings.input_device = monitor.key
+        panel.start_live()
+        player: list[subprocess.Popen] = []
+
+        def poll() -> None:  # play once the recorder hears the server; stop live 1 s after the audio ends
+            if not player:
+                if panel.recorder is not None and panel.recorder.frames_written > 0:
+                    player.append(subprocess.Popen(["paplay", "--device=vsink", spec["live"]]))
+            elif player[0].poll() is not None:
+                QTimer.singleShot(1000, panel.stop_live)
+                return
+            QTimer.singleShot(50, poll)
+
+        poll()
+
+    def open_codec() -> None:
+        set_phase("4. codec panel: 10 min analysis")
+        i = codec.model.count() - 1  # as "Local model…" does: the .th file becomes the chosen model
+        codec.model.blockSignals(True)
+        codec.model.insertItem(i, Path(spec["th"]).name, spec["th"])
+        codec.model.setCurrentIndex(i)
+        codec.model.blockSignals(False)
+        codec.open_file(spec["clip"])
+
     def transcript_done(_: object) -> None:
         state["step"] += 1
         if state["step"] == 1:
-            set_phase("2. model loaded: transcription")
-            QTimer.singleShot(0, lambda: transcribe("second-" + Path(spec["audio"]).name))
+            set_phase("2. model loaded: ~5 min file")
+            QTimer.singleShot(0, lambda: transcribe("long-" + Path(spec["long"]).name, spec["long"]))
+        elif state["step"] == 2 and spec["live"]:
+            state["long_rows"] = panel.table.rowCount()
+            QTimer.singleShot(0, live_session)
         else:
-            set_phase("3. codec panel: spectrogram + analysis")
-            window.nav.setCurrentRow(window.PANELS.index("Codec"))
-            i = codec.model.count() - 1  # as "Local model…" does: the .th file becomes the chosen model
-            codec.model.blockSignals(True)
-            codec.model.insertItem(i, Path(spec["th"]).name, spec["th"])
-            codec.model.setCurrentIndex(i)
-            codec.model.blockSignals(False)
-            codec.open_file(spec["clip"])
+            state["live_rows" if state["step"] == 3 else "long_rows"] = panel.table.rowCount()
+            switch_then("Codec", open_codec)
 
     def codec_done(_: object) -> None:
-        set_phase("4. voice panel: synthesis")
-        window.nav.setCurrentRow(window.PANELS.index("Voice"))
+        switch_then("Voice", synthesize)
+
+    def synthesize() -> None:
+        set_phase("5. voice panel: synthesis")
         voice = window.voice
         voice.codec = spec["th"]
         voice.voices.import_presets([spec["preset"]])
@@ -365,16 +419,17 @@ def run(spec: dict) -> None:
           f"{time.perf_counter() - t0:.1f} s in all")
     print(f"  {'idle, before the first job':<40}{'':>8} {stats(gaps.get('idle', []))}")
     for name in order:
-        if name in ("idle", "after"):
+        if name in QUIET:
             continue
         nxt = order[order.index(name) + 1] if order.index(name) + 1 < len(order) else None
         took = (t_phase[nxt] - t_phase[name]) if nxt else 0.0
         print(f"  {name:<40}{took:6.1f} s {stats(gaps.get(name, []))}")
-    busy = [g for n, v in gaps.items() if n not in ("idle", "after") for g in v]
-    print(f"  {'all of the work':<40}{'':>8} {stats(busy)}")
-    rows = panel.table.rowCount()
+    busy = [g for n, v in gaps.items() if n not in QUIET and not n.startswith(SWITCH) for g in v]
+    print(f"  {'all of the jobs':<40}{'':>8} {stats(busy)}")
+    rows = state.get("long_rows")
+    live = "skipped" if spec["live"] is None else f"{state.get('live_rows')} segments"
     takes = sum(t is not None for t in window.voice.speak.current_takes())
-    print(f"  transcript on screen: {rows} segments; codec grid: "
+    print(f"  transcripts on screen: {rows} segments, live {live}; codec grid: "
           f"{None if codec.analysis is None else codec.analysis.codes.shape} codes; takes spoken: {takes}; load "
           f"average {os.getloadavg()[0]:.1f} at the end")
     if probe:

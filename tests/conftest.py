@@ -10,12 +10,11 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import virtual_mic
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Panels' jobs run on a thread with everything copied through pickle, as the app's model process copies it:
@@ -38,31 +37,11 @@ X_TOOLS = {"Xvfb": "xvfb", "xwininfo": "x11-utils", "xdotool": "xdotool"}
 _SKIPPED: Counter[str] = Counter()
 _WHY: dict[str, str] = {}
 
-PULSE_CMD = ["pulseaudio", "-D", "--exit-idle-time=-1", "-n",
-             "--load=module-native-protocol-unix auth-anonymous=1",  # clients with their own HOME get in too
-             "--load=module-null-sink sink_name=vsink", "--load=module-always-sink"]
-
-
 def _start_virtual_mic() -> bool:
-    absent = [t for t in ("pulseaudio", "pactl") if not shutil.which(t)]
-    if absent:
-        _WHY[NO_MIC] = f"{' and '.join(absent)} not installed"
+    runtime, why = virtual_mic.start()
+    if runtime is None:
+        _WHY[NO_MIC] = why
         return False
-    runtime = tempfile.mkdtemp(prefix="studio-pulse-")
-    os.environ["XDG_RUNTIME_DIR"] = runtime
-    os.environ.pop("PULSE_SERVER", None)
-    started = subprocess.run(PULSE_CMD, capture_output=True, text=True, timeout=20)
-    for _ in range(50):
-        if subprocess.run(["pactl", "info"], capture_output=True).returncode == 0:
-            break
-        time.sleep(0.1)
-    else:
-        said = (started.stderr.strip().splitlines() or [f"exit status {started.returncode}"])[-1]
-        _WHY[NO_MIC] = f"pulseaudio did not start ({said})"
-        shutil.rmtree(runtime, ignore_errors=True)
-        return False
-    subprocess.run(["pactl", "set-default-sink", "vsink"], capture_output=True)
-    subprocess.run(["pactl", "set-default-source", "vsink.monitor"], capture_output=True)
     _PULSE["runtime"] = runtime
     return True
 
@@ -120,7 +99,7 @@ def missing_pieces_notice() -> list[str]:
     for reason, n in _SKIPPED.items():
         packages += [p for p in PIECES[reason] if n and p not in packages]
     if _WHY.get(NO_MIC, "").startswith("pulseaudio did not start") and _SKIPPED[NO_MIC]:
-        lines.append(f"To see why the virtual microphone fails, run: {shlex.join(PULSE_CMD)}")
+        lines.append(f"To see why the virtual microphone fails, run: {shlex.join(virtual_mic.PULSE_CMD)}")
     if packages:
         lines.append(f"Fix: {_fix_command(packages)}")
     return lines
@@ -136,8 +115,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _PULSE:
-        subprocess.run(["pulseaudio", "-k"], capture_output=True)
-        shutil.rmtree(_PULSE["runtime"], ignore_errors=True)
+        virtual_mic.stop(_PULSE["runtime"])
     lines = missing_pieces_notice()
     if not lines:
         return
