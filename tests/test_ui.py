@@ -29,17 +29,16 @@ def test_record_stop_adds_a_recording_and_shows_it_live(qtbot, window, jfk16):
     assert panel.recorder is None and panel.table.rowCount() == 1
     assert panel.selected_path() is not None and panel.selected_path().suffix == ".wav"
     assert window.settings.input_device == panel.device_combo.currentData()
-    qtbot.waitUntil(lambda: panel.waveform.upper.getData()[0] is not None
-                    and len(panel.waveform.upper.getData()[0]) > 100, timeout=10000)
+    qtbot.waitUntil(lambda: len(panel.waveform.envelope.bands()[0]) > 100, timeout=10000)
 
 
 def test_drop_imports_then_delete_and_undo(qtbot, window, data):
     panel = window.record
     drop_files(panel, [data / "jfk.flac"])
     assert panel.table.rowCount() == 1 and panel.table.item(0, 1).text() == "0:11.0"
-    qtbot.waitUntil(lambda: panel.waveform.upper.getData()[0] is not None, timeout=10000)
-    xs, hi = panel.waveform.upper.getData()
-    assert abs(xs[-1] - 11.0) < 0.05 and hi.max() > 0.5
+    qtbot.waitUntil(lambda: len(panel.waveform.envelope.bands()[0]) > 0, timeout=10000)
+    xs, lo, hi = panel.waveform.envelope.bands()
+    assert abs(xs[-1] - 11.0) < 0.05 and hi.max() > 0.5 and lo.min() < -0.5 and (lo <= hi).all()
     panel.table.selectRow(0)
     qtbot.mouseClick(panel.delete_btn, Qt.LeftButton)
     assert panel.table.rowCount() == 0 and panel.undo_btn.isEnabled()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from studio.engine.clone.prompt_check import BEST_S, PAUSE_S, PromptCheck, seconds_text
 from studio.engine.waveform import Envelope
+from studio.ui.widgets import EnvelopeCurve
 
 OK, LOOK, BAD = "#43a047", "#f9a825", "#e53935"
 NOISE_HINT = ("Noise in a prompt is copied into every output: the clone speaks in the same room, with the same "
@@ -46,9 +47,8 @@ class PromptWaveform(pg.PlotWidget):
         self.setLabel("bottom", "Time in the prompt", units="s")
         self.setYRange(-1, 1, padding=0.05)
         self.setFixedHeight(92)
-        self.upper = self.plot(pen=pg.mkPen("#26a69a"))
-        self.lower = self.plot(pen=pg.mkPen("#26a69a"))
-        self.addItem(pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush("#26a69a80")))
+        self.envelope = EnvelopeCurve()
+        self.addItem(self.envelope)
         self.regions: list[tuple[str, float, float]] = []  # (kind, start, end) in seconds of the prompt
         self._items: list[pg.GraphicsObject] = []
 
@@ -58,8 +58,7 @@ class PromptWaveform(pg.PlotWidget):
         lead, tail = check.trimmed
         if envelope is None:
             envelope = _envelope(check.samples, check.sample_rate, lead)
-        self.upper.setData(envelope.times - lead, envelope.high)
-        self.lower.setData(envelope.times - lead, envelope.low)
+        self.envelope.show(envelope.times - lead, envelope.low, envelope.high)
         if lead > 0.005:
             self.regions.append(("trimmed", -lead, 0.0))
         if tail > 0.005:
@@ -82,8 +81,7 @@ class PromptWaveform(pg.PlotWidget):
         for item in self._items:
             self.removeItem(item)
         self._items, self.regions = [], []
-        self.upper.setData([], [])
-        self.lower.setData([], [])
+        self.envelope.clear_envelope()
 
 
 def _envelope(samples: np.ndarray, rate: int, offset: float, points: int = 800) -> Envelope:

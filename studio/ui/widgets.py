@@ -286,6 +286,32 @@ class SpectrogramPlot(pg.PlotWidget):
             self.clicked_time.emit(max(0.0, pos.x()))
 
 
+class EnvelopeCurve(pg.PlotDataItem):
+    """A min/max envelope drawn as one vertical segment per bucket (low to high), as Audacity draws its overview:
+    at 2000 buckets the segments overlap into a solid band. A FillBetweenItem between a low and a high curve looked
+    the same but cost 25 ms of the UI thread per waveform (its path rebuilt once per curve, then a 4000-vertex
+    polygon filled); the segments cost 1.5 ms."""
+
+    def __init__(self, color: str = "#26a69a") -> None:
+        super().__init__(pen=pg.mkPen(color))
+
+    def show(self, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:  # type: ignore[override]
+        # a silent bucket (low == high) still gets its one-pixel tick: the pen draws a zero-length segment's cap
+        self.setData(np.repeat(np.asarray(t, dtype=np.float64), 2),
+                     np.column_stack([np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)]).ravel(),
+                     connect="pairs")
+
+    def clear_envelope(self) -> None:
+        self.setData([], [])
+
+    def bands(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times, low, high) as shown; empty arrays when nothing is."""
+        xs, ys = self.getData()
+        if xs is None or ys is None:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        return xs[::2], ys[::2], ys[1::2]
+
+
 class WaveformPlot(pg.PlotWidget):
     """Min/max envelope of a recording with a playhead; click to seek."""
 
@@ -298,17 +324,14 @@ class WaveformPlot(pg.PlotWidget):
         self.plotItem.setMouseEnabled(x=True, y=False)
         self.plotItem.hideAxis("left")
         self.setYRange(-1, 1, padding=0.05)
-        self.upper = self.plot(pen=pg.mkPen("#26a69a"))
-        self.lower = self.plot(pen=pg.mkPen("#26a69a"))
-        self.fill = pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush("#26a69a80"))
-        self.addItem(self.fill)
+        self.envelope = EnvelopeCurve()
+        self.addItem(self.envelope)
         self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ff7043", width=2))
         self.addItem(self.playhead)
         self.scene().sigMouseClicked.connect(self._clicked)
 
     def show_envelope(self, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.upper.setData(t, hi)
-        self.lower.setData(t, lo)
+        self.envelope.show(t, lo, hi)
         if len(t):
             self.setXRange(0, float(t[-1]), padding=0)
 
