@@ -53,6 +53,18 @@ def test_monitor_of_the_output_is_listed_as_a_device():
     assert monitors[0].label.startswith("Monitor of")
 
 
+def test_a_click_looks_devices_up_in_the_last_listing_without_running_pactl(monkeypatch):
+    from studio.audio import devices
+
+    listed = list_input_devices()
+    calls = []
+    real = devices.pulse_sources
+    monkeypatch.setattr(devices, "pulse_sources", lambda: calls.append(1) or real())
+    assert devices.known_input_devices() == listed and not calls
+    monkeypatch.setattr(devices, "_known", None)  # nothing listed yet in this process: it lists
+    assert devices.known_input_devices() == listed and calls == [1]
+
+
 def test_recording_from_the_virtual_microphone_holds_the_played_speech(tmp_path: Path, jfk16: Path):
     player = subprocess.Popen(["paplay", "--device=vsink", str(jfk16)])
     try:

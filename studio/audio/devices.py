@@ -72,8 +72,19 @@ def _pulse_portaudio_device() -> int | None:
     return None
 
 
+_known: list[InputDevice] | None = None  # the last listing
+
+
+def known_input_devices() -> list[InputDevice]:
+    """The last list_input_devices(), listing now if there was none: for lookups at a click (live transcription's
+    start), where a fresh listing runs `pactl` on the UI thread, 15-35 ms while a job keeps the CPUs busy. The
+    Record panel lists afresh at start-up and on its refresh button."""
+    return list(_known) if _known is not None else list_input_devices()
+
+
 def list_input_devices() -> list[InputDevice]:
     """Every device a user can record from; monitors of outputs are listed after microphones."""
+    global _known
     pulse_dev = _pulse_portaudio_device()
     devices: list[InputDevice] = []
     if pulse_dev is not None:
@@ -87,6 +98,7 @@ def list_input_devices() -> list[InputDevice]:
                                        pulse_dev, s["name"], rate))
     devices += _portaudio_inputs()
     devices.sort(key=lambda d: d.kind == "monitor")
+    _known = list(devices)
     return devices
 
 
