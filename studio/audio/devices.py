@@ -50,16 +50,6 @@ def pulse_sources() -> list[dict]:
         return []
 
 
-def default_pulse_source() -> str | None:
-    if shutil.which("pactl") is None:
-        return None
-    try:
-        res = subprocess.run(["pactl", "get-default-source"], capture_output=True, text=True, timeout=3)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
-
-
 def _pulse_portaudio_device() -> int | None:
     try:
         import sounddevice as sd
