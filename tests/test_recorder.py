@@ -60,9 +60,11 @@ def test_a_click_looks_devices_up_in_the_last_listing_without_running_pactl(monk
     calls = []
     real = devices.pulse_sources
     monkeypatch.setattr(devices, "pulse_sources", lambda: calls.append(1) or real())
-    assert devices.known_input_devices() == listed and not calls
+    assert devices.find_device(listed[0].key) == listed[0] and not calls
     monkeypatch.setattr(devices, "_known", None)  # nothing listed yet in this process: it lists
-    assert devices.known_input_devices() == listed and calls == [1]
+    assert devices.find_device(listed[0].key) == listed[0] and calls == [1]
+    assert devices.find_device("pulse:plugged-in-since") is None and calls == [1, 1]  # not in it: listed again
+    assert devices.find_device(None) is None and calls == [1, 1]
 
 
 def test_recording_from_the_virtual_microphone_holds_the_played_speech(tmp_path: Path, jfk16: Path):

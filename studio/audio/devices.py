@@ -65,13 +65,6 @@ def _pulse_portaudio_device() -> int | None:
 _known: list[InputDevice] | None = None  # the last listing
 
 
-def known_input_devices() -> list[InputDevice]:
-    """The last list_input_devices(), listing now if there was none: for lookups at a click (live transcription's
-    start), where a fresh listing runs `pactl` on the UI thread, 15-35 ms while a job keeps the CPUs busy. The
-    Record panel lists afresh at start-up and on its refresh button."""
-    return list(_known) if _known is not None else list_input_devices()
-
-
 def list_input_devices() -> list[InputDevice]:
     """Every device a user can record from; monitors of outputs are listed after microphones."""
     global _known
@@ -100,12 +93,14 @@ def _rate_of(spec: str) -> int:
 
 
 def find_device(key: str | None) -> InputDevice | None:
-    """The device with this settings key, or the system default input when key is None or gone."""
-    devices = list_input_devices()
-    for d in devices:
-        if d.key == key:
-            return d
-    return None
+    """The device with this settings key; None (the system default input) when key is None or gone. Looked up in
+    the last listing first (the Record panel lists at start-up and on its refresh button): at a click, such as
+    live transcription's start, a fresh listing runs `pactl` on the UI thread, 15-35 ms while a job keeps the CPUs
+    busy. A device plugged in since is found by listing again."""
+    if key is None:
+        return None
+    found = next((d for d in _known or [] if d.key == key), None)
+    return found or next((d for d in list_input_devices() if d.key == key), None)
 
 
 def describe_missing_portaudio() -> str:

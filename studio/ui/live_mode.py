@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
-from studio.audio.devices import known_input_devices, list_input_devices
+from studio.audio.devices import find_device
 from studio.audio.library import Library
 from studio.audio.recorder import Recorder
 from studio.engine.asr.live import LiveFeed, LiveUpdate
@@ -34,10 +34,7 @@ class LiveMode:
         if self._job:
             return
         key = self.settings.input_device
-        device = None
-        if key:  # the Record panel's listing; a device plugged in since is found by listing again
-            device = next((d for d in known_input_devices() if d.key == key), None) or next(
-                (d for d in list_input_devices() if d.key == key), None)
+        device = find_device(key) if key else None
         rec = Recorder(Library(self.settings.recordings_folder).new_path("live"), device)
         try:
             rec.start()
