@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from studio.models.measured import best_time, clearly_faster
 
 log = logging.getLogger(__name__)
 MIN_ROWS = 9  # fewer rows: a decoder step, memory bound (studio.models.rowmatmul's split serves those)
@@ -45,21 +46,10 @@ def measure() -> tuple[float, float] | None:
                 return None
         except RuntimeError:
             return None
-
-        def best(f: Callable[[], Tensor]) -> float:
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                f()
-                times.append(time.perf_counter() - t)
-            return min(times)
-
-        return best(lambda: F.linear(x, w, b)), best(lambda: _run(op, x, w, b))
+        return best_time(lambda: F.linear(x, w, b), 3), best_time(lambda: _run(op, x, w, b), 3)
 
 
-def onednn_wins(mkl: float, onednn: float) -> bool:
-    """oneDNN must win by 20 %, so noise never picks it."""
-    return onednn < 0.8 * mkl
+onednn_wins = clearly_faster  # (MKL, oneDNN): oneDNN must win by 20 %
 
 
 def onednn_pays() -> bool:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.measured import best_time, clearly_faster
 from studio.models.onednn import onednn_product
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,10 @@ def measure() -> tuple[float, float]:
     w = torch.full((16384, 1024), 0.5)  # the values do not matter to the time; filling is quicker than drawing
     x = torch.full((1, 1024), 0.25)
     with torch.inference_mode():
-        def best(f: object) -> float:
-            times = []
-            for _ in range(5):
-                t = time.perf_counter()
-                f()  # type: ignore[operator]
-                times.append(time.perf_counter() - t)
-            return min(times)
-
-        return best(lambda: F.linear(x, w)), best(lambda: row_product(x, w, None))
+        return best_time(lambda: F.linear(x, w), 5), best_time(lambda: row_product(x, w, None), 5)
 
 
-def split_wins(plain: float, split: float) -> bool:
-    """The split must win by 20 %, so noise never picks it."""
-    return split < 0.8 * plain
+split_wins = clearly_faster  # (plain, split): the split must win by 20 %
 
 
 def _measure() -> bool:
