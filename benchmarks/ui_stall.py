@@ -203,12 +203,13 @@ def main() -> None:
         sys.path.insert(0, str(ROOT / "tests"))
         import virtual_mic
 
-        mic, no_mic = virtual_mic.start()
         CACHE.mkdir(parents=True, exist_ok=True)
         th = shared_state(CACHE)
         from clone import weights as valle_weights
 
         valle = valle_weights()
+        preset = ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz"
+        mic, no_mic = virtual_mic.start()  # last: stopped in the finally below
         print(f"UI stall benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs, torch threads "
               f"{THREADS}; QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}; load average "
               f"{os.getloadavg()[0]:.1f} at the start")
@@ -217,27 +218,29 @@ def main() -> None:
         print(f"Live: {live.name} (its first {LIVE_SECONDS} s) into the virtual microphone" if mic else
               f"Live: skipped, no virtual microphone ({no_mic})")
         print(f"Codec: {clip.name} (the first 600 s of that speech at 24 kHz); model {th.name}")
-        for worker in (["thread", "process"] if args.worker == "both" else [args.worker]):
-            # PYTHONFAULTHANDLER: a crash prints every thread's Python stack (the instrumented run crashed at times)
-            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker,
-                   "PYTHONFAULTHANDLER": "1"}
-            for profile in ([False, True] if args.profile else [False]):
-                cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
-                    {"audio": str(c.path), "long": str(long.path), "live": str(live) if mic else None,
-                     "clip": str(clip), "th": str(th), "profile": profile,
-                     "valle": str(valle), "preset": str(ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz")})]
-                out = subprocess.run(cmd, env=env, text=True, capture_output=True)
-                sys.stdout.write(out.stdout)
-                if out.returncode != 0 and profile:  # attribution only: the plain run's figures stand without it
-                    print(f"instrumented run failed (exit status {out.returncode}): no attribution this time")
-                    lines = out.stderr.splitlines()
-                    fatal = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
-                    for line in lines[fatal: fatal + 12] if fatal is not None else lines[-1:]:
-                        print(f"  | {line}")
-                elif out.returncode != 0:
-                    sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
-        if mic:
-            virtual_mic.stop(mic)
+        try:
+            for worker in (["thread", "process"] if args.worker == "both" else [args.worker]):
+                # PYTHONFAULTHANDLER: a crash prints every thread's Python stack (the instrumented run crashed at times)
+                env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "VOICE_STUDIO_WORKER": worker,
+                       "PYTHONFAULTHANDLER": "1"}
+                for profile in ([False, True] if args.profile else [False]):
+                    cmd = [sys.executable, __file__, "--child", "--seconds", str(args.seconds), json.dumps(
+                        {"audio": str(c.path), "long": str(long.path), "live": str(live) if mic else None,
+                         "clip": str(clip), "th": str(th), "profile": profile,
+                         "valle": str(valle), "preset": str(preset)})]
+                    out = subprocess.run(cmd, env=env, text=True, capture_output=True)
+                    sys.stdout.write(out.stdout)
+                    if out.returncode != 0 and profile:  # attribution only: the plain run's figures stand without it
+                        print(f"instrumented run failed (exit status {out.returncode}): no attribution this time")
+                        lines = out.stderr.splitlines()
+                        fatal = next((i for i, line in enumerate(lines) if line.startswith("Fatal Python error")), None)
+                        for line in lines[fatal: fatal + 12] if fatal is not None else lines[-1:]:
+                            print(f"  | {line}")
+                    elif out.returncode != 0:
+                        sys.exit(f"ui_stall child failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
+        finally:  # our PulseAudio daemon goes with the run, a failed one too
+            if mic:
+                virtual_mic.stop(mic)
         return
     run(json.loads(args.spec))
 
