@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,17 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from row_split import cpu_name  # noqa: E402
 
 from studio.models import onednn  # noqa: E402
+from studio.models.measured import best_time  # noqa: E402
 
 
 def best(f: Callable[[], object], runs: int = 5, warm: int = 2) -> float:
     for _ in range(warm):
         f()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_time(f, runs)
 
 
 def encoder_seconds(use_onednn: bool) -> float:
