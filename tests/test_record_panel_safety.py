@@ -124,7 +124,85 @@ def test_overflows_while_recording_are_shown_with_their_count(qtbot, window, mon
     assert panel.overflow_label.text() == "⚠ 4 input overflows: some audio was dropped"
     _shot(window, "recording-overflows")
     panel.stop_recording()
+    qtbot.waitUntil(lambda: any(s.startswith("Saved ") for s in statuses), timeout=5000)
     assert panel.overflow_label.isVisible()
     assert any(s.startswith("Saved ") and s.endswith("— 4 input overflows: some audio was dropped") for s in statuses)
     path = panel.selected_path()
     assert path is not None and not (path.parent / f".{path.name}.recording").exists()
+
+
+class SlowStopStream(FakeStream):
+    """A stream whose stop waits for the test (a sound server slow to stop), then fails if `FAIL` says so."""
+
+    gate = __import__("threading").Event()
+    saw_gate: list[bool] = []
+    FAIL = False
+
+    def stop(self) -> None:
+        SlowStopStream.saw_gate.append(SlowStopStream.gate.wait(5))
+        super().stop()
+        if SlowStopStream.FAIL:
+            raise RuntimeError("Error stopping stream: Unanticipated host error")
+
+
+@pytest.fixture
+def slow_stop(monkeypatch):  # noqa: ANN001, ANN201
+    import threading
+
+    module = types.ModuleType("sounddevice")
+    module.InputStream = SlowStopStream  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    monkeypatch.setattr(FakeStream, "BLOCKS", [(0.1, False)] * 20)
+    monkeypatch.setattr(FakeStream, "release", threading.Event())
+    monkeypatch.setattr(SlowStopStream, "gate", threading.Event())
+    monkeypatch.setattr(SlowStopStream, "saw_gate", [])
+    monkeypatch.setattr(SlowStopStream, "FAIL", False)
+    return SlowStopStream
+
+
+def test_stop_closes_the_stream_off_the_ui_thread(qtbot, window, slow_stop):  # noqa: ANN001
+    """Stop returns while the stream is still stopping (the gate opens only after it returned); Record is off
+    until the file is closed, then the take is in the library, complete and unmarked."""
+    panel = window.record
+    statuses: list[str] = []
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    panel.status.connect(statuses.append)
+    panel.stop_recording()
+    assert not panel.record_btn.isEnabled() and not statuses
+    slow_stop.gate.set()
+    qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
+    assert slow_stop.saw_gate == [True]
+    assert any(s.startswith("Saved ") for s in statuses)
+    path = panel.selected_path()
+    assert path is not None and sf.info(str(path)).frames > 0
+    assert not (path.parent / f".{path.name}.recording").exists()
+
+
+def test_closing_the_window_while_a_stop_is_under_way_waits_for_the_file(qtbot, window, slow_stop):  # noqa: ANN001
+    panel = window.record
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    path = panel.recorder.path
+    panel.stop_recording()
+    stopping = panel._stopping
+    assert stopping is not None and stopping.is_alive()
+    slow_stop.gate.set()
+    panel.shutdown()
+    assert not stopping.is_alive() and sf.info(str(path)).frames > 0
+    assert not (path.parent / f".{path.name}.recording").exists()
+
+
+def test_a_stream_that_fails_to_stop_keeps_the_take_and_says_so(qtbot, window, slow_stop):  # noqa: ANN001
+    panel = window.record
+    slow_stop.FAIL = True
+    slow_stop.gate.set()
+    errors: list[tuple[str, str]] = []
+    panel.error.connect(lambda m, r: errors.append((m, r)))
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    path = panel.recorder.path
+    panel.stop_recording()  # pytest-qt fails the test on an exception in a callback
+    qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
+    assert errors and "Closing the input device failed" in errors[-1][0] and "kept" in errors[-1][1]
+    assert sf.info(str(path)).frames > 0

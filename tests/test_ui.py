@@ -24,9 +24,12 @@ def test_record_stop_adds_a_recording_and_shows_it_live(qtbot, window, jfk16):
         qtbot.waitUntil(lambda: panel._mel.shape[1] > 50, timeout=5000)
         assert panel.meter.level_db > -40  # speech is playing into the microphone
         qtbot.mouseClick(panel.stop_btn, Qt.LeftButton)
+        # the stream and the file close off the UI thread; Record waits for them
+        assert panel.recorder is None and not panel.record_btn.isEnabled() and not panel.stop_btn.isEnabled()
+        qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
     finally:
         player.kill()
-    assert panel.recorder is None and panel.table.rowCount() == 1
+    assert panel.table.rowCount() == 1 and panel._stopping is None
     assert panel.selected_path() is not None and panel.selected_path().suffix == ".wav"
     assert window.settings.input_device == panel.device_combo.currentData()
     qtbot.waitUntil(lambda: len(panel.waveform.envelope.bands()[0]) > 100, timeout=10000)

@@ -167,11 +167,16 @@ class Recorder:
         self._paused.clear()
 
     def stop(self) -> Path:
-        """Stop capture, write every queued block, close the file and return its path."""
+        """Stop capture, write every queued block, close the file and return its path. Blocks while PortAudio
+        stops the stream (~20 ms, over a second on a sound server that has not yet delivered): the UI calls it off
+        its thread. Never raises: a failure is left in `error`."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.stop()
-            stream.close()
+            try:
+                stream.stop()
+                stream.close()
+            except Exception as e:  # PortAudioError: the device went away; what was written stays
+                self.error = self.error or f"Closing the input device failed: {e}"
         self._queue.put(None)
         if self._writer is not None:
             self._writer.join()

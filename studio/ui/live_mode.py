@@ -14,6 +14,7 @@ from studio.audio.recorder import Recorder
 from studio.engine.asr.live import LiveFeed, LiveUpdate
 from studio.engine.asr.result import Transcript
 from studio.errors import StudioError
+from studio.ui.off_thread import call_off_ui
 from studio.ui.widgets import fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.jobs import Job
@@ -60,11 +61,16 @@ class LiveMode:
         rec, self.recorder = self.recorder, None
         if rec is None or self.live is None:
             return
-        path = rec.stop()
-        self.live.push(rec.read_new())
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(False)  # until the last step is in
+        self._stopping = call_off_ui(rec.stop, lambda path: self._live_stopped(rec, path), "live-recorder-stop")
+
+    def _live_stopped(self, rec: Recorder, path: Path) -> None:
+        self._stopping = None
         feed = self.live
+        if feed is None:  # the session failed while the stream closed: _live_failed has ended it
+            return
+        feed.push(rec.read_new())
         self._live_job = self.worker.submit(
             LIVE_STEP, feed, feed.take(), self._model_key, True, self.settings.cache_folder,
             name="Finishing live transcript",
@@ -132,6 +138,8 @@ class LiveMode:
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder = None
+        if self._stopping is not None:  # the file opens below: let the stop that is under way close it first
+            self._stopping.join()
         self.live = None
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(True)

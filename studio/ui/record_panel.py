@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from studio.engine.render import colormap_table
 from studio.engine.waveform import Envelope, envelope_job
 from studio.errors import StudioError
 from studio.outputs import describe_os_error
+from studio.ui.off_thread import call_off_ui
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, LevelMeter, WaveformPlot, button, fmt_time
 from studio.worker.qt import QtWorker
@@ -91,6 +93,7 @@ class RecordPanel(FileDropMixin, QWidget):
         self.worker, self.settings, self.undo = worker, settings, undo
         self.library = Library(settings.recordings_folder)
         self.recorder: Recorder | None = None
+        self._stopping: threading.Thread | None = None  # a recorder closing its stream and file
         self.player = Player()
         self.live_mel: LiveMel | None = None
         self._devices: list[InputDevice] = []
@@ -268,9 +271,14 @@ class RecordPanel(FileDropMixin, QWidget):
         if self.recorder is None:
             return
         rec, self.recorder = self.recorder, None
-        path = rec.stop()
         self.record_btn.setText("● Record")
+        self.record_btn.setEnabled(False)  # until the file is closed
         self.stop_btn.setEnabled(False)
+        self._stopping = call_off_ui(rec.stop, lambda path: self._stopped(rec, path), "recorder-stop")
+
+    def _stopped(self, rec: Recorder, path: Path) -> None:
+        self._stopping = None
+        self.record_btn.setEnabled(True)
         self.device_combo.setEnabled(True)
         self._show_overflows(rec.overflows)
         if rec.error:
@@ -454,6 +462,10 @@ class RecordPanel(FileDropMixin, QWidget):
             self.open_in_spectrogram.emit(str(path))
 
     def shutdown(self) -> None:
-        self.stop_recording()
+        if self.recorder is not None:
+            self.recorder.stop()  # here and now: the file is complete before the app goes
+            self.recorder = None
+        if self._stopping is not None:
+            self._stopping.join()
         self.player.stop()
 

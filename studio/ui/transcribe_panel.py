@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         self.recorder: Recorder | None = None
         self.live: LiveFeed | None = None
         self._live_job = 0
+        self._stopping: threading.Thread | None = None  # the live recorder closing its stream and file
         self._live_path = ""  # the recording of the live session
         self._build()
         self.segment_ready.connect(self._add_segment)
@@ -402,4 +404,6 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
         if self.recorder is not None:
             self.recorder.stop()  # the file on disk stays complete
             self.recorder = None
+        if self._stopping is not None:
+            self._stopping.join()
         self.player.stop()
