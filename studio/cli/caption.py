@@ -36,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write <stem>.npz (tokens, text, cross_attention) and <stem>.png overlays per image "
                    "(<stem>-<suffix> where two pictures share a stem); existing files only with --overwrite")
     p.add_argument("--precision", choices=("float32", "fast"), default="float32",
-                   help="float32 (default): transformers' captions exactly; fast: on a CPU a bfloat16 image encoder "
-                   "and int8 decoder, about 3x quicker, captions may differ in close calls")
+                   help="float32 (default): transformers' captions exactly; fast: on a CPU an int8 decoder and, where "
+                   "the CPU runs it faster, a bfloat16 image encoder, captions may differ in close calls")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 
 

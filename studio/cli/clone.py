@@ -39,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="24khz (downloaded once), or an EnCodec 24 kHz release .th file or Hugging Face folder")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--precision", choices=("auto", "float32", "fast"), default="auto",
-                   help="fast: int8 AR + bfloat16 NAR on a CPU (about 4x quicker); float32: exact; auto (default): "
-                   "fast on a CPU, float32 on a GPU (where bfloat16 measured no faster)")
+                   help="fast: on a CPU int8 AR, and bfloat16 NAR where the CPU runs it faster; float32: exact; auto "
+                   "(default): fast on a CPU, float32 on a GPU (where bfloat16 measured no faster)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the round-trip check (transcribing each sentence back)")
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.bfloat16 import bfloat16_pays
 from studio.models.int8 import int8_linears
 from studio.models.rowmatmul import linear
 
@@ -311,12 +312,14 @@ PRECISIONS = ("float32", "fast")
 
 def make_fast(model: Blip, device: str | torch.device) -> Blip:
     """Trade exactness for speed on a CPU, in place (float32 gives transformers' captions exactly). The vision
-    tower multiplies 577 tokens through 12 layers once per image (compute bound): bfloat16. Each decoder step
+    tower multiplies 577 tokens through 12 layers once per image (compute bound): bfloat16 where this CPU runs it
+    faster than float32 (studio.models.bfloat16; emulated bfloat16 is several times slower). Each decoder step
     reads every decoder weight for one token (memory bound): its linears become int8 with dynamic activation
     scales. On a GPU the model is left as it is."""
     if torch.device(device).type != "cpu":
         return model
-    model.vision_model.to(torch.bfloat16)
+    if bfloat16_pays():
+        model.vision_model.to(torch.bfloat16)
     int8_linears(model.text_decoder, inplace=True)
     return model
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from studio.models.bfloat16 import bfloat16_pays
 from studio.models.int8 import int8_linears
 from studio.models.kv_cache import LayerKV
 from studio.models.rowmatmul import linear, split_product
@@ -338,14 +339,16 @@ PRECISIONS = ("float32", "fast")
 def make_fast(model: VallE, device: str | torch.device) -> VallE:
     """Trade exactness for speed, in place. On a CPU each AR step reads every AR weight for one frame (memory
     bound): its linears become int8 with dynamic activation scales (4x fewer bytes); the NAR multiplies whole
-    sequences (compute bound): bfloat16, which this class of CPU runs about 4x faster than float32 (both
+    sequences (compute bound): bfloat16 where this CPU runs it faster than float32 (about 4x with bfloat16
+    instructions; without them it is emulated and 6x slower: studio.models.bfloat16), else float32 (both
     measured, benchmarks/clone.py). On a GPU the model is left in float32: there the AR step is bound by kernel
     launches, and bfloat16 measured slower (H200: 343 vs 391 frames/s, and a 36 s first synthesis)."""
     if torch.device(device).type != "cpu":
         return model
-    for name, child in model.named_children():
-        if name.startswith("nar_"):
-            child.to(torch.bfloat16)
+    if bfloat16_pays():
+        for name, child in model.named_children():
+            if name.startswith("nar_"):
+                child.to(torch.bfloat16)
     for layer in model.ar_decoder.layers:
         attn = layer.self_attn
         packed = nn.Linear(attn.in_proj_weight.shape[1], attn.in_proj_weight.shape[0])

@@ -45,8 +45,9 @@ class CaptionOptions(QWidget):
         self.precision = QComboBox()
         self.precision.addItem("exact", "float32")
         self.precision.addItem("fast", "fast")
-        self.precision.setToolTip("exact: float32, the captions transformers gives; fast: on a CPU a bfloat16 image "
-                                  "encoder and int8 decoder, about 3x quicker (close calls may go the other way)")
+        self.precision.setToolTip("exact: float32, the captions transformers gives; fast: on a CPU an int8 decoder "
+                                  "and, where the CPU runs it faster, a bfloat16 image encoder (close calls may go "
+                                  "the other way)")
         # the minimum never passes the maximum (transformers would quietly ignore it)
         self.max_len.valueChanged.connect(self.min_len.setMaximum)
         self.min_len.setMaximum(self.max_len.value())

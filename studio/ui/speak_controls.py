@@ -137,8 +137,8 @@ class SynthesisControls(QWidget):
         self.precision = QComboBox()
         for key in PRECISIONS:
             self.precision.addItem(key, key)
-        self.precision.setToolTip("fast: int8 AR and bfloat16 NAR on a CPU (about 4x quicker), float32 on a GPU; "
-                                  "auto: fast on a CPU, float32 on a GPU")
+        self.precision.setToolTip("fast: on a CPU int8 AR, and bfloat16 NAR where the CPU runs it faster; float32 on a "
+                                  "GPU; auto: fast on a CPU, float32 on a GPU")
         self.check_words = QCheckBox("Check words")
         self.check_words.setChecked(True)
         self.check_words.setToolTip("Transcribe each take back and mark skipped, repeated or leaked words")

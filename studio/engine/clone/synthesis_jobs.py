@@ -28,7 +28,7 @@ def resolve_precision(precision: str, device: str) -> str:
 
 def get_synthesizer(ctx: JobContext, model: str = "vallex", precision: str = "auto",
                     cache_dir: str | None = None, codec: str = "24khz") -> object:
-    """VALL-E X on the job's device; "fast": int8 AR and bfloat16 NAR on a CPU, float32 on a GPU
+    """VALL-E X on the job's device; "fast": int8 AR and (where it pays) bfloat16 NAR on a CPU, float32 on a GPU
     (studio.models.valle.make_fast)."""
     from studio.engine.clone.synthesize import Synthesizer, encodec_decoder
     from studio.engine.codec.jobs import get_codec
