@@ -25,6 +25,9 @@ QUIET := sed '/^WARNING: Location/d'
 # Without root or sudo, missing packages stop here with the apt-get command to run; to start anyway: make run APT_RUN=
 run: $(VENV)/.installed
 	@./scripts/apt-ensure.sh $(APT_RUN)
+	@# bytecode for the editable install, which Python does not write where PYTHONDONTWRITEBYTECODE is set (CI
+	@# images, some distributions): compiling studio at every start-up took 0.45 s (benchmarks/startup.py)
+	@$(BIN)/python -m compileall -q studio
 	$(BIN)/studio
 
 # Without root or sudo, missing packages are not installed: the tests that need them are skipped, and the last lines

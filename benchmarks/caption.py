@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import describe
+
 THREADS = 2
 NEW_TOKENS = 20
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +238,7 @@ def main() -> None:
     if args.child:
         return child(args)
     folder = weights()
-    print(f"BLIP base size (BlipConfig() defaults), random weights; CPU, {THREADS} threads; skimage astronaut "
+    print(f"BLIP base size (BlipConfig() defaults), random weights; {describe()}, {THREADS} threads; skimage astronaut "
           f"512x512 -> 384x384; {NEW_TOKENS} new tokens forced; warm = median of {args.runs}; load {load()}")
     for beams in (1, 3):
         ours = run_child("ours", beams, folder, args)

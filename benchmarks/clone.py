@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 FRAMES = 750  # 10 s at 75 frames/s
@@ -235,7 +237,7 @@ def main() -> None:
     if args.child == "public":
         return public_child(args)
     args.weights = args.weights or weights()
-    print(f"VALL-E X release size, random weights; device {args.device}, {args.threads} threads; "
+    print(f"VALL-E X release size, random weights; {describe()}; device {args.device}, {args.threads} threads; "
           f"{args.frames} AR frames forced ({args.frames / 75:.1f} s of speech)")
     for precision in args.precision:
         if precision == "fast" and args.device != "cpu":  # make_fast leaves a GPU model in float32

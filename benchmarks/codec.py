@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
 from wholeproc import whole_process
 
 THREADS = 2
@@ -317,7 +318,7 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     th = shared_state(CACHE)
     tmp = Path(tempfile.mkdtemp(prefix="codec-bench-"))
-    print(f"EnCodec benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs; {THREADS} threads; "
+    print(f"EnCodec benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {describe()}; {THREADS} threads; "
           f"torch {md.version('torch')}, encodec {md.version('encodec')}; load average {os.getloadavg()[0]:.1f} at the "
           "start")
     print(f"Input: {clip.name}, the first {args.seconds:g} s of {src.describe()} (24 kHz, 16-bit)")

@@ -32,6 +32,7 @@ torch.set_num_threads(THREADS)
 sys.path.insert(0, str(Path(__file__).parent))
 
 from corpus import align, corpus, normalize  # noqa: E402
+from machine import describe  # noqa: E402
 
 from studio.audio.io import load_audio  # noqa: E402
 from studio.engine.asr.live import LiveSession  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90)
     args = ap.parse_args()
     c = corpus(args.seconds)
-    print(f"Live lag benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs, {THREADS} torch "
+    print(f"Live lag benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {describe()}, {THREADS} torch "
           f"threads; tiny.en (built in); load average {os.getloadavg()[0]:.1f} at the start")
     print(f"Audio: {c.describe()}")
     tr = Transcriber(load_whisper("tiny.en"))

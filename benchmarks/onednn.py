@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from row_split import cpu_name  # noqa: E402
+from machine import describe  # noqa: E402
 
 from studio.models import onednn  # noqa: E402
 from studio.models.measured import best_time  # noqa: E402
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"oneDNN against MKL, {cpu_name()}, {os.cpu_count()} logical CPUs, {args.threads} threads, "
+    print(f"oneDNN against MKL, {describe()}, {args.threads} threads, "
           f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}")
     if onednn.measure() is None:
         print("  this torch build has no oneDNN linear: MKL is used")

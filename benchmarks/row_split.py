@@ -9,29 +9,19 @@ Run: .venv/bin/python benchmarks/row_split.py
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from pathlib import Path
 
 import torch
+from machine import describe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.models import rowmatmul  # noqa: E402
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
-    print(f"Row split, {cpu_name()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}")
+    print(f"Row split, {describe()}, torch {torch.__version__}")
     for threads in sorted({1, 2, 4, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         plain, split = rowmatmul.measure()

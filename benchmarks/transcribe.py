@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe
 from wholeproc import whole_process
 
 THREADS = 2
@@ -192,14 +193,6 @@ def versions() -> str:
             f"openai-whisper {v('openai-whisper')}, ffmpeg {ff[0] if ff else 'missing'}")
 
 
-def machine() -> str:
-    import platform
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child")
@@ -237,7 +230,7 @@ def main() -> None:
     pt = openai_checkpoint(CACHE)
     folder = bundled_folder()
 
-    print(f"Transcription benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {machine()}")
+    print(f"Transcription benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {describe()}")
     print(f"{THREADS} threads everywhere; {versions()}; load average {os.getloadavg()[0]:.1f} at the start")
     print("Model tiny.en, the same weights for every engine (the bundled CTranslate2 folder; openai-whisper loads the "
           "same tensors saved as its .pt). Every engine reads the file from its path itself.")

@@ -42,6 +42,8 @@ import threading
 import time
 from pathlib import Path
 
+from machine import describe
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 THREADS = 2
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +212,7 @@ def main() -> None:
         valle = valle_weights()
         preset = ROOT / "tests" / "data" / "vallex-preset-librispeech_1.npz"
         mic, no_mic = virtual_mic.start()  # last: stopped in the finally below
-        print(f"UI stall benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} logical CPUs, torch threads "
+        print(f"UI stall benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {describe()}, torch threads "
               f"{THREADS}; QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}; load average "
               f"{os.getloadavg()[0]:.1f} at the start")
         print(f"Transcribe: {c.describe()}")

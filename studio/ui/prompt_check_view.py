@@ -39,8 +39,7 @@ class PromptWaveform(pg.PlotWidget):
     amber, so the user sees which part becomes the voice."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setMenuEnabled(False)
+        super().__init__(parent, enableMenu=False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.hideAxis("left")

@@ -122,11 +122,16 @@ class SpeakView(SpeakOutput, QWidget):
         self.sentences.play_requested.connect(self.play_sentence)
         self.sentences.redo_requested.connect(self.regenerate)
         self.sentences.take_chosen.connect(self.choose_take)
-        self.take_view = TakeView()
-        self.take_view.seek_requested.connect(self._seek_shown)
+        self._take_view: TakeView | None = None
+        hint = QLabel("Each sentence's take appears here once it is spoken: its waveform, spectrogram and codec "
+                      "tokens beside the prompt's, and where the model looked in the text.")
+        hint.setWordWrap(True)
+        hint.setAlignment(Qt.AlignCenter)
+        hint.setEnabled(False)
+        self._take_area = scrolling(hint, 100)  # on a short screen the take scrolls, the window fits
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.sentences)
-        split.addWidget(scrolling(self.take_view, 100))  # on a short screen the take scrolls, the window fits
+        split.addWidget(self._take_area)
         split.setCollapsible(0, False)
         split.setSizes([160, 600])  # on a 768-pixel screen the list keeps its two rows, the take the rest
 
@@ -189,6 +194,8 @@ class SpeakView(SpeakOutput, QWidget):
         super().showEvent(event)
         if not self._runs:  # what a run would use, before the first one
             self.device_label.ask(self.worker)
+        if self._take_view is None:  # built once the panel is on screen, not in the middle of a synthesis
+            QTimer.singleShot(0, self, lambda: self.take_view)
 
     # ---- the plan -----------------------------------------------------------------------------------------
     @property
@@ -413,11 +420,22 @@ class SpeakView(SpeakOutput, QWidget):
         self._row_selected(self.sentences.current)
         self._update_totals()
 
+    @property
+    def take_view(self) -> TakeView:
+        """Built when the panel is first shown (or a take first needs it): its eight plots were 200 ms of every
+        start-up (Zen 3)."""
+        if self._take_view is None:
+            self._take_view = TakeView()
+            self._take_view.seek_requested.connect(self._seek_shown)
+            self._take_area.setWidget(self._take_view)  # the hint goes
+        return self._take_view
+
     def _row_selected(self, row: int) -> None:
         take = self.history.current(self._key(row)) if row >= 0 else None
         if take is None or self.voice is None:
             self._shown = None
-            self.take_view.clear()
+            if self._take_view is not None:
+                self._take_view.clear()
             return
         if take is not self._shown:
             self._shown = take

@@ -144,12 +144,11 @@ class TakeView(QWidget):
         self.phonemes.setWordWrap(True)
         self.phonemes.setTextFormat(Qt.RichText)
         self.phonemes.setStyleSheet("font-size: 15px;")
-        self.bars = pg.PlotWidget()
+        self.bars = pg.PlotWidget(enableMenu=False)
         self.bars.setMinimumHeight(36)
         self.bars.getViewBox().sigResized.connect(
             lambda: self.bars.getAxis("left").setStyle(showValues=self.bars.getViewBox().height() >= 60))
         self.bars.hideButtons()
-        self.bars.setMenuEnabled(False)
         self.bars.setMouseEnabled(x=False, y=False)
         self.prompt_bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=pg.mkBrush(140, 140, 140, 90), pen=None)
         self.text_bars = pg.BarGraphItem(x=[], height=[], width=0.85, brush="#4c9be8", pen=None)

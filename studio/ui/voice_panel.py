@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QShowEvent, QUndoStack
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
 
 from studio.hub.local_import import ImportedModel
@@ -38,23 +38,38 @@ class VoicePanel(QWidget):
             view.error.connect(self.error)
             view.status.connect(self.status)
         self.speak.import_requested.connect(self.import_requested)
-        self._pick_offline_codec(settings.cache_folder)
+        # looking in the Hub's cache imports huggingface_hub: 160 ms of start-up (Zen 3) for a panel not yet shown
+        self._settings, self._codec_chosen = settings, False
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self._pick_codec_once()
+        super().showEvent(event)
 
     @property
     def codec(self) -> str:
+        self._pick_codec_once()
         return self.speak.codec
 
     @codec.setter
     def codec(self, value: str) -> None:
         """The EnCodec 24 kHz both sides decode and encode with (a local release file offline, or in tests)."""
+        self._codec_chosen = True  # no later pick replaces it
         self.speak.codec = value
         self.voices.codec = value
+
+    def _pick_codec_once(self) -> None:
+        """Before the panel is first shown or its codec first read (every job here starts from the panel on
+        screen; an enrollment from the Record panel reads it first)."""
+        if not self._codec_chosen:
+            self._codec_chosen = True
+            self._pick_offline_codec(self._settings.cache_folder)
 
     def _voices_changed(self) -> None:
         """A renamed voice moves to a new file and a deleted one is gone: the Speak side follows the selection."""
         self.speak.set_voice(self.voices.selected_path() or "")
 
     def enroll_file(self, path: str) -> None:
+        self._pick_codec_once()
         self.voices.enroll_file(path)
 
     def add_imported(self, model: ImportedModel) -> None:

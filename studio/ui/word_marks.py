@@ -75,10 +75,9 @@ class WordMarks(QWidget):
         self.focus_title = QLabel("Click a word to see where the model read it.")
         self.focus_title.setWordWrap(True)
 
-        self.matrix = pg.PlotWidget()
+        self.matrix = pg.PlotWidget(enableMenu=False)
         self.matrix.setMinimumHeight(60)
         self.matrix.hideButtons()
-        self.matrix.setMenuEnabled(False)
         self.matrix.getViewBox().invertY(True)
         self.matrix.setLabel("bottom", "generated speech", units="s")
         self.matrix.setLabel("left", "text (phonemes)")
@@ -92,12 +91,11 @@ class WordMarks(QWidget):
         for item in (self.prompt_band, self.prompt_label, self.word_band):
             self.matrix.addItem(item)
             item.hide()
-        self.focus = pg.PlotWidget()
+        self.focus = pg.PlotWidget(enableMenu=False)
         self.focus.setMinimumHeight(36)
         self.focus.getViewBox().sigResized.connect(  # values over a short plot run into one another
             lambda: self.focus.getAxis("left").setStyle(showValues=self.focus.getViewBox().height() >= 60))
         self.focus.hideButtons()
-        self.focus.setMenuEnabled(False)
         self.focus.setXLink(self.matrix)
         self.focus.setMouseEnabled(x=True, y=False)
         self.focus_curve = self.focus.plot(pen=pg.mkPen("#ffd600", width=2), fillLevel=0,
