@@ -89,3 +89,18 @@ def test_offline_an_imported_24_khz_codec_serves_the_voice_panel(qtbot, window, 
     qtbot.addWidget(again)
     assert again.codec == imported.path
     again.shutdown()
+
+
+def test_the_window_paints_before_building_the_voice_panels_take_view(qtbot, settings) -> None:  # noqa: ANN001
+    """Start-up leaves the take view (eight plots) and the codec lookup until the window is on screen; both are
+    there right after, before the panel is ever shown."""
+    from studio.ui.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    assert w.voice.speak._take_view is None and not w.voice._codec_chosen
+    w.show()
+    qtbot.waitUntil(lambda: w.voice.speak._take_view is not None, timeout=10000)
+    assert w.voice._codec_chosen and not w.voice.isVisible()
+    assert w.voice.speak.take_view is w.voice.speak._take_view  # built once
+    w.close()

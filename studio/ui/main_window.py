@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence, QShortcut, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -94,6 +94,7 @@ class MainWindow(FileDropMixin, QMainWindow):
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or AppSettings()
+        self._started = False  # painted once (see event)
         self.setWindowTitle("Voice Studio")
         self.setWindowIcon(QIcon(str(RESOURCES / "voice-studio.svg")))
         self._fit_screen()
@@ -297,6 +298,13 @@ class MainWindow(FileDropMixin, QMainWindow):
         apply_theme(QApplication.instance(), theme)
         for plot in self.findChildren(pg.PlotWidget):  # every panel's plots, the Voice panel's included
             plot.setBackground(QApplication.instance().palette().base().color())
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Paint and not self._started:
+            # the window is on screen: build what start-up left for later, after this paint
+            self._started = True
+            QTimer.singleShot(0, self, self.voice.finish_start)
+        return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.record.shutdown()

@@ -194,8 +194,6 @@ class SpeakView(SpeakOutput, QWidget):
         super().showEvent(event)
         if not self._runs:  # what a run would use, before the first one
             self.device_label.ask(self.worker)
-        if self._take_view is None:  # built once the panel is on screen, not in the middle of a synthesis
-            QTimer.singleShot(0, self, lambda: self.take_view)
 
     # ---- the plan -----------------------------------------------------------------------------------------
     @property
@@ -422,8 +420,8 @@ class SpeakView(SpeakOutput, QWidget):
 
     @property
     def take_view(self) -> TakeView:
-        """Built when the panel is first shown (or a take first needs it): its eight plots were 200 ms of every
-        start-up (Zen 3)."""
+        """Built once the window is on screen (VoicePanel.finish_start) or when first needed: its eight plots
+        were 200 ms of the time to the first paint (Zen 3)."""
         if self._take_view is None:
             self._take_view = TakeView()
             self._take_view.seek_requested.connect(self._seek_shown)

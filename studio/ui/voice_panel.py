@@ -45,6 +45,12 @@ class VoicePanel(QWidget):
         self._pick_codec_once()
         super().showEvent(event)
 
+    def finish_start(self) -> None:
+        """What the window's first paint did not wait for (the main window calls it once it is on screen): built
+        then, it costs no stall when the panel is first shown or during a job."""
+        self._pick_codec_once()
+        self.speak.take_view  # noqa: B018 - built on first use
+
     @property
     def codec(self) -> str:
         self._pick_codec_once()
