@@ -328,10 +328,10 @@ def run(spec: dict) -> None:
         QTimer.singleShot(500, job)  # type: ignore[arg-type]
 
     def live_session() -> None:
-        from studio.audio.devices import list_input_devices
-
         set_phase(f"3. live transcription, {LIVE_SECONDS} s")
-        monitor = next(d for d in list_input_devices() if "Monitor" in d.label)
+        # picked from the Record panel's listing made at start-up, as a user picks it (listing again runs pactl
+        # on the UI thread: this harness's own 26 ms stall, not the app's)
+        monitor = next(d for d in window.record._devices if "Monitor" in d.label)
         window.settings.input_device = monitor.key
         panel.start_live()
         player: list[subprocess.Popen] = []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence, QShortcut, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -87,6 +88,22 @@ class SettingsDialog(QDialog):
         self.settings.voices_folder = self.voices.text().strip()
 
 
+class AfterFirstPaint(QObject):
+    """Calls `then` once the widget has painted for the first time (what start-up leaves for later), then leaves
+    the widget's events alone."""
+
+    def __init__(self, widget: QWidget, then: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._then = then
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Paint:
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, self, self._then)  # after this paint is on screen
+        return False
+
+
 class MainWindow(FileDropMixin, QMainWindow):
     PANELS = ("Record", "Spectrogram", "Transcribe", "Caption", "Codec", "Voice")
     LABELS = {"Spectrogram": "Spectrogram & Attention"}
@@ -94,7 +111,6 @@ class MainWindow(FileDropMixin, QMainWindow):
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or AppSettings()
-        self._started = False  # painted once (see event)
         self.setWindowTitle("Voice Studio")
         self.setWindowIcon(QIcon(str(RESOURCES / "voice-studio.svg")))
         self._fit_screen()
@@ -162,6 +178,7 @@ class MainWindow(FileDropMixin, QMainWindow):
         self.worker.cancelled.connect(lambda jid, _partial: self.job_bar.end(jid))
         self._menus()
         self._shortcuts()
+        self._after_paint = AfterFirstPaint(self, self.voice.finish_start)
 
     def _menus(self) -> None:
         file = self.menuBar().addMenu("&File")
@@ -298,13 +315,6 @@ class MainWindow(FileDropMixin, QMainWindow):
         apply_theme(QApplication.instance(), theme)
         for plot in self.findChildren(pg.PlotWidget):  # every panel's plots, the Voice panel's included
             plot.setBackground(QApplication.instance().palette().base().color())
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Paint and not self._started:
-            # the window is on screen: build what start-up left for later, after this paint
-            self._started = True
-            QTimer.singleShot(0, self, self.voice.finish_start)
-        return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.record.shutdown()
