@@ -151,6 +151,7 @@ def slow_stop(monkeypatch):  # noqa: ANN001, ANN201
 
     module = types.ModuleType("sounddevice")
     module.InputStream = SlowStopStream  # type: ignore[attr-defined]
+    module.query_devices = lambda *a, **k: []  # type: ignore[attr-defined]  # a new panel lists devices
     monkeypatch.setitem(sys.modules, "sounddevice", module)
     monkeypatch.setattr(FakeStream, "BLOCKS", [(0.1, False)] * 20)
     monkeypatch.setattr(FakeStream, "release", threading.Event())
@@ -206,3 +207,72 @@ def test_a_stream_that_fails_to_stop_keeps_the_take_and_says_so(qtbot, window, s
     qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
     assert errors and "Closing the input device failed" in errors[-1][0] and "kept" in errors[-1][1]
     assert sf.info(str(path)).frames > 0
+
+
+def test_record_waits_for_the_last_take_to_close_even_from_the_shortcut(qtbot, window, slow_stop):  # noqa: ANN001
+    panel = window.record
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    panel.stop_recording()
+    panel.toggle_record()  # what R does while the button is disabled
+    assert panel.recorder is None
+    slow_stop.gate.set()
+    qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
+    slow_stop.gate = __import__("threading").Event()
+    slow_stop.gate.set()
+    panel.toggle_record()
+    assert panel.recorder is not None and not panel.device_combo.isEnabled()
+    panel.stop_recording()
+    qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
+
+
+def test_a_hung_sound_server_does_not_hang_the_close(qtbot, window, slow_stop, monkeypatch):  # noqa: ANN001
+    """The gate stays shut (a stream that never stops): closing waits a bounded time, then goes."""
+    monkeypatch.setattr("studio.ui.record_panel.JOIN_AT_CLOSE_S", 0.2)
+    panel = window.record
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    panel.stop_recording()
+    stopping = panel._stopping
+    panel.shutdown()
+    assert stopping.is_alive()  # still stopping, but the close went on
+    slow_stop.gate.set()
+    stopping.join(10)
+
+
+def test_a_panel_deleted_before_its_stop_ends_drops_the_result(qtbot, window, slow_stop):  # noqa: ANN001
+    import shiboken6
+    from PySide6.QtGui import QUndoStack
+
+    from studio.ui.record_panel import RecordPanel
+
+    panel = RecordPanel(window.worker, window.settings, QUndoStack())
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.recorder.frames_written > 0, timeout=5000)
+    path = panel.recorder.path
+    panel.stop_recording()
+    stopping = panel._stopping
+    shiboken6.delete(panel)
+    slow_stop.gate.set()
+    stopping.join(10)
+    qtbot.wait(200)  # pytest-qt fails the test on an exception in a callback
+    assert sf.info(str(path)).frames > 0
+
+
+def test_live_stopped_before_any_sound_keeps_no_empty_file(qtbot, window, slow_stop, monkeypatch):  # noqa: ANN001
+    monkeypatch.setattr(FakeStream, "BLOCKS", [])  # the input never delivers
+    slow_stop.gate.set()
+    panel = window.transcribe
+    statuses: list[str] = []
+    panel.status.connect(statuses.append)
+    panel.start_live()
+    path = Path(panel._live_path)
+    assert panel.recorder is not None and path.exists()
+    panel.stop_live()
+    qtbot.waitUntil(lambda: panel.live_btn.isEnabled(), timeout=10000)
+    assert statuses[-1] == "Live stopped before any sound arrived from the input: nothing was recorded."
+    assert not path.exists() and panel.live is None and panel.run_btn.isEnabled()
+    panel.start_live()  # and a new session starts
+    assert panel.recorder is not None
+    panel.stop_live()
+    qtbot.waitUntil(lambda: panel.live_btn.isEnabled(), timeout=10000)

@@ -312,6 +312,18 @@ def test_fast_precision_on_cpu_stays_close_to_float32(bf16: bool, monkeypatch: p
     assert codes.shape == (1, first.shape[1], 8) and int(codes.max()) < 1024
     same = exact.generate_nar(text, langs, prompt, first)
     assert float((codes == same).float().mean()) > 0.8
+    assert make_fast(fast, "cpu") is fast  # made fast once only
+
+
+def test_fast_takes_a_model_in_bfloat16_too() -> None:
+    """The int8 layers take float32 input: a model handed over in bfloat16 is made float32 first."""
+    from studio.models.valle import make_fast
+
+    torch.manual_seed(0)
+    fast = make_fast(VallE(SMALL).eval().to(torch.bfloat16), "cpu")
+    text, langs, prompt = _inputs()
+    first = fast.generate_ar(text, langs, prompt[..., 0], generator=torch.Generator().manual_seed(1), max_frames=6)
+    assert fast.generate_nar(text, langs, prompt, first).shape == (1, first.shape[1], 8)
 
 
 def test_import_local_weights_takes_a_vallex_checkpoint(tmp_path: Path) -> None:

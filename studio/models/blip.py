@@ -318,6 +318,7 @@ def make_fast(model: Blip, device: str | torch.device) -> Blip:
     scales. On a GPU the model is left as it is."""
     if torch.device(device).type != "cpu":
         return model
+    model.float()  # the int8 layers take float32 input, whatever the model came in (their own weights stay int8)
     if bfloat16_pays():
         model.vision_model.to(torch.bfloat16)
     int8_linears(model.text_decoder, inplace=True)

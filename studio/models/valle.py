@@ -343,8 +343,9 @@ def make_fast(model: VallE, device: str | torch.device) -> VallE:
     instructions; without them it is emulated and 6x slower: studio.models.bfloat16), else float32 (both
     measured, benchmarks/clone.py). On a GPU the model is left in float32: there the AR step is bound by kernel
     launches, and bfloat16 measured slower (H200: 343 vs 391 frames/s, and a 36 s first synthesis)."""
-    if torch.device(device).type != "cpu":
-        return model
+    if torch.device(device).type != "cpu" or model.ar_decoder.layers[0].self_attn.in_proj is not None:
+        return model  # on a GPU, or made fast already
+    model.float()  # the int8 layers take float32 input, whatever the model came in
     if bfloat16_pays():
         for name, child in model.named_children():
             if name.startswith("nar_"):

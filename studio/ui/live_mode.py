@@ -14,7 +14,7 @@ from studio.audio.recorder import Recorder
 from studio.engine.asr.live import LiveFeed, LiveUpdate
 from studio.engine.asr.result import Transcript
 from studio.errors import StudioError
-from studio.ui.off_thread import call_off_ui
+from studio.ui.off_thread import JOIN_AT_CLOSE_S, call_off_ui
 from studio.ui.widgets import fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.jobs import Job
@@ -32,8 +32,8 @@ class LiveMode:
             self.stop_live()
 
     def start_live(self) -> None:
-        if self._job:
-            return
+        if self._job or self._live_job or self._stopping is not None or self.live is not None:
+            return  # a job, or the last live session still finishing
         key = self.settings.input_device
         device = find_device(key) if key else None
         rec = Recorder(Library(self.settings.recordings_folder).new_path("live"), device)
@@ -63,12 +63,21 @@ class LiveMode:
             return
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(False)  # until the last step is in
-        self._stopping = call_off_ui(rec.stop, lambda path: self._live_stopped(rec, path), "live-recorder-stop")
+        self._stopping = call_off_ui(self, rec.stop, lambda path: self._live_stopped(rec, path),
+                                     "live-recorder-stop")
 
     def _live_stopped(self, rec: Recorder, path: Path) -> None:
         self._stopping = None
         feed = self.live
         if feed is None:  # the session failed while the stream closed: _live_failed has ended it
+            return
+        if rec.frames_written == 0 and not rec.error:  # stopped before the first sound: no recording to keep
+            self.live = None
+            path.unlink(missing_ok=True)  # the studio's own empty file, never a user's
+            self.live_btn.setEnabled(True)
+            self.run_btn.setEnabled(True)
+            self.file_label.setText(self.OPEN_HINT)
+            self.status.emit("Live stopped before any sound arrived from the input: nothing was recorded.")
             return
         feed.push(rec.read_new())
         self._live_job = self.worker.submit(
@@ -139,7 +148,7 @@ class LiveMode:
             self.recorder.stop()
             self.recorder = None
         if self._stopping is not None:  # the file opens below: let the stop that is under way close it first
-            self._stopping.join()
+            self._stopping.join(JOIN_AT_CLOSE_S)
         self.live = None
         self.live_btn.setText("● Live")
         self.live_btn.setEnabled(True)

@@ -31,7 +31,7 @@ from studio.engine.render import colormap_table
 from studio.engine.waveform import Envelope, envelope_job
 from studio.errors import StudioError
 from studio.outputs import describe_os_error
-from studio.ui.off_thread import call_off_ui
+from studio.ui.off_thread import JOIN_AT_CLOSE_S, call_off_ui
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import FileDropMixin, LevelMeter, WaveformPlot, button, fmt_time
 from studio.worker.qt import QtWorker
@@ -246,6 +246,8 @@ class RecordPanel(FileDropMixin, QWidget):
             self.record_btn.setText("● Resume")
 
     def start_recording(self) -> None:
+        if self._stopping is not None:  # the last take is still closing (the R shortcut skips the disabled button)
+            return
         self.player.stop()
         device = self.current_device()
         rec = Recorder(self.library.new_path(), device)
@@ -272,7 +274,7 @@ class RecordPanel(FileDropMixin, QWidget):
         self.record_btn.setText("● Record")
         self.record_btn.setEnabled(False)  # until the file is closed
         self.stop_btn.setEnabled(False)
-        self._stopping = call_off_ui(rec.stop, lambda path: self._stopped(rec, path), "recorder-stop")
+        self._stopping = call_off_ui(self, rec.stop, lambda path: self._stopped(rec, path), "recorder-stop")
 
     def _stopped(self, rec: Recorder, path: Path) -> None:
         self._stopping = None
@@ -464,6 +466,8 @@ class RecordPanel(FileDropMixin, QWidget):
             self.recorder.stop()  # here and now: the file is complete before the app goes
             self.recorder = None
         if self._stopping is not None:
-            self._stopping.join()
+            # bounded: a sound server that hangs must not hang the window's close; the writer syncs the file
+            # every 0.25 s, so what was heard is on disk either way
+            self._stopping.join(JOIN_AT_CLOSE_S)
         self.player.stop()
 

@@ -34,6 +34,7 @@ from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.live_mode import LiveMode
+from studio.ui.off_thread import JOIN_AT_CLOSE_S
 from studio.ui.settings import AppSettings
 from studio.ui.widgets import AudioFilePanel, PanelJob, button, fmt_time
 from studio.worker.errors import ErrorReport
@@ -50,6 +51,7 @@ ATTENTION = Job("studio.engine.asr.jobs", "attention_job")
 
 
 class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
+    OPEN_HINT = "Open or drop an audio file, or pick a recording in the Record panel."
     error = Signal(str, str)  # an empty message clears the window's error banner
     status = Signal(str)
     segment_ready = Signal(object)  # a segment the running job decoded (on the UI thread)
@@ -85,7 +87,7 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
 
     # ---- layout -------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.file_label = QLabel("Open or drop an audio file, or pick a recording in the Record panel.")
+        self.file_label = QLabel(self.OPEN_HINT)
         self.model = QComboBox()
         for label, key in MODELS:
             self.model.addItem(label, key)
@@ -405,5 +407,5 @@ class TranscribePanel(PanelJob, LiveMode, AudioFilePanel, QWidget):
             self.recorder.stop()  # the file on disk stays complete
             self.recorder = None
         if self._stopping is not None:
-            self._stopping.join()
+            self._stopping.join(JOIN_AT_CLOSE_S)  # bounded, as the Record panel's
         self.player.stop()
