@@ -22,10 +22,10 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 
 def fmt_time(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    h, rem = divmod(int(seconds), 3600)
+    # whole tenths, cut down as a clock does; the small margin keeps 1.2 (1.19999... in binary) at 0:01.2
+    whole, tenth = divmod(int(max(0.0, seconds) * 10 + 1e-6), 10)
+    h, rem = divmod(whole, 3600)
     m, s = divmod(rem, 60)
-    tenth = int((seconds - int(seconds)) * 10)
     return f"{h}:{m:02d}:{s:02d}.{tenth}" if h else f"{m}:{s:02d}.{tenth}"
 
 
