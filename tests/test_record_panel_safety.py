@@ -276,3 +276,26 @@ def test_live_stopped_before_any_sound_keeps_no_empty_file(qtbot, window, slow_s
     assert panel.recorder is not None
     panel.stop_live()
     qtbot.waitUntil(lambda: panel.live_btn.isEnabled(), timeout=10000)
+
+
+def test_an_input_that_goes_quiet_is_reported_and_the_take_kept(qtbot, window, monkeypatch):  # noqa: ANN001
+    """A device unplugged or a sound server gone ends PortAudio's blocks without an error: after the first audio,
+    two quiet seconds (0.3 here) are reported; the take stays complete."""
+    import threading
+
+    module = types.ModuleType("sounddevice")
+    module.InputStream = FakeStream  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    monkeypatch.setattr(FakeStream, "BLOCKS", [(0.2, False)] * 10)  # then nothing, until stop
+    monkeypatch.setattr(FakeStream, "release", threading.Event())
+    monkeypatch.setattr("studio.ui.record_panel.NO_INPUT_WARN_S", 0.3)
+    panel = window.record
+    panel.start_recording()
+    qtbot.waitUntil(lambda: panel.overflow_label.isVisible(), timeout=5000)
+    assert panel.overflow_label.text().startswith("⚠ No audio from the input for ")
+    assert "unplugged" in panel.overflow_label.text() and "saved" in panel.overflow_label.text()
+    path = panel.recorder.path
+    frames = panel.recorder.frames_written
+    panel.stop_recording()
+    qtbot.waitUntil(lambda: panel.record_btn.isEnabled(), timeout=10000)
+    assert sf.info(str(path)).frames == frames > 0

@@ -54,6 +54,7 @@ class Recorder:
         self._stream = None
         self._writer: threading.Thread | None = None
         self._file: sf.SoundFile | None = None
+        self._last_block = 0.0  # monotonic time of the last block PortAudio delivered (paused or not)
 
     @property
     def duration(self) -> float:
@@ -66,6 +67,12 @@ class Recorder:
     @property
     def running(self) -> bool:
         return self._stream is not None
+
+    @property
+    def seconds_without_input(self) -> float:
+        """How long the device has delivered nothing: a device unplugged or a sound server gone ends the blocks
+        without an error from PortAudio."""
+        return time.monotonic() - self._last_block if self.running else 0.0
 
     def start(self) -> None:
         try:
@@ -110,10 +117,12 @@ class Recorder:
                     os.environ.pop("PULSE_SOURCE", None)
                 else:
                     os.environ["PULSE_SOURCE"] = env_before
+        self._last_block = time.monotonic()
         self._writer = threading.Thread(target=self._write_loop, name="recorder-writer", daemon=True)
         self._writer.start()
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
+        self._last_block = time.monotonic()
         if self._paused.is_set():
             return
         if getattr(status, "input_overflow", False):

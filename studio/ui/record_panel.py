@@ -38,6 +38,11 @@ from studio.worker.qt import QtWorker
 
 LIVE_SECONDS = 10.0
 UPDATE_MS = 33  # ~30 live updates per second
+NO_INPUT_WARN_S = 2.0  # an input that started and then delivers nothing this long is reported
+OVERFLOW_TIP = ("The computer did not read the input in time, so some audio was lost. Close busy programs or "
+                "record at a lower sample rate.")
+NO_INPUT_TIP = ("The device stopped sending audio. Check that it is plugged in and that the sound server runs; "
+                "stop and record again once it is back.")
 
 
 class _DeleteCommand(QUndoCommand):
@@ -124,8 +129,7 @@ class RecordPanel(FileDropMixin, QWidget):
         self.overflow_label = QLabel()
         self.overflow_label.setObjectName("overflowWarning")
         self.overflow_label.setStyleSheet("color: #e65100; font-weight: bold;")
-        self.overflow_label.setToolTip("The computer did not read the input in time, so some audio was lost. "
-                                       "Close busy programs or record at a lower sample rate.")
+        self.overflow_label.setToolTip(OVERFLOW_TIP)
         self.overflow_label.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Input"))
@@ -290,7 +294,21 @@ class RecordPanel(FileDropMixin, QWidget):
     def _show_overflows(self, count: int) -> None:
         if count:
             self.overflow_label.setText("⚠ " + overflow_text(count))
+            self.overflow_label.setToolTip(OVERFLOW_TIP)
             self.overflow_label.show()
+
+    def _show_input_state(self, rec: Recorder) -> None:
+        """Dropped audio, or an input that went quiet after it had started (unplugged, sound server gone)."""
+        quiet = rec.seconds_without_input
+        if rec.frames_written and quiet >= NO_INPUT_WARN_S:
+            self.overflow_label.setText(f"⚠ No audio from the input for {quiet:.0f} s: it may be unplugged or the "
+                                        "sound server stopped (what was recorded is saved)")
+            self.overflow_label.setToolTip(NO_INPUT_TIP)
+            self.overflow_label.show()
+        elif rec.overflows:
+            self._show_overflows(rec.overflows)
+        else:
+            self.overflow_label.hide()
 
     def _tick(self) -> None:
         rec = self.recorder
@@ -300,7 +318,7 @@ class RecordPanel(FileDropMixin, QWidget):
             self.meter.set_level(float(np.abs(new).max()) if new.size else (0.0 if rec.paused else rec.level))
             if new.size and self.live_mel is not None:
                 self._push_live(new, rec.samplerate)
-            self._show_overflows(rec.overflows)
+            self._show_input_state(rec)
             if rec.error:
                 self.stop_recording()
         if self.player.path is not None:
