@@ -41,8 +41,8 @@ UPDATE_MS = 33  # ~30 live updates per second
 NO_INPUT_WARN_S = 2.0  # an input that started and then delivers nothing this long is reported
 OVERFLOW_TIP = ("The computer did not read the input in time, so some audio was lost. Close busy programs or "
                 "record at a lower sample rate.")
-NO_INPUT_TIP = ("The device stopped sending audio. Check that it is plugged in and that the sound server runs; "
-                "stop and record again once it is back.")
+NO_INPUT_TIP = ("The device stopped sending audio: it may be unplugged, or the sound server stopped. What was "
+                "recorded is saved; stop, and record again once it is back.")
 
 
 class _DeleteCommand(QUndoCommand):
@@ -301,8 +301,8 @@ class RecordPanel(FileDropMixin, QWidget):
         """Dropped audio, or an input that went quiet after it had started (unplugged, sound server gone)."""
         quiet = rec.seconds_without_input
         if rec.frames_written and quiet >= NO_INPUT_WARN_S:
-            self.overflow_label.setText(f"⚠ No audio from the input for {quiet:.0f} s: it may be unplugged or the "
-                                        "sound server stopped (what was recorded is saved)")
+            # short: the label shares the row with the buttons, and the window must fit a 1366-pixel screen
+            self.overflow_label.setText(f"⚠ No audio from the input for {quiet:.0f} s")
             self.overflow_label.setToolTip(NO_INPUT_TIP)
             self.overflow_label.show()
         elif rec.overflows:
@@ -315,7 +315,8 @@ class RecordPanel(FileDropMixin, QWidget):
         if rec is not None:
             new = rec.read_new()
             self.elapsed.setText(fmt_time(rec.duration))
-            self.meter.set_level(float(np.abs(new).max()) if new.size else (0.0 if rec.paused else rec.level))
+            held = 0.0 if rec.paused or rec.seconds_without_input >= NO_INPUT_WARN_S else rec.level
+            self.meter.set_level(float(np.abs(new).max()) if new.size else held)
             if new.size and self.live_mel is not None:
                 self._push_live(new, rec.samplerate)
             self._show_input_state(rec)
