@@ -41,6 +41,10 @@ class WeightsMissingError(StudioError):
     pass
 
 
+class FileNotOnHubError(WeightsMissingError):
+    """The repository exists but has no such file at that revision (a caller may try another format)."""
+
+
 class DownloadDamagedError(WeightsMissingError):
     """The bytes received do not match the checksum the Hub gave; nothing was kept."""
 
@@ -155,7 +159,7 @@ def _resolve(repo_id: str, filename: str, revision: str, token: str | bool | Non
         raise WeightsMissingError(f"The model '{repo_id}' was not found on {_endpoint()}.",
                                   "Check the model name (a private model also needs HF_TOKEN).") from None
     except (RevisionNotFoundError, RemoteEntryNotFoundError):
-        raise WeightsMissingError(f"'{filename}' was not found in '{repo_id}' at revision '{revision}'.",
+        raise FileNotOnHubError(f"'{filename}' was not found in '{repo_id}' at revision '{revision}'.",
                                   "Check the model name and revision.") from None
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else "?"
