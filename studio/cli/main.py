@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio import __version__
-from studio.cli import caption, clone, codec, transcribe
+from studio.cli import caption, clone, codec, transcribe, units
 from studio.cli.types import int_range, positive_float
 from studio.engine.render import COLORMAPS
 from studio.errors import StudioError
@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     codec.add_parser(sub)
     clone.add_parser(sub)
     caption.add_parser(sub)
+    units.add_parser(sub)
     return p
 
 
@@ -195,6 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return clone.run(args, _progress_bar)
         if args.command == "caption":
             return caption.run(args, _progress_bar)
+        if args.command == "units":
+            return units.run(args, _progress_bar)
     except StudioError as e:
         if _bar["open"]:  # the message starts on its own line, not after the bar
             sys.stderr.write("\n")

@@ -46,7 +46,7 @@ _UNUSED = re.compile(r"(masked_spec_embed|mask_emb|quantizer\.|project_hid\.|pro
 @dataclass(frozen=True)
 class LoadedEncoder:
     model: SpeechEncoder
-    name: str              # what the user asked for, for messages and codebook files (hubert-base, a path, ...)
+    name: str              # hubert-base / a repo id / an absolute path: what codebook files record
     normalize: bool        # the checkpoint's preprocessing: zero mean, unit variance per input (do_normalize)
 
 
@@ -206,12 +206,13 @@ def load_encoder(source: str | os.PathLike = "hubert-base", cache_dir: str | os.
         if not path.exists():
             raise not_a_path(source, "HuBERT / wav2vec 2.0 model", _REMEDY)
         if path.is_file() and path.name not in ("config.json", "model.safetensors", "pytorch_model.bin"):
-            return load_file(path, source)
+            return load_file(path, os.path.abspath(path))
         folder = path.parent if path.is_file() else path
         if not (folder / "config.json").exists():
             raise CheckpointError(f"'{folder}' holds no HuBERT model: it holds {folder_listing(folder)}.", _REMEDY)
-        return load_folder(folder, source)
+        return load_folder(folder, os.path.abspath(folder))
     repo = HF_REPOS.get(source, source)
+    source = next((alias for alias, r in HF_REPOS.items() if r == repo), repo)  # one name per model
     if "/" not in repo:
         hint = f" To use the folder '{source}' here, write ./{source}." if Path(source).exists() else ""
         raise CheckpointError(f"Unknown speech-unit model '{source}'.",

@@ -1,0 +1,138 @@
+"""`studio units IN`: HuBERT / wav2vec 2.0 features and k-means units of a recording, for scripts.
+
+Units go to stdout (or --out) as one line of space-separated ids, one per 20 ms frame, or with --runs one line per
+run of equal units: `start<TAB>end<TAB>unit`, in seconds. The codebook is a saved one (--kmeans), one fitted on
+other recordings (--fit), or else one fitted on IN itself; --save-kmeans keeps a fitted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.cli.types import int_range
+from studio.errors import StudioError
+
+DEFAULT_MODEL = "hubert-base"
+DEFAULT_LAYER = 6
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("units", help="speech units: HuBERT / wav2vec 2.0 features and their k-means ids",
+                       description="Prints the units of IN as one line of space-separated ids (50 per second), "
+                       "or with --runs one `start<TAB>end<TAB>unit` line per run of equal units.")
+    p.add_argument("input", type=Path, metavar="IN")
+    p.add_argument("--model", default=None, help=f"{DEFAULT_MODEL} (default), hubert-large, wav2vec2-base "
+                   "(downloaded once), a Hub repo id, a Hugging Face folder or a torchaudio .pth; with --kmeans, "
+                   "the codebook's model")
+    p.add_argument("--layer", type=int_range(0, 48), default=None,
+                   help=f"transformer layer whose output is used (default {DEFAULT_LAYER}, or the codebook's)")
+    p.add_argument("--k", type=int_range(2, 4096), default=100, help="units to fit (default 100; 50 and 200 are "
+                   "the usual other choices)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--kmeans", type=Path, default=None, metavar="FILE",
+                     help="a saved codebook (FILE.npy with FILE.json beside it)")
+    how.add_argument("--fit", type=Path, nargs="+", default=None, metavar="FILES",
+                     help="fit the codebook on these recordings (default: on IN itself)")
+    p.add_argument("--save-kmeans", type=Path, default=None, metavar="FILE",
+                   help="write the fitted codebook to FILE.npy and FILE.json")
+    p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0, help="k-means seed (default 0)")
+    p.add_argument("--features", type=Path, default=None, metavar="OUT.npy",
+                   help="write the layer's features, float32 (frames, dim); alone, no units are computed")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the units here, not to stdout")
+    p.add_argument("--runs", action="store_true", help="one line per run of equal units, with times")
+
+
+def _text(result: object, runs: bool) -> str:
+    from studio.engine.units.units import UnitsResult
+
+    assert isinstance(result, UnitsResult)
+    if not runs:
+        return " ".join(map(str, result.units.tolist())) + "\n"
+    return "".join(f"{result.seconds(r.first_frame):.2f}\t{result.seconds(r.first_frame + r.frames):.2f}\t{r.unit}\n"
+                   for r in result.runs())
+
+
+def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
+    import numpy as np
+
+    from studio.audio.io import load_audio
+    from studio.engine.units.codebook import load_codebook, save_codebook, sidecar
+    from studio.engine.units.features import check_layer, extract_features
+    from studio.engine.units.kmeans import fit_kmeans
+    from studio.engine.units.units import Codebook, UnitsResult, assign, fit_codebook, units_of
+    from studio.hub.hubert_weights import load_encoder
+    from studio.models.hubert import SAMPLE_RATE
+    from studio.outputs import atomic_output, check_output, write_text
+
+    inputs = [args.input, *(args.fit or [])]
+    for f in inputs:
+        if not f.exists():
+            raise StudioError(f"File not found: {f}.", "Check the path.")
+    if args.save_kmeans is not None and args.kmeans is not None:
+        raise StudioError("--save-kmeans writes a fitted codebook; with --kmeans nothing is fitted.",
+                          "Leave out one of the two.")
+    codebook = None
+    if args.kmeans is not None:
+        codebook = load_codebook(args.kmeans)
+        inputs += list(sidecar(args.kmeans))
+    for out, suffixes in ((args.features, [".npy"]), (args.out, None)):
+        if out is not None:
+            check_output(out, inputs, suffixes)
+    if args.save_kmeans is not None:
+        for out in sidecar(args.save_kmeans):
+            check_output(out, inputs)
+    only_features = args.features is not None and not (args.kmeans or args.fit or args.out or args.runs
+                                                         or args.save_kmeans)
+    model_name = args.model or (codebook.model if codebook else DEFAULT_MODEL)
+    layer = args.layer if args.layer is not None else (codebook.layer if codebook else DEFAULT_LAYER)
+    if codebook is not None:
+        codebook.check_fits(model_name, layer, codebook.dim, f"'{args.kmeans.name}'")
+
+    wave = load_audio(args.input, SAMPLE_RATE)
+    fit_waves = [load_audio(f, SAMPLE_RATE) for f in args.fit] if args.fit else []
+    loaded = load_encoder(model_name, progress=lambda p: progress(p.done / max(1, p.total),
+                                                                   f"downloading {p.filename}"))
+    check_layer(loaded, layer)
+    if codebook is not None:
+        codebook.check_fits(loaded.name, layer, loaded.model.cfg.hidden_size, f"'{args.kmeans.name}'")
+    if fit_waves:
+        codebook = fit_codebook(fit_waves, loaded, layer, args.k, seed=args.seed,
+                                progress=lambda f: progress(0.5 * f, "fitting k-means on --fit"))
+
+    feats = None
+    if args.features is not None or codebook is None:
+        feats = extract_features(wave, loaded, layer, progress=lambda f: progress(0.5 + 0.45 * f, "features"))
+    if args.features is not None:
+        with atomic_output(args.features) as fh:
+            np.save(fh, feats, allow_pickle=False)
+    if only_features:
+        progress(1.0, "Done")
+        print(f"Wrote {args.features}: {feats.shape[0]} frames x {feats.shape[1]} ({loaded.name} layer {layer})",
+              file=sys.stderr)
+        return 0
+    if codebook is None:
+        import torch
+
+        assert feats is not None
+        progress(0.95, "fitting k-means on IN")
+        codebook = Codebook(fit_kmeans(torch.from_numpy(feats), args.k, seed=args.seed).numpy(), loaded.name, layer)
+    if feats is not None:
+        result = UnitsResult(assign(feats, codebook), SAMPLE_RATE / loaded.model.cfg.hop, codebook.k, loaded.name,
+                             layer, wave.shape[0] / SAMPLE_RATE)
+    else:
+        result = units_of(wave, loaded, codebook, progress=lambda f: progress(0.5 + 0.5 * f, "units"))
+    if args.save_kmeans is not None:
+        save_codebook(codebook, args.save_kmeans)
+    progress(1.0, "Done")
+    text = _text(result, args.runs)
+    if args.out is not None:
+        write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    used = int((result.histogram() > 0).sum())
+    print(f"{loaded.name} layer {layer}, k = {codebook.k}: {result.units.size} frames, {len(result.runs())} runs, "
+          f"{used} units used", file=sys.stderr)
+    return 0

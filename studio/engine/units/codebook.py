@@ -1,0 +1,91 @@
+"""A k-means codebook on disk: `NAME.npy` (k, dim) float32 centres, and `NAME.json` beside it saying which model
+and layer the centres belong to. Units are only meaningful for the features they were fitted on, so loading
+checks both against what the caller will extract."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from studio.errors import StudioError
+from studio.outputs import atomic_output, describe_os_error
+
+FORMAT = "voice-studio-units"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Codebook:
+    centers: np.ndarray  # (k, dim) float32
+    model: str           # the encoder's name as the user gave it (hubert-base, a repo id, a path)
+    layer: int
+
+    @property
+    def k(self) -> int:
+        return int(self.centers.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.centers.shape[1])
+
+    def check_fits(self, model: str, layer: int, dim: int, where: str = "the codebook") -> None:
+        if self.dim != dim:
+            raise StudioError(f"{where} holds {self.dim}-dimensional centres, but {model}'s layer {layer} gives "
+                              f"{dim}-dimensional features.", "Use a codebook fitted on this model, or fit one.")
+        if (self.model, self.layer) != (model, layer):
+            raise StudioError(f"{where} was fitted on {self.model} layer {self.layer}, not {model} layer {layer}.",
+                              f"Use --model {self.model} --layer {self.layer} with it (or leave both out), or fit "
+                              "a codebook for this model and layer.")
+
+
+def sidecar(path: Path) -> tuple[Path, Path]:
+    """(NAME.npy, NAME.json) for either name, or for NAME without a suffix."""
+    base = path.with_suffix("") if path.suffix.lower() in (".npy", ".json") else path
+    return base.with_name(base.name + ".npy"), base.with_name(base.name + ".json")
+
+
+def save_codebook(cb: Codebook, path: str | os.PathLike) -> tuple[Path, Path]:
+    npy, meta = sidecar(Path(path))
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(cb.centers, dtype=np.float32), allow_pickle=False)
+    with atomic_output(npy) as f:
+        f.write(buf.getvalue())
+    info = {"format": FORMAT, "version": VERSION, "model": cb.model, "layer": cb.layer, "k": cb.k, "dim": cb.dim}
+    with atomic_output(meta, "w", encoding="utf-8") as f:
+        f.write(json.dumps(info, indent=2) + "\n")
+    return npy, meta
+
+
+def load_codebook(path: str | os.PathLike) -> Codebook:
+    npy, meta = sidecar(Path(path))
+    remedy = f"A codebook is two files written by Voice Studio: {npy.name} and {meta.name}."
+    for p in (npy, meta):
+        if not p.exists():
+            raise StudioError(f"The codebook file '{p}' does not exist.", remedy)
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        centers = np.load(npy, allow_pickle=False)
+    except OSError as e:
+        raise describe_os_error(e, npy, "read") from e
+    except (ValueError, UnicodeDecodeError, EOFError) as e:
+        raise StudioError(f"'{npy.name}' / '{meta.name}' are not a readable codebook ({str(e)[:100]}).",
+                          remedy) from e
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise StudioError(f"'{meta.name}' is not a Voice Studio codebook description.", remedy)
+    if info.get("version") != VERSION:
+        raise StudioError(f"'{meta.name}' is codebook version {info.get('version')}; this Voice Studio reads "
+                          f"version {VERSION}.", "Fit the codebook again with this version.")
+    if centers.ndim != 2 or centers.dtype.kind != "f" or centers.shape[0] < 1 or centers.shape[0] != info.get("k"):
+        raise StudioError(f"'{npy.name}' holds a {centers.dtype} array of shape {centers.shape}, not the k = "
+                          f"{info.get('k')} centres its description names.", remedy)
+    if not np.isfinite(centers).all():
+        raise StudioError(f"'{npy.name}' holds NaN or infinite values.", "Fit the codebook again.")
+    model, layer = info.get("model"), info.get("layer")
+    if not isinstance(model, str) or not isinstance(layer, int):
+        raise StudioError(f"'{meta.name}' does not say which model and layer it belongs to.", remedy)
+    return Codebook(centers.astype(np.float32), model, layer)

@@ -1,0 +1,119 @@
+"""k-means for speech units, in torch: k-means++ seeding, then Lloyd's iterations when the frames fit one batch and
+mini-batch k-means (Sculley 2010, per-centre step 1/count) when they do not. A fixed seed gives the same
+codebook every time. Progress and cancel between batches, as every worker job has them.
+
+Ours rather than scikit-learn's MiniBatchKMeans: the features are already torch tensors on the worker, and
+scikit-learn would be a 40 MB dependency for ~100 lines; benchmarks/units.py times the two.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+
+import torch
+
+from studio.errors import JobCancelled, StudioError
+
+_ROWS = 8192  # frames per distance product: (rows x k) floats stay small
+
+
+def nearest(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index of the nearest centre for each row of `x` and the squared distance to it."""
+    c2 = (centers * centers).sum(1)
+    labels, dists = [], []
+    for i in range(0, x.shape[0], _ROWS):
+        rows = x[i:i + _ROWS]
+        d = (rows * rows).sum(1, keepdim=True) - 2 * rows @ centers.T + c2
+        best, idx = d.min(1)
+        labels.append(idx)
+        dists.append(best.clamp_min(0))
+    if not labels:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    return torch.cat(labels), torch.cat(dists)
+
+
+def _plus_plus(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k-means++: each new centre drawn with probability proportional to its squared distance to the nearest."""
+    first = int(torch.randint(x.shape[0], (1,), generator=gen))
+    centers = [x[first]]
+    _, d = nearest(x, x[first][None])
+    for _ in range(1, k):
+        total = float(d.sum())
+        if total <= 0:  # fewer distinct frames than k: the rest would be duplicates
+            idx = int(torch.randint(x.shape[0], (1,), generator=gen))
+        else:
+            idx = int(torch.multinomial(d / total, 1, generator=gen))
+        centers.append(x[idx])
+        _, dn = nearest(x, x[idx][None])
+        d = torch.minimum(d, dn)
+    return torch.stack(centers)
+
+
+def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_240, max_epochs: int = 30,
+               tol: float = 1e-4, progress: Callable[[float], None] | None = None,
+               cancel: threading.Event | None = None) -> torch.Tensor:
+    """(frames, dim) float features -> (k, dim) centres."""
+    x = features.float()
+    n = x.shape[0]
+    if k < 1:
+        raise StudioError(f"k must be at least 1 (got {k}).", "Choose k = 50, 100 or 200.")
+    if n < k:
+        raise StudioError(f"There are {n} frames of features, fewer than the {k} units asked for.",
+                          f"Choose k of at most {n}, or fit on more audio ({k} frames are {k / 50:.1f} s).")
+    if not bool(torch.isfinite(x).all()):
+        raise StudioError("The features hold NaN or infinite values; k-means cannot use them.",
+                          "Check the model and the audio.")
+    gen = torch.Generator().manual_seed(seed)
+
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise JobCancelled()
+
+    seed_rows = x[torch.randperm(n, generator=gen)[:max(3 * batch, k)]]  # k-means++ on a sample, as sklearn does
+    centers = _plus_plus(seed_rows, k, gen)
+    check()
+    if n <= batch:  # everything in one batch: plain Lloyd
+        prev = math.inf
+        for epoch in range(max_epochs * 3):
+            labels, d = nearest(x, centers)
+            inertia = float(d.sum())
+            sums = torch.zeros_like(centers).index_add_(0, labels, x)
+            counts = torch.bincount(labels, minlength=k).float()
+            centers = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centers)
+            if progress is not None:
+                progress(min(1.0, (epoch + 1) / (max_epochs * 3)))
+            check()
+            if prev - inertia <= tol * max(prev, 1e-12):
+                break
+            prev = inertia
+        return centers
+    counts = torch.zeros(k)
+    steps = math.ceil(n / batch)
+    prev = math.inf
+    for epoch in range(max_epochs):
+        order = torch.randperm(n, generator=gen)
+        inertia = 0.0
+        for s in range(steps):
+            rows = x[order[s * batch:(s + 1) * batch]]
+            labels, d = nearest(rows, centers)
+            inertia += float(d.sum())
+            sums = torch.zeros_like(centers).index_add_(0, labels, rows)
+            got = torch.bincount(labels, minlength=k).float()
+            counts += got
+            hit = got > 0
+            # c <- c + (sum - got * c) / count: the running mean of every frame the centre has taken
+            centers[hit] += (sums[hit] - got[hit, None] * centers[hit]) / counts[hit, None]
+            if progress is not None:
+                progress((epoch * steps + s + 1) / (max_epochs * steps))
+            check()
+        dead = counts == 0
+        if bool(dead.any()):  # a centre no frame chose: move it to frames far from their centres
+            _, d = nearest(x, centers)
+            if float(d.sum()) > 0:
+                centers[dead] = x[torch.multinomial(d, int(dead.sum()), replacement=True, generator=gen)]
+        if abs(prev - inertia) <= tol * max(prev, 1e-12):
+            break
+        prev = inertia
+    return centers
