@@ -17,6 +17,7 @@ import torch
 from studio.errors import JobCancelled, StudioError
 
 _ROWS = 8192  # frames per distance product: (rows x k) floats stay small
+_INITS = 3  # seedings tried; one left a local optimum on 1 of 20 constructed data sets, three on none
 
 
 def nearest(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +26,7 @@ def nearest(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch
     labels, dists = [], []
     for i in range(0, x.shape[0], _ROWS):
         rows = x[i:i + _ROWS]
-        d = (rows * rows).sum(1, keepdim=True) - 2 * rows @ centers.T + c2
+        d = (rows * rows).sum(1, keepdim=True) - 2 * (rows @ centers.T) + c2
         best, idx = d.min(1)
         labels.append(idx)
         dists.append(best.clamp_min(0))
@@ -35,20 +36,29 @@ def nearest(x: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def _plus_plus(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    """k-means++: each new centre drawn with probability proportional to its squared distance to the nearest."""
-    first = int(torch.randint(x.shape[0], (1,), generator=gen))
-    centers = [x[first]]
-    _, d = nearest(x, x[first][None])
+    """Greedy k-means++ (as scikit-learn seeds): each step draws 2 + ln k candidates with probability proportional
+    to their squared distance to the nearest centre and keeps the one that lowers the total most. Plain k-means++
+    (one candidate) left two centres in one of ten well-separated blobs on the test's data."""
+    trials = 2 + int(math.log(k))
+    x2 = (x * x).sum(1)
+
+    def sq_dists(idx: torch.Tensor) -> torch.Tensor:  # (n, len(idx))
+        return (x2[:, None] - 2 * (x @ x[idx].T) + x2[idx]).clamp_min(0)
+
+    first = torch.randint(x.shape[0], (1,), generator=gen)
+    chosen = [int(first)]
+    d = sq_dists(first)[:, 0]
     for _ in range(1, k):
         total = float(d.sum())
-        if total <= 0:  # fewer distinct frames than k: the rest would be duplicates
-            idx = int(torch.randint(x.shape[0], (1,), generator=gen))
+        if total <= 0:  # fewer distinct frames than k: the rest can only be duplicates
+            idx = torch.randint(x.shape[0], (trials,), generator=gen)
         else:
-            idx = int(torch.multinomial(d / total, 1, generator=gen))
-        centers.append(x[idx])
-        _, dn = nearest(x, x[idx][None])
-        d = torch.minimum(d, dn)
-    return torch.stack(centers)
+            idx = torch.multinomial(d / total, trials, replacement=True, generator=gen)
+        after = torch.minimum(d[:, None], sq_dists(idx))  # (n, trials)
+        best = int(after.sum(0).argmin())
+        chosen.append(int(idx[best]))
+        d = after[:, best]
+    return x[chosen].clone()
 
 
 def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_240, max_epochs: int = 30,
@@ -72,8 +82,13 @@ def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_24
             raise JobCancelled()
 
     seed_rows = x[torch.randperm(n, generator=gen)[:max(3 * batch, k)]]  # k-means++ on a sample, as sklearn does
-    centers = _plus_plus(seed_rows, k, gen)
-    check()
+    best = math.inf
+    for _ in range(_INITS):  # the seeding that leaves the least inertia on the sample (sklearn's n_init)
+        candidate = _plus_plus(seed_rows, k, gen)
+        inertia = float(nearest(seed_rows, candidate)[1].sum())
+        if inertia < best:
+            best, centers = inertia, candidate
+        check()
     if n <= batch:  # everything in one batch: plain Lloyd
         prev = math.inf
         for epoch in range(max_epochs * 3):
@@ -85,7 +100,7 @@ def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_24
             if progress is not None:
                 progress(min(1.0, (epoch + 1) / (max_epochs * 3)))
             check()
-            if prev - inertia <= tol * max(prev, 1e-12):
+            if math.isfinite(prev) and prev - inertia <= tol * prev:
                 break
             prev = inertia
         return centers
@@ -113,7 +128,7 @@ def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_24
             _, d = nearest(x, centers)
             if float(d.sum()) > 0:
                 centers[dead] = x[torch.multinomial(d, int(dead.sum()), replacement=True, generator=gen)]
-        if abs(prev - inertia) <= tol * max(prev, 1e-12):
+        if math.isfinite(prev) and abs(prev - inertia) <= tol * prev:
             break
         prev = inertia
     return centers
