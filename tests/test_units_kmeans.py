@@ -121,3 +121,23 @@ def test_runs_and_histogram() -> None:
     assert r.histogram().tolist() == [1, 3, 0, 3, 0]
     assert r.seconds(5) == pytest.approx(0.1)
     assert UnitsResult(np.zeros(0, np.int32), 50.0, 2, "m", 6, 0.0).runs() == []
+
+
+@pytest.mark.parametrize("n_per", [400, 2_500])  # Lloyd (4,800 frames) and mini-batches (30,000)
+def test_inertia_as_low_as_scikit_learns(n_per: int) -> None:
+    """Overlapping clusters (centres 2 sd apart), where seeding and local optima decide the result: our inertia
+    within 2 % of scikit-learn's KMeans / MiniBatchKMeans (their defaults, three seedings)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    g = torch.Generator().manual_seed(11)
+    means = torch.randn(12, 24, generator=g) * 2
+    x = means[torch.arange(12).repeat_interleave(n_per)] + torch.randn(12 * n_per, 24, generator=g)
+
+    def inertia(centers: np.ndarray) -> float:
+        return float(nearest(x, torch.from_numpy(np.asarray(centers, np.float32)))[1].sum())
+
+    ref_cls = KMeans(12, n_init=3, random_state=0) if n_per == 400 else MiniBatchKMeans(
+        12, n_init=3, random_state=0, batch_size=10_240)
+    ref = inertia(ref_cls.fit(x.numpy()).cluster_centers_)
+    ours = inertia(fit_kmeans(x, 12).numpy())
+    assert ours <= 1.02 * ref, (ours, ref)

@@ -1,6 +1,7 @@
 """One transformer layer's features for a whole recording, at 50 frames/s, in blocks of bounded memory.
 
-A block is `block_s` of frames plus `context_s` on each side that the transformer sees and we drop. Two things
+A block is `block_s` of frames plus `context_s` on each side that the transformer sees and we drop; a file of
+up to `block_s + 2 * context_s` (80 s) is one pass. Two things
 make blocks agree with one pass over the file: the input is normalised with the whole file's mean and variance
 (as the checkpoint's preprocessing does for one input), and the first convolution's GroupNorm uses the whole
 file's statistics (SpeechEncoder.conv_stats). Blocks start on a frame's first sample, so the convolutional
@@ -20,7 +21,7 @@ from studio.errors import JobCancelled, StudioError
 from studio.hub.hubert_weights import LoadedEncoder
 from studio.models.hubert import SAMPLE_RATE
 
-BLOCK_S = 30.0
+BLOCK_S = 60.0
 CONTEXT_S = 10.0
 
 
@@ -62,25 +63,36 @@ def frame_count(samples: int, loaded: LoadedEncoder) -> int:
 def iter_features(wave: np.ndarray, loaded: LoadedEncoder, layer: int, block_s: float = BLOCK_S,
                   context_s: float = CONTEXT_S, progress: Callable[[float], None] | None = None,
                   cancel: threading.Event | None = None) -> Iterator[FeatureBlock]:
-    """Blocks of layer `layer`'s hidden states, in order, covering every frame once."""
+    """Blocks of layer `layer`'s hidden states, in order, covering every frame once. The convolutions run once
+    per frame: a block's context that the last block computed is kept, not computed again."""
     check_layer(loaded, layer)
     model, cfg = loaded.model, loaded.model.cfg
     x = normalised_input(wave, loaded)
     total = cfg.frames(x.shape[0])
     rate = SAMPLE_RATE / cfg.hop
     core, ctx = max(1, round(block_s * rate)), max(0, round(context_s * rate))
-    stats = model.conv_stats(x) if total > core + 2 * ctx else None  # one pass normalises itself
+    if total <= core + 2 * ctx:  # one pass, every sample, as a plain call would (GroupNorm counts the tail)
+        yield FeatureBlock(0, model(x[None], layer=layer).hidden_states[layer][0].float().contiguous())
+        if progress is not None:
+            progress(1.0)
+        return
+    stats = model.conv_stats(x)
+    conv = torch.zeros(0, cfg.conv_dim[-1])
+    conv_lo = conv_hi = 0  # the frames `conv` holds
     done = 0
     while done < total:
         if cancel is not None and cancel.is_set():
             raise JobCancelled()
-        end = total if total <= core + 2 * ctx else min(total, done + core)
+        end = min(total, done + core)
         lo, hi = max(0, done - ctx), min(total, end + ctx)
-        # one pass takes every sample, as a plain call would (GroupNorm counts the tail that makes no frame)
-        piece = x if stats is None else x[lo * cfg.hop:(hi - 1) * cfg.hop + cfg.receptive_field]
-        out = model(piece[None], layer=layer, conv_stats=stats).hidden_states[layer][0]
-        if out.shape[0] != hi - lo:  # the block arithmetic above and the convolution cascade must agree
-            raise RuntimeError(f"block of {hi - lo} frames gave {out.shape[0]}")
+        conv, conv_lo = conv[lo - conv_lo:], lo
+        start = max(conv_hi, lo)
+        if start < hi:
+            new = model.conv_features(x[None, start * cfg.hop:(hi - 1) * cfg.hop + cfg.receptive_field], stats)[0]
+            if new.shape[0] != hi - start:  # the block arithmetic and the convolution cascade must agree
+                raise RuntimeError(f"frames {start}..{hi} gave {new.shape[0]}")
+            conv, conv_hi = torch.cat([conv, new]), hi
+        out = model.transform(conv[None], layer=layer).hidden_states[layer][0]
         yield FeatureBlock(done, out[done - lo:end - lo].float().contiguous())
         done = end
         if progress is not None:
