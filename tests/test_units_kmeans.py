@@ -13,7 +13,8 @@ import torch
 
 from studio.engine.units.codebook import Codebook, load_codebook, save_codebook
 from studio.engine.units.kmeans import fit_kmeans, nearest
-from studio.engine.units.units import UnitsResult, assign
+from studio.engine.units.result import UnitsResult
+from studio.engine.units.units import assign
 from studio.errors import JobCancelled, StudioError
 
 

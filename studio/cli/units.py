@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _text(result: object, runs: bool) -> str:
-    from studio.engine.units.units import UnitsResult
+    from studio.engine.units.result import UnitsResult
 
     assert isinstance(result, UnitsResult)
     if not runs:
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.engine.units.codebook import load_codebook, save_codebook, sidecar
     from studio.engine.units.features import check_layer, extract_features
     from studio.engine.units.kmeans import fit_kmeans
-    from studio.engine.units.units import Codebook, UnitsResult, assign, fit_codebook, units_of
+    from studio.engine.units.result import UnitsResult
+    from studio.engine.units.units import Codebook, assign, fit_codebook, units_of
     from studio.hub.hubert_weights import load_encoder
     from studio.models.hubert import SAMPLE_RATE
     from studio.outputs import atomic_output, check_output, write_text

@@ -1,4 +1,5 @@
-"""Spectrogram panel: log-mel or linear STFT of any file, zoom and pan in time, colormaps, playback."""
+"""Spectrogram panel: log-mel or linear STFT of any file, zoom and pan in time, colormaps, playback; speech units
+under the spectrogram on the same time axis."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from studio.engine.spectrogram import KINDS, Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.ui.attention_view import AttentionView
 from studio.ui.settings import AppSettings
+from studio.ui.units_view import AXIS_WIDTH, UnitsView
 from studio.ui.widgets import AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.qt import QtWorker
 
@@ -68,11 +70,22 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self.plot = SpectrogramPlot()
         self.plot.set_colormap(self.settings.colormap)
         self.plot.clicked_time.connect(self.seek)
+        self.plot.getAxis("left").setWidth(AXIS_WIDTH)
+        self.units = UnitsView(self.worker, lambda: self.path, lambda: self.settings.cache_folder)
+        self.units.strip.setXLink(self.plot)
+        self.units.error.connect(self.error)
+        self.units.play_range.connect(self.play_range)
+        self.units.play_file.connect(self._play_collection)
+        top = QWidget()
+        top_lay = QVBoxLayout(top)
+        top_lay.setContentsMargins(0, 0, 0, 0)
+        top_lay.addWidget(self.plot, 1)
+        top_lay.addWidget(self.units)
         self.attention = AttentionView()
         self.attention.play_range.connect(self.play_range)
         self.attention.hide()
         split = QSplitter(Qt.Vertical)
-        split.addWidget(self.plot)
+        split.addWidget(top)
         split.addWidget(self.attention)
         split.setSizes([300, 420])
         lay = QVBoxLayout(self)
@@ -94,6 +107,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
                                 f"{info.channels} ch")
         self.plot.set_playhead(0.0)
         self._wanted_range = None
+        self.units.clear()
         self.reload()
 
     def reload(self) -> None:
@@ -183,7 +197,19 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         except StudioError as e:
             self.error.emit(e.message, e.remedy)
 
+    def _play_collection(self, path: str) -> None:
+        """Every run of one unit, one after another (a file of its own: the playhead stays where it was)."""
+        try:
+            self.player.play(path)
+            self.play_btn.setText("❚❚ Pause")
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+
     def _tick(self) -> None:
+        if self.player.path is not None and self.path is not None and Path(self.player.path) != self.path:
+            if not self.player.playing:
+                self.play_btn.setText("▶ Play")
+            return
         if self.player.path is not None and (self.player.playing or self.play_btn.text().startswith("❚❚")):
             self.plot.set_playhead(self.player.position)
             self.time_label.setText(fmt_time(self.player.position))
@@ -204,3 +230,4 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
 
     def shutdown(self) -> None:
         self.player.stop()
+        self.units.shutdown()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,41 +13,9 @@ import torch
 from studio.engine.units.codebook import Codebook
 from studio.engine.units.features import BLOCK_S, CONTEXT_S, check_layer, extract_features, iter_features
 from studio.engine.units.kmeans import fit_kmeans, nearest
+from studio.engine.units.result import UnitsResult
 from studio.hub.hubert_weights import LoadedEncoder
 from studio.models.hubert import SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class UnitRun:
-    unit: int
-    first_frame: int
-    frames: int
-
-
-@dataclass(frozen=True)
-class UnitsResult:
-    units: np.ndarray  # (frames,) int32, one per frame
-    frame_rate: float  # frames per second (50)
-    k: int
-    model: str
-    layer: int
-    duration: float    # seconds of audio
-
-    def runs(self) -> list[UnitRun]:
-        """Consecutive equal units merged: what "deduplicated units" means in the units literature."""
-        u = self.units
-        if u.size == 0:
-            return []
-        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-        lengths = np.diff(np.r_[starts, u.size])
-        return [UnitRun(int(u[s]), int(s), int(n)) for s, n in zip(starts, lengths, strict=True)]
-
-    def histogram(self) -> np.ndarray:
-        """Frames per unit, (k,)."""
-        return np.bincount(self.units, minlength=self.k)
-
-    def seconds(self, frame: int) -> float:
-        return frame / self.frame_rate
 
 
 def assign(features: np.ndarray | torch.Tensor, codebook: Codebook) -> np.ndarray:

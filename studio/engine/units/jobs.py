@@ -1,0 +1,86 @@
+"""Worker jobs for the units strip: the encoder is loaded once (registry); a recording's units come from a saved
+codebook or one fitted on it; all occurrences of one unit are written to a WAV to play them in a row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine.units.codebook import load_codebook
+from studio.engine.units.result import UnitsAnalysis, UnitsResult
+from studio.worker.jobs import JobContext
+
+GAP_S = 0.15  # silence between two occurrences, so each is heard as one
+FADE_S = 0.005  # ramps at each cut: a cut mid-wave clicks
+
+
+def get_encoder(ctx: JobContext, model: str, cache_dir: str | None = None) -> object:
+    from studio.hub.hubert_weights import load_encoder
+
+    def load() -> object:
+        ctx.progress(0.0, f"Loading {model}…")
+        return load_encoder(model, cache_dir=cache_dir or None, cancel=ctx._cancel,
+                            progress=lambda p: ctx.progress(p.done / max(1, p.total), f"Downloading {p.filename}"))
+
+    return ctx.models.get(f"units-encoder:{model}", load)
+
+
+def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebook_path: str | None = None,
+              cache_dir: str | None = None) -> UnitsAnalysis:
+    """Units of the recording at `path`: with the saved codebook if given (its model and layer win), else with
+    k-means fitted on this recording's own features."""
+    import torch
+
+    from studio.audio.io import load_audio
+    from studio.engine.units.features import extract_features
+    from studio.engine.units.kmeans import fit_kmeans
+    from studio.engine.units.units import Codebook, assign, units_of
+    from studio.models.hubert import SAMPLE_RATE
+
+    codebook = load_codebook(codebook_path) if codebook_path else None
+    if codebook is not None:
+        model, layer = codebook.model, codebook.layer
+    ctx.progress(0.0, f"Reading {Path(path).name}…")
+    wave = load_audio(path, SAMPLE_RATE)
+    loaded = get_encoder(ctx, model, cache_dir)
+    ctx.check()
+    if codebook is not None:
+        result = units_of(wave, loaded, codebook, progress=lambda f: ctx.progress(f, "Units"),  # type: ignore
+                          cancel=ctx._cancel)
+        return UnitsAnalysis(path, result, codebook, fitted_here=False)
+    feats = extract_features(wave, loaded, layer, progress=lambda f: ctx.progress(0.9 * f, "Features"),  # type: ignore
+                             cancel=ctx._cancel)
+    ctx.progress(0.9, f"Fitting {k} units…")
+    centers = fit_kmeans(torch.from_numpy(feats), k, progress=lambda f: ctx.progress(0.9 + 0.1 * f, "k-means"),
+                         cancel=ctx._cancel)
+    codebook = Codebook(centers.numpy().astype(np.float32), loaded.name, layer)  # type: ignore[attr-defined]
+    result = UnitsResult(assign(feats, codebook), SAMPLE_RATE / loaded.model.cfg.hop, k,  # type: ignore
+                         loaded.name, layer, wave.shape[0] / SAMPLE_RATE)  # type: ignore[attr-defined]
+    return UnitsAnalysis(path, result, codebook, fitted_here=True)
+
+
+def occurrences_job(ctx: JobContext, path: str, spans: list[tuple[float, float]], out: str) -> str:
+    """Every (start, end) span of `path`, in order, with a short silence between them, to `out` (WAV)."""
+    import soundfile as sf
+
+    from studio.audio.io import load_audio, probe
+    from studio.outputs import atomic_output
+
+    rate = probe(path).sample_rate
+    pieces = []
+    ramp = max(1, int(FADE_S * rate))
+    for i, (a, b) in enumerate(spans):
+        ctx.check()
+        x = load_audio(path, rate, start=a, end=b)
+        if x.size > 2 * ramp:
+            env = np.linspace(0.0, 1.0, ramp, dtype=np.float32)
+            x = x.copy()
+            x[:ramp] *= env
+            x[-ramp:] *= env[::-1]
+        pieces += [x, np.zeros(int(GAP_S * rate), np.float32)]
+        ctx.progress((i + 1) / len(spans), "Collecting the unit's runs")
+    audio = np.concatenate(pieces) if pieces else np.zeros(1, np.float32)
+    with atomic_output(out) as f:
+        sf.write(f, audio, rate, format="WAV", subtype="FLOAT")
+    return out

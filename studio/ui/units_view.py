@@ -1,0 +1,283 @@
+"""Speech units under a spectrogram: a strip with one colour per unit on the spectrogram's time axis, run
+boundaries when zoomed in, hover for the unit and its run, click to play the run, and every occurrence of one
+unit played in a row. The controls pick the encoder, layer and k, or a saved codebook; the work runs on the
+worker (studio.engine.units.jobs)."""
+
+from __future__ import annotations
+
+import colorsys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from studio.engine.units.codebook import save_codebook
+from studio.engine.units.result import UnitsAnalysis, UnitsResult
+from studio.errors import StudioError
+from studio.ui.widgets import button, fmt_time
+from studio.worker.jobs import Job
+from studio.worker.qt import QtWorker
+
+UNITS = Job("studio.engine.units.jobs", "units_job")
+OCCURRENCES = Job("studio.engine.units.jobs", "occurrences_job")
+MODELS = [("HuBERT base", "hubert-base"), ("HuBERT large", "hubert-large"), ("wav2vec 2.0 base", "wav2vec2-base")]
+KS = (50, 100, 200)
+AXIS_WIDTH = 64  # the strip's and the spectrogram's left axes: equal widths keep one time axis
+BOUNDARIES_BELOW_S = 20.0  # run boundaries drawn when the view spans less than this (else a grey smear)
+NO_CODEBOOK = "Fit on this file"
+
+
+def unit_colors(k: int) -> np.ndarray:
+    """(k, 4) uint8: hues spread by the golden ratio (neighbouring ids far apart), three brightness levels."""
+    out = np.zeros((k, 4), np.uint8)
+    for i in range(k):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, (0.85, 0.55, 0.95)[i % 3], (0.95, 0.8, 0.6)[i % 3 - 1])
+        out[i] = (int(r * 255), int(g * 255), int(b * 255), 255)
+    return out
+
+
+class UnitsStrip(pg.PlotWidget):
+    hovered = Signal(str)
+    run_clicked = Signal(float, float, int)  # start s, end s, unit
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, enableMenu=False)
+        self.setFixedHeight(64)
+        self.plotItem.hideButtons()
+        self.plotItem.setMouseEnabled(x=True, y=False)
+        self.plotItem.hideAxis("bottom")
+        self.plotItem.vb.setLimits(xMin=0)
+        self.setYRange(0, 1, padding=0)
+        left = self.plotItem.getAxis("left")
+        left.setWidth(AXIS_WIDTH)
+        left.setTicks([[(0.5, "units")]])
+        self.image = pg.ImageItem()
+        self.addItem(self.image)
+        self.boundaries = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((20, 20, 20, 200), width=1))
+        self.addItem(self.boundaries)
+        self.result: UnitsResult | None = None
+        self._starts = np.zeros(0)
+        self.scene().sigMouseMoved.connect(self._moved)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.plotItem.vb.sigXRangeChanged.connect(lambda *_: self._update_boundaries())
+
+    def set_result(self, result: UnitsResult | None) -> None:
+        self.result = result
+        if result is None:
+            self.image.clear()
+            self.boundaries.setData([], [])
+            return
+        colors = unit_colors(result.k)
+        self.image.setImage(colors[result.units][None], levels=None, autoLevels=False)  # (1, frames, RGBA)
+        self.image.setRect(QRectF(0, 0, result.units.size / result.frame_rate, 1))
+        self._starts = np.array([result.seconds(r.first_frame) for r in result.runs()[1:]])
+        self._update_boundaries()
+
+    def _update_boundaries(self) -> None:
+        x0, x1 = self.plotItem.vb.viewRange()[0]
+        if self.result is None or x1 - x0 > BOUNDARIES_BELOW_S:
+            self.boundaries.setData([], [])
+            return
+        inside = self._starts[(self._starts >= x0) & (self._starts <= x1)]
+        self.boundaries.setData(np.repeat(inside, 2), np.tile([0.0, 1.0], inside.size))
+
+    def _run_at(self, scene_pos: object) -> tuple[float, float, int] | None:
+        if self.result is None or not self.plotItem.vb.sceneBoundingRect().contains(scene_pos):  # type: ignore
+            return None
+        frame = self.result.frame_at(self.plotItem.vb.mapSceneToView(scene_pos).x())  # type: ignore[arg-type]
+        if frame is None:
+            return None
+        run = self.result.run_at(frame)
+        return (self.result.seconds(run.first_frame), self.result.seconds(run.first_frame + run.frames), run.unit)
+
+    def describe(self, seconds: float) -> str:
+        """What hovering at `seconds` shows."""
+        if self.result is None or (frame := self.result.frame_at(seconds)) is None:
+            return ""
+        run = self.result.run_at(frame)
+        a, b = self.result.seconds(run.first_frame), self.result.seconds(run.first_frame + run.frames)
+        count = len(self.result.occurrences(run.unit))
+        return (f"unit {run.unit} at {fmt_time(seconds)} · this run {fmt_time(a)}–{fmt_time(b)} ({run.frames} "
+                f"frames) · {count} runs of it in the file")
+
+    def _moved(self, pos: object) -> None:
+        if self.result is None or not self.plotItem.vb.sceneBoundingRect().contains(pos):  # type: ignore
+            return
+        text = self.describe(self.plotItem.vb.mapSceneToView(pos).x())  # type: ignore[arg-type]
+        self.setToolTip(text)
+        self.hovered.emit(text)
+
+    def _clicked(self, ev: object) -> None:
+        found = self._run_at(ev.scenePos())  # type: ignore[attr-defined]
+        if found is not None:
+            self.run_clicked.emit(*found)
+
+
+class UnitsView(QWidget):
+    """The controls and the strip. `path()` names the recording the panel shows."""
+
+    error = Signal(str, str)
+    play_range = Signal(float, float)
+    play_file = Signal(str)
+    units_ready = Signal(object)  # UnitsAnalysis
+
+    def __init__(self, worker: QtWorker, path: Callable[[], Path | None], cache_dir: Callable[[], str],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.worker, self._path, self._cache_dir = worker, path, cache_dir
+        self.analysis: UnitsAnalysis | None = None
+        self.codebook_path: str | None = None
+        self.picked_unit: int | None = None
+        self._job = 0
+        self._out_dir: Path | None = None
+        self.model = QComboBox()
+        for label, key in MODELS:
+            self.model.addItem(label, key)
+        self.model.setToolTip("The self-supervised speech encoder whose features are clustered into units")
+        self.layer = QSpinBox(minimum=0, maximum=48, value=6)
+        self.layer.setToolTip("Transformer layer whose output is used (6 is the usual one for HuBERT base units)")
+        self.k = QComboBox()
+        for k in KS:
+            self.k.addItem(str(k), k)
+        self.k.setCurrentIndex(1)
+        self.codebook = QComboBox()
+        self.codebook.addItem(NO_CODEBOOK, None)
+        self.codebook.addItem("Load codebook…", "load")
+        self.codebook.setToolTip("k-means fitted on this recording, or a saved codebook (its model and layer win)")
+        self.codebook.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.codebook.activated.connect(self._codebook_picked)
+        self.compute_btn = button("Compute units", "Features, then the nearest of k centres for every 20 ms",
+                                  self.compute)
+        self.save_btn = button("Save codebook…", "Write the codebook (.npy + .json) to use on other recordings",
+                               self.save_codebook)
+        self.play_unit_btn = button("▶ All of unit –", "Every run of the last clicked unit, one after another",
+                                    self.play_unit)
+        for b in (self.save_btn, self.play_unit_btn):
+            b.setEnabled(False)
+        self.info = QLabel("Units: compute them to see one colour per unit under the spectrogram.")
+        self.info.setWordWrap(True)
+        bar = QHBoxLayout()
+        for w in (QLabel("Units"), self.model, QLabel("layer"), self.layer, QLabel("k"), self.k, self.codebook,
+                  self.compute_btn, self.save_btn, self.play_unit_btn):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.strip = UnitsStrip()
+        self.strip.hovered.connect(self.info.setText)
+        self.strip.run_clicked.connect(self._run_clicked)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.strip)
+        lay.addWidget(self.info)
+
+    def clear(self) -> None:
+        """A new recording: its units are not computed yet."""
+        if self._job:
+            self.worker.cancel(self._job)
+            self._job = 0
+        self.analysis = None
+        self.picked_unit = None
+        self.strip.set_result(None)
+        self.save_btn.setEnabled(False)
+        self.play_unit_btn.setEnabled(False)
+        self.play_unit_btn.setText("▶ All of unit –")
+        self.compute_btn.setEnabled(True)
+        self.info.setText("Units: compute them to see one colour per unit under the spectrogram.")
+
+    def _codebook_picked(self, index: int) -> None:
+        if self.codebook.itemData(index) != "load":
+            self.codebook_path = self.codebook.itemData(index)
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Load a codebook", "", "Codebook (*.npy *.json)")
+        self.use_codebook(path or None)
+
+    def use_codebook(self, path: str | None) -> None:
+        """Units from the saved codebook at `path` (None: fit on the recording)."""
+        self.codebook_path = path
+        if path is None:
+            self.codebook.setCurrentIndex(0)
+            return
+        name = f"Codebook: {Path(path).with_suffix('').name}"
+        at = self.codebook.findData(path)
+        if at < 0:
+            self.codebook.insertItem(1, name, path)
+            at = 1
+        self.codebook.setCurrentIndex(at)
+
+    def compute(self) -> None:
+        path = self._path()
+        if path is None:
+            self.error.emit("Open a recording first.", "Units are computed for the file the spectrogram shows.")
+            return
+        if self._job:
+            self.worker.cancel(self._job)
+        self.compute_btn.setEnabled(False)
+        self.info.setText("Computing units…")
+        self._job = self.worker.submit(
+            UNITS, str(path), self.model.currentData(), self.layer.value(), self.k.currentData(),
+            self.codebook_path, self._cache_dir(), name=f"Units of {path.name}",
+            on_result=self._done, on_error=self._failed)
+
+    def _failed(self, rep: object) -> None:
+        self._job = 0
+        self.compute_btn.setEnabled(True)
+        self.info.setText("Units: not computed (see the message above).")
+        self.error.emit(rep.message, rep.remedy)  # type: ignore[attr-defined]
+
+    def _done(self, analysis: UnitsAnalysis) -> None:
+        self._job = 0
+        self.compute_btn.setEnabled(True)
+        path = self._path()
+        if path is None or Path(analysis.source) != path:  # the panel moved on to another file meanwhile
+            return
+        self.analysis = analysis
+        r = analysis.result
+        self.strip.set_result(r)
+        self.save_btn.setEnabled(analysis.fitted_here)
+        used = int((r.histogram() > 0).sum())
+        how = "fitted on this recording" if analysis.fitted_here else "from the saved codebook"
+        self.info.setText(f"{r.model} layer {r.layer}, k = {r.k} ({how}): {r.units.size} frames, "
+                          f"{len(r.runs())} runs, {used} units used. Hover for a unit; click to play its run.")
+        self.units_ready.emit(analysis)
+
+    def _run_clicked(self, start: float, end: float, unit: int) -> None:
+        self.picked_unit = unit
+        self.play_unit_btn.setText(f"▶ All of unit {unit}")
+        self.play_unit_btn.setEnabled(True)
+        self.play_range.emit(start, end)
+
+    def play_unit(self) -> None:
+        if self.analysis is None or self.picked_unit is None:
+            return
+        spans = self.analysis.result.occurrences(self.picked_unit)
+        if self._out_dir is None:
+            self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-units-"))
+        out = self._out_dir / f"unit-{self.picked_unit}.wav"
+        self.worker.submit(OCCURRENCES, self.analysis.source, spans, str(out),
+                           name=f"Unit {self.picked_unit}: {len(spans)} runs",
+                           on_result=self.play_file.emit,
+                           on_error=lambda rep: self.error.emit(rep.message, rep.remedy))
+
+    def save_codebook(self, path: str | None = None) -> None:
+        if self.analysis is None:
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save the codebook", "units-codebook.npy", "Codebook (*.npy)")
+            if not path:
+                return
+        try:
+            npy, _ = save_codebook(self.analysis.codebook, path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+            return
+        self.info.setText(f"Saved the codebook to {npy} (and its .json).")
+
+    def shutdown(self) -> None:
+        if self._out_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._out_dir, ignore_errors=True)  # the unit collections are only for listening

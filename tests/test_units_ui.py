@@ -1,0 +1,120 @@
+"""The units strip under the spectrogram, driven as a user would (offscreen) on jfk.flac: a random HuBERT of the
+base layout saved by transformers stands in for the download (picked as a local folder in the model list)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PySide6.QtCore import QPointF, Qt
+
+
+@pytest.fixture(scope="module")
+def hubert_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import transformers
+
+    folder = tmp_path_factory.mktemp("hubert-ui")
+    torch.manual_seed(0)
+    cfg = transformers.HubertConfig(num_hidden_layers=6, hidden_size=384, num_attention_heads=6,
+                                    intermediate_size=1536)
+    transformers.HubertModel(cfg).eval().save_pretrained(folder)
+    return folder
+
+
+def _use_local(view, folder: Path) -> None:  # noqa: ANN001
+    view.model.insertItem(0, "test HuBERT", str(folder))
+    view.model.setCurrentIndex(0)
+
+
+def _click_strip(qtbot, strip, seconds: float) -> None:  # noqa: ANN001
+    """A click on the strip at `seconds` (its middle row)."""
+    vb = strip.plotItem.vb
+    scene = vb.mapViewToScene(QPointF(seconds, 0.5))
+    pos = strip.mapFromScene(scene)
+    qtbot.mouseClick(strip.viewport(), Qt.LeftButton, pos=pos)
+
+
+def test_units_under_the_spectrogram_hover_click_play_and_save(qtbot, window, data, tmp_path, hubert_folder) -> None:
+    panel = window.spectrogram
+    window.stack.setCurrentWidget(panel)
+    view = panel.units
+    _use_local(view, hubert_folder)
+    view.k.setCurrentIndex(0)  # k = 50
+    panel.open_file(str(data / "jfk.flac"))
+    qtbot.mouseClick(view.compute_btn, Qt.LeftButton)
+    assert not view.compute_btn.isEnabled()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    r = view.analysis.result
+    assert r.units.shape == (549,) and r.k == 50 and view.analysis.fitted_here
+    assert "layer 6, k = 50" in view.info.text() and "549 frames" in view.info.text()
+    # one time axis: the strip follows the spectrogram's zoom; boundaries appear when zoomed in
+    panel.plot.setXRange(2.0, 4.0, padding=0)
+    qtbot.wait(50)
+    x0, x1 = view.strip.plotItem.vb.viewRange()[0]
+    assert abs(x0 - 2.0) < 0.05 and abs(x1 - 4.0) < 0.05
+    xs, _ = view.strip.boundaries.getData()
+    assert xs is not None and len(xs) > 0 and np.all((xs >= 2.0) & (xs <= 4.0))
+    # hover text names the unit and its run
+    text = view.strip.describe(3.0)
+    run = r.run_at(150)
+    assert text.startswith(f"unit {run.unit} at 0:03.0") and f"({run.frames} frames)" in text
+    # a click plays that run; then all its occurrences, from a file of their own
+    played = []
+    panel.player.play = lambda path, start=0.0, end=None: played.append((str(path), start, end))
+    _click_strip(qtbot, view.strip, 3.0)
+    assert played and played[-1][0] == str(data / "jfk.flac")
+    assert played[-1][1] == pytest.approx(run.first_frame / 50) and played[-1][2] == pytest.approx(
+        (run.first_frame + run.frames) / 50)
+    assert view.play_unit_btn.isEnabled() and view.play_unit_btn.text() == f"▶ All of unit {run.unit}"
+    qtbot.mouseClick(view.play_unit_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: played[-1][0].endswith(f"unit-{run.unit}.wav"), timeout=30000)
+    audio, rate = sf.read(played[-1][0])
+    spans = r.occurrences(run.unit)
+    expected = sum(b - a for a, b in spans) + 0.15 * len(spans)
+    assert rate == 44100 and abs(len(audio) / rate - expected) < 0.01 * len(spans) + 0.01
+    # the codebook saved from the panel gives the same units to the CLI's engine
+    view.save_codebook(str(tmp_path / "jfk-units"))
+    assert (tmp_path / "jfk-units.npy").exists() and (tmp_path / "jfk-units.json").exists()
+    view.use_codebook(str(tmp_path / "jfk-units.npy"))
+    view.analysis = None
+    qtbot.mouseClick(view.compute_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    assert not view.analysis.fitted_here and np.array_equal(view.analysis.result.units, r.units)
+    assert "from the saved codebook" in view.info.text() and not view.save_btn.isEnabled()
+    if os.environ.get("STUDIO_SHOTS"):  # look at it: STUDIO_SHOTS=DIR pytest tests/test_units_ui.py
+        panel.plot.setXRange(0, 11, padding=0)
+        qtbot.wait(300)
+        window.grab().save(str(Path(os.environ["STUDIO_SHOTS"]) / "units-strip.png"))
+    # another file clears the strip: its units are not computed yet
+    panel.open_file(str(data / "vallex-en-1.wav"))
+    assert view.analysis is None and view.strip.result is None and not view.play_unit_btn.isEnabled()
+
+
+def test_units_errors_reach_the_banner(qtbot, window, data, tmp_path, hubert_folder) -> None:
+    panel = window.spectrogram
+    view = panel.units
+    errors = []
+    panel.error.connect(lambda m, r: errors.append(m))
+    view.compute()  # nothing open
+    assert errors and "Open a recording first" in errors[-1]
+    _use_local(view, hubert_folder)
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(200, np.float32), 16000)
+    panel.open_file(str(short))
+    view.compute()
+    qtbot.waitUntil(lambda: len(errors) >= 2, timeout=60000)
+    assert "shorter than one frame" in errors[-1] and view.compute_btn.isEnabled()
+    panel.open_file(str(data / "vallex-zh-1.wav"))  # 2 s: 99 frames, fewer than k = 100
+    view.compute()
+    qtbot.waitUntil(lambda: len(errors) >= 3, timeout=60000)
+    assert "fewer than the 100 units" in errors[-1]
+    view.layer.setValue(9)  # the test model has 6 layers
+    view.k.setCurrentIndex(0)
+    panel.open_file(str(data / "jfk.flac"))
+    view.compute()
+    qtbot.waitUntil(lambda: len(errors) >= 4, timeout=60000)
+    assert "layer 9 does not exist" in errors[-1]
