@@ -72,6 +72,19 @@ def sources(tmp_path_factory, blip_folder: Path) -> dict[str, Path]:
     shutil.copytree(blip_folder, out["blip"])
     out["blip-no-tokenizer"] = d / "blip-half"
     shutil.copytree(blip_folder, out["blip-no-tokenizer"], ignore=shutil.ignore_patterns("tokenizer.json"))
+    import torchaudio
+    import transformers
+
+    out["hubert-hf"] = d / "hubert-small"
+    transformers.HubertModel(transformers.HubertConfig(
+        num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128,
+        num_conv_pos_embedding_groups=4)).save_pretrained(out["hubert-hf"])
+    out["hubert-pth"] = d / "wav2vec2-small.pth"  # torchaudio's layout, no config: read off the shapes
+    torch.save(torchaudio.models.wav2vec2_model(
+        "group_norm", None, False, encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=128,
+        encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=1, encoder_attention_dropout=0.0,
+        encoder_ff_interm_features=128, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
+        encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None).state_dict(), out["hubert-pth"])
     out["junk"] = d / "notes.pt"
     out["junk"].write_bytes(np.random.default_rng(0).bytes(4000))
     out["bert"] = d / "bert"
@@ -82,7 +95,7 @@ def sources(tmp_path_factory, blip_folder: Path) -> dict[str, Path]:
 
 KINDS = {"openai": ("whisper", "openai"), "hf": ("whisper", "hf"), "hf-bin": ("whisper", "hf"),
          "ct2": ("whisper", "ct2"), "encodec-hf": ("encodec", "hf"), "th": ("encodec", "th"),
-         "blip": ("blip", "hf")}
+         "blip": ("blip", "hf"), "hubert-hf": ("hubert", "hf"), "hubert-pth": ("hubert", "pth")}
 
 
 @pytest.mark.parametrize("key", list(KINDS))
@@ -158,6 +171,11 @@ def test_imports_appear_and_are_selected_in_the_pickers(qtbot, window, sources, 
     caption.setCurrentIndex(caption.findData(iw.IMPORT_KEY))
     qtbot.waitUntil(lambda: caption.currentText() == "blip-captioner (imported)", timeout=60000)
     assert transcribe.count() == n_transcribe + 1 and codec.count() == n_codec + 1
+    units = window.spectrogram.units.model  # a HuBERT folder joins the units picker only
+    monkeypatch.setattr(iw, "pick_weights", lambda parent: str(sources["hubert-hf"] / "model.safetensors"))
+    units.setCurrentIndex(units.findData(iw.IMPORT_KEY))
+    qtbot.waitUntil(lambda: units.currentText() == "hubert-small (imported)", timeout=60000)
+    assert caption.findText("hubert-small (imported)") < 0 and codec.count() == n_codec + 1
     # a new window lists what was imported before
     from studio.ui.main_window import MainWindow
 
@@ -166,6 +184,7 @@ def test_imports_appear_and_are_selected_in_the_pickers(qtbot, window, sources, 
     assert again.transcribe.model.findText("tiny-random (imported)") >= 0
     assert again.codec.model.findText("encodec_24khz-random (imported)") >= 0
     assert again.caption.model.findText("blip-captioner (imported)") >= 0
+    assert again.spectrogram.units.model.findText("hubert-small (imported)") >= 0
     again.close()
 
 

@@ -1,8 +1,9 @@
 """"Import local weights…": check a model file or folder the user already has, then copy it into the cache.
 
 Accepted: an openai-whisper `.pt`, a Hugging Face folder (config.json + model.safetensors / pytorch_model.bin) of
-Whisper, EnCodec or a BLIP captioner (with its tokenizer.json), a CTranslate2 / faster-whisper folder (model.bin +
-config.json), an EnCodec release `.th`, the VALL-E X release `vallex-checkpoint.pt`.
+Whisper, EnCodec, a BLIP captioner (with its tokenizer.json), HuBERT or wav2vec 2.0, a CTranslate2 / faster-whisper
+folder (model.bin + config.json), an EnCodec release `.th`, the VALL-E X release `vallex-checkpoint.pt`, torchaudio's
+HuBERT / wav2vec 2.0 `.pth`.
 Each is loaded with the loader that will use it later (on the worker thread: this imports torch), so what lands
 in the cache is known to work. Imports live in `<cache>/voice-studio-imported/<kind>/<name>/` with a small
 `voice-studio-import.json` that says what they are; the pickers list them with `imported_models`.
@@ -25,17 +26,19 @@ from studio.outputs import check_folder, describe_os_error
 
 IMPORT_DIR = "voice-studio-imported"
 MARKER = "voice-studio-import.json"
-KINDS = ("whisper", "encodec", "valle", "blip")
-EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper, EnCodec or BLIP captioning folder (config.json + "
-            "model.safetensors or pytorch_model.bin), a CTranslate2 / faster-whisper folder (model.bin + "
-            "config.json) or an EnCodec release .th, or the VALL-E X vallex-checkpoint.pt")
+KINDS = ("whisper", "encodec", "valle", "blip", "hubert")
+EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper, EnCodec, BLIP captioning, HuBERT or wav2vec 2.0 folder "
+            "(config.json + model.safetensors or pytorch_model.bin), a CTranslate2 / faster-whisper folder "
+            "(model.bin + config.json), an EnCodec release .th, the VALL-E X vallex-checkpoint.pt, or a torchaudio "
+            "HuBERT / wav2vec 2.0 .pth")
+_FILE_FORMATS = ("openai", "th", "pt", "pth")  # imports that are one file; the others are folders
 _FOLDER_FILES = ("model.bin", "config.json", "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
 class ImportedModel:
-    kind: str  # "whisper", "encodec", "valle" or "blip"
-    format: str  # "openai", "hf", "ct2", "th" or "pt" (VALL-E X)
+    kind: str  # "whisper", "encodec", "valle", "blip" or "hubert" (HuBERT / wav2vec 2.0)
+    format: str  # "openai", "hf", "ct2", "th", "pt" (VALL-E X) or "pth" (torchaudio's HuBERT)
     name: str  # shown in the picker
     path: str  # what the loader takes: the .pt / .th file or the folder
 
@@ -55,7 +58,7 @@ def model_root(source: str | os.PathLike) -> Path:
 def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     """Load `source` with the loader that fits it: (kind, format, the loaded model). A file or folder that is no
     model we know is a CheckpointError that says what it holds."""
-    from studio.hub import encodec_weights, valle_weights, whisper_weights
+    from studio.hub import encodec_weights, hubert_weights, valle_weights, whisper_weights
     from studio.hub.checkpoint_io import folder_listing, read_json
 
     path = model_root(source)
@@ -65,6 +68,8 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     if path.is_file():
         if path.suffix.lower() == ".th":
             return "encodec", "th", encodec_weights.load_original(path)
+        if path.suffix.lower() == ".pth":
+            return "hubert", "pth", hubert_weights.load_file(path, str(path))
         if valle_weights.is_valle_file(path):
             return "valle", "pt", valle_weights.load_file(path)
         try:
@@ -88,6 +93,8 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
             return "whisper", "hf", model
         if kind == "blip":
             return "blip", "hf", _load_blip(path)
+        if kind in ("hubert", "wav2vec2"):
+            return "hubert", "hf", hubert_weights.load_folder(path, str(path))
         found = f"a Hugging Face '{kind}' model" if kind else "a config.json of an unknown model"
         raise CheckpointError(f"'{path.name}' holds {found}; Voice Studio imports {EXPECTED}.", remedy)
     raise CheckpointError(f"'{path.name}' is not a model Voice Studio knows: it holds {folder_listing(path)}.",
@@ -161,7 +168,7 @@ def imported_models(cache_dir: str | os.PathLike | None = None, kind: str | None
             try:
                 meta = json.loads((entry / MARKER).read_text(encoding="utf-8"))
                 model = ImportedModel(k, str(meta["format"]), entry.name, str(entry / Path(meta["path"]).name)
-                                      if meta["format"] in ("openai", "th", "pt") else str(entry))
+                                      if meta["format"] in _FILE_FORMATS else str(entry))
                 if Path(model.path).exists():
                     found.append((entry.stat().st_mtime, model))
             except (OSError, ValueError, KeyError, TypeError):

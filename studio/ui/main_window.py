@@ -136,7 +136,7 @@ class MainWindow(FileDropMixin, QMainWindow):
             self.undo_group.addStack(stack)
         self.undo_group.setActiveStack(self.undo)
         # "Import local weights…" (File menu and each model picker) adds the model to the picker that uses it
-        pickers = (self.transcribe, self.codec, self.voice, self.caption)
+        pickers = (self.transcribe, self.codec, self.voice, self.caption, self.spectrogram.units)
         self.weights = WeightsImporter(self.worker, self.settings, pickers, self)
         panels = (self.record, self.spectrogram, self.transcribe, self.caption, self.codec, self.voice)
         for name, panel in zip(self.PANELS, panels, strict=True):

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpin
 from studio.engine.units.codebook import save_codebook
 from studio.engine.units.result import UnitsAnalysis, UnitsResult
 from studio.errors import StudioError
+from studio.hub.local_import import ImportedModel
+from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.widgets import button, fmt_time
 from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
@@ -124,6 +126,7 @@ class UnitsView(QWidget):
     play_range = Signal(float, float)
     play_file = Signal(str)
     units_ready = Signal(object)  # UnitsAnalysis
+    import_requested = Signal()  # the picker's "Import local weights…" entry
 
     def __init__(self, worker: QtWorker, path: Callable[[], Path | None], cache_dir: Callable[[], str],
                  parent: QWidget | None = None) -> None:
@@ -137,6 +140,9 @@ class UnitsView(QWidget):
         self.model = QComboBox()
         for label, key in MODELS:
             self.model.addItem(label, key)
+        fill_picker(self.model, cache_dir(), "hubert")  # earlier imports, then "Import local weights…"
+        self._model_index = 0
+        self.model.currentIndexChanged.connect(self._model_changed)
         self.model.setToolTip("The self-supervised speech encoder whose features are clustered into units")
         self.layer = QSpinBox(minimum=0, maximum=48, value=6)
         self.layer.setToolTip("Transformer layer whose output is used (6 is the usual one for HuBERT base units)")
@@ -173,6 +179,17 @@ class UnitsView(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.strip)
         lay.addWidget(self.info)
+
+    def _model_changed(self, index: int) -> None:
+        if import_entry_taken(self.model, self._model_index):  # the dialog opens; the pick stays as it was
+            self.import_requested.emit()
+            return
+        self._model_index = index
+
+    def add_imported(self, model: ImportedModel) -> None:
+        """A model imported anywhere in the window: HuBERT / wav2vec 2.0 ones join this picker and are selected."""
+        if model.kind == "hubert":
+            add_model_entry(self.model, model, select=True)
 
     def clear(self) -> None:
         """A new recording: its units are not computed yet."""
