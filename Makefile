@@ -20,7 +20,7 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check
 # pip's "WARNING: Location ... is ignored" lines are noise here; sed drops them and keeps pip's exit status (pipefail)
 QUIET := sed '/^WARNING: Location/d'
 
-.PHONY: run test lint screenshots bench bench-clone bench-caption package clean
+.PHONY: run test lint screenshots bench bench-clone bench-caption bench-units package clean
 
 # Without root or sudo, missing packages stop here with the apt-get command to run; to start anyway: make run APT_RUN=
 run: $(VENV)/.installed
@@ -90,6 +90,14 @@ bench-caption: $(VENV)/.installed-test
 	set -o pipefail; ( \
 	  echo "make bench-caption, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$(git rev-parse --short HEAD), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)" && \
 	  $(BIN)/python benchmarks/caption.py $(CAPTION_ARGS) ) | tee artifacts/bench-caption.txt
+
+# speech units: HuBERT base features, ours vs transformers, and k-means vs scikit-learn (about 10 minutes on 2 cores
+# the first time: weights and ten minutes of features made once in ~/.cache/voice-studio-bench)
+bench-units: $(VENV)/.installed-test
+	@mkdir -p artifacts
+	set -o pipefail; ( \
+	  echo "make bench-units, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$(git rev-parse --short HEAD), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $$(nproc) CPUs, load $$(cut -d' ' -f1-3 /proc/loadavg)" && \
+	  $(BIN)/python benchmarks/units.py ) | tee artifacts/bench-units.txt
 
 package: $(VENV)/.installed
 	./packaging/build.sh
