@@ -94,6 +94,46 @@ def test_units_under_the_spectrogram_hover_click_play_and_save(qtbot, window, da
     assert view.analysis is None and view.strip.result is None and not view.play_unit_btn.isEnabled()
 
 
+def test_compare_two_takes(qtbot, window, data, tmp_path, hubert_folder) -> None:
+    """The same file: every frame agrees. A second take (here: jfk with half a second of noise in front and its
+    second half louder) is drawn on the first's axis; clicking it plays the second take's own audio."""
+    panel = window.spectrogram
+    window.stack.setCurrentWidget(panel)
+    view = panel.units
+    _use_local(view, hubert_folder)
+    view.k.setCurrentIndex(0)
+    panel.open_file(str(data / "jfk.flac"))
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    assert view.compare_btn.isEnabled() and view.other.isHidden()
+    view.compare_with(str(data / "jfk.flac"))
+    qtbot.waitUntil(lambda: view.comparison is not None, timeout=120000)
+    assert view.comparison.agreement == 1.0 and view.comparison.differing == []
+    assert not view.other.isHidden() and "100% of aligned frames share a unit" in view.info.text()
+    audio, rate = sf.read(data / "jfk.flac")
+    take = np.concatenate([np.random.default_rng(0).normal(0, 0.01, (rate // 2, 2)), audio])
+    take[len(take) // 2:] *= 1.8
+    other = tmp_path / "take2.wav"
+    sf.write(other, take, rate)
+    view.compare_with(str(other))
+    qtbot.waitUntil(lambda: view.comparison is not None and view.comparison.other.source == str(other),
+                    timeout=120000)
+    cmp = view.comparison
+    assert cmp.other.result.units.size == 574 and len(cmp.b_at_a) == 549
+    assert 0.0 < cmp.agreement < 1.0 and "share a unit" in view.info.text()
+    assert np.all(np.diff(cmp.b_at_a) >= 0)  # the warp runs forward in time
+    assert len(view.strip._marks) == len(cmp.differing) == len(view.other._marks)
+    if os.environ.get("STUDIO_SHOTS"):
+        qtbot.wait(300)
+        window.grab().save(str(Path(os.environ["STUDIO_SHOTS"]) / "units-compare.png"))
+    played = []
+    panel.player.play = lambda path, start=0.0, end=None: played.append((str(path), start, end))
+    _click_strip(qtbot, view.other, 5.0)
+    assert played and played[-1][0] == str(other) and played[-1][1] < played[-1][2]
+    panel.open_file(str(data / "vallex-en-1.wav"))  # another file: the comparison goes with the units
+    assert view.comparison is None and view.other.isHidden() and not view.compare_btn.isEnabled()
+
+
 def test_units_errors_reach_the_banner(qtbot, window, data, tmp_path, hubert_folder) -> None:
     panel = window.spectrogram
     view = panel.units

@@ -76,6 +76,7 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         self.units.error.connect(self.error)
         self.units.play_range.connect(self.play_range)
         self.units.play_file.connect(self._play_collection)
+        self.units.play_file_range.connect(self._play_collection)
         top = QWidget()
         top_lay = QVBoxLayout(top)
         top_lay.setContentsMargins(0, 0, 0, 0)
@@ -197,10 +198,10 @@ class SpectrogramPanel(AudioFilePanel, QWidget):
         except StudioError as e:
             self.error.emit(e.message, e.remedy)
 
-    def _play_collection(self, path: str) -> None:
-        """Every run of one unit, one after another (a file of its own: the playhead stays where it was)."""
+    def _play_collection(self, path: str, start: float = 0.0, end: float | None = None) -> None:
+        """Another file than the one shown (every run of one unit; a compared take): the playhead stays."""
         try:
-            self.player.play(path)
+            self.player.play(path, start, end)
             self.play_btn.setText("❚❚ Pause")
         except StudioError as e:
             self.error.emit(e.message, e.remedy)

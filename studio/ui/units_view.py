@@ -16,15 +16,16 @@ from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from studio.engine.units.codebook import save_codebook
-from studio.engine.units.result import UnitsAnalysis, UnitsResult
+from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
-from studio.ui.widgets import button, fmt_time
+from studio.ui.widgets import AUDIO_FILTER, button, fmt_time
 from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 UNITS = Job("studio.engine.units.jobs", "units_job")
+COMPARE = Job("studio.engine.units.jobs", "compare_job")
 OCCURRENCES = Job("studio.engine.units.jobs", "occurrences_job")
 MODELS = [("HuBERT base", "hubert-base"), ("HuBERT large", "hubert-large"), ("wav2vec 2.0 base", "wav2vec2-base")]
 KS = (50, 100, 200)
@@ -46,7 +47,7 @@ class UnitsStrip(pg.PlotWidget):
     hovered = Signal(str)
     run_clicked = Signal(float, float, int)  # start s, end s, unit
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, label: str = "units", parent: QWidget | None = None) -> None:
         super().__init__(parent, enableMenu=False)
         self.setFixedHeight(64)
         self.plotItem.hideButtons()
@@ -56,13 +57,14 @@ class UnitsStrip(pg.PlotWidget):
         self.setYRange(0, 1, padding=0)
         left = self.plotItem.getAxis("left")
         left.setWidth(AXIS_WIDTH)
-        left.setTicks([[(0.5, "units")]])
+        left.setTicks([[(0.5, label)]])
         self.image = pg.ImageItem()
         self.addItem(self.image)
         self.boundaries = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((20, 20, 20, 200), width=1))
         self.addItem(self.boundaries)
         self.result: UnitsResult | None = None
         self._starts = np.zeros(0)
+        self._marks: list[pg.LinearRegionItem] = []
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.plotItem.vb.sigXRangeChanged.connect(lambda *_: self._update_boundaries())
@@ -78,6 +80,17 @@ class UnitsStrip(pg.PlotWidget):
         self.image.setRect(QRectF(0, 0, result.units.size / result.frame_rate, 1))
         self._starts = np.array([result.seconds(r.first_frame) for r in result.runs()[1:]])
         self._update_boundaries()
+
+    def mark(self, spans: list[tuple[float, float]]) -> None:
+        """Shade these (start, end) seconds: where a compared recording differs."""
+        for item in self._marks:
+            self.removeItem(item)
+        self._marks = []
+        for a, b in spans:
+            item = pg.LinearRegionItem((a, b), movable=False, brush=pg.mkBrush(255, 40, 40, 90),
+                                       pen=pg.mkPen(255, 40, 40, 200))
+            self.addItem(item)
+            self._marks.append(item)
 
     def _update_boundaries(self) -> None:
         x0, x1 = self.plotItem.vb.viewRange()[0]
@@ -125,6 +138,7 @@ class UnitsView(QWidget):
     error = Signal(str, str)
     play_range = Signal(float, float)
     play_file = Signal(str)
+    play_file_range = Signal(str, float, float)
     units_ready = Signal(object)  # UnitsAnalysis
     import_requested = Signal()  # the picker's "Import local weights…" entry
 
@@ -162,22 +176,32 @@ class UnitsView(QWidget):
                                self.save_codebook)
         self.play_unit_btn = button("▶ All of unit –", "Every run of the last clicked unit, one after another",
                                     self.play_unit)
-        for b in (self.save_btn, self.play_unit_btn):
+        self.compare_btn = button("Compare with…", "Another take of the same text: its units with this codebook, "
+                                  "aligned here (DTW), where they differ shaded", self.choose_comparison)
+        for b in (self.save_btn, self.play_unit_btn, self.compare_btn):
             b.setEnabled(False)
+        self.comparison: UnitsComparison | None = None
+        self._compare_job = 0
         self.info = QLabel("Units: compute them to see one colour per unit under the spectrogram.")
         self.info.setWordWrap(True)
         bar = QHBoxLayout()
         for w in (QLabel("Units"), self.model, QLabel("layer"), self.layer, QLabel("k"), self.k, self.codebook,
-                  self.compute_btn, self.save_btn, self.play_unit_btn):
+                  self.compute_btn, self.save_btn, self.play_unit_btn, self.compare_btn):
             bar.addWidget(w)
         bar.addStretch(1)
         self.strip = UnitsStrip()
         self.strip.hovered.connect(self.info.setText)
         self.strip.run_clicked.connect(self._run_clicked)
+        self.other = UnitsStrip("B")
+        self.other.setXLink(self.strip)
+        self.other.hide()
+        self.other.hovered.connect(self.info.setText)
+        self.other.run_clicked.connect(self._other_clicked)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
         lay.addWidget(self.strip)
+        lay.addWidget(self.other)
         lay.addWidget(self.info)
 
     def _model_changed(self, index: int) -> None:
@@ -199,7 +223,9 @@ class UnitsView(QWidget):
         self.analysis = None
         self.picked_unit = None
         self.strip.set_result(None)
+        self.clear_comparison()
         self.save_btn.setEnabled(False)
+        self.compare_btn.setEnabled(False)
         self.play_unit_btn.setEnabled(False)
         self.play_unit_btn.setText("▶ All of unit –")
         self.compute_btn.setEnabled(True)
@@ -254,7 +280,9 @@ class UnitsView(QWidget):
         self.analysis = analysis
         r = analysis.result
         self.strip.set_result(r)
+        self.clear_comparison()
         self.save_btn.setEnabled(analysis.fitted_here)
+        self.compare_btn.setEnabled(True)
         used = int((r.histogram() > 0).sum())
         how = "fitted on this recording" if analysis.fitted_here else "from the saved codebook"
         self.info.setText(f"{r.model} layer {r.layer}, k = {r.k} ({how}): {r.units.size} frames, "
@@ -278,6 +306,66 @@ class UnitsView(QWidget):
                            name=f"Unit {self.picked_unit}: {len(spans)} runs",
                            on_result=self.play_file.emit,
                            on_error=lambda rep: self.error.emit(rep.message, rep.remedy))
+
+    # ---- compare mode ----------------------------------------------------------------------------------------
+    def choose_comparison(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Compare with another take", "", AUDIO_FILTER)
+        if path:
+            self.compare_with(path)
+
+    def compare_with(self, path: str) -> None:
+        if self.analysis is None:
+            return
+        if self._compare_job:
+            self.worker.cancel(self._compare_job)
+        self.info.setText(f"Comparing with {Path(path).name}…")
+        first = self.analysis
+        self._compare_job = self.worker.submit(
+            COMPARE, first, path, self._cache_dir(), name=f"Units of {Path(path).name}, aligned",
+            on_result=lambda c: self._compared(first, c), on_error=self._compare_failed)
+
+    def _compare_failed(self, rep: object) -> None:
+        self._compare_job = 0
+        self.info.setText("Not compared (see the message above).")
+        self.error.emit(rep.message, rep.remedy)  # type: ignore[attr-defined]
+
+    def _compared(self, first: UnitsAnalysis, cmp: UnitsComparison) -> None:
+        self._compare_job = 0
+        if self.analysis is not first:  # units recomputed or another file meanwhile
+            return
+        self.comparison = cmp
+        a = first.result
+        warped = UnitsResult(cmp.other.result.units[cmp.b_at_a], a.frame_rate, a.k, a.model, a.layer, a.duration)
+        self.other.set_result(warped)
+        self.other.show()
+        for strip in (self.strip, self.other):
+            strip.mark(cmp.differing)
+        where = ", ".join(f"{fmt_time(x)}–{fmt_time(y)}" for x, y in cmp.differing[:6])
+        more = f" and {len(cmp.differing) - 6} more" if len(cmp.differing) > 6 else ""
+        self.info.setText(f"B = {Path(cmp.other.source).name} on this time axis: {cmp.agreement:.0%} of aligned "
+                          f"frames share a unit" + (f"; they differ at {where}{more} (shaded)" if where else "")
+                          + ". Click B to hear that part of B.")
+
+    def clear_comparison(self) -> None:
+        if self._compare_job:
+            self.worker.cancel(self._compare_job)
+            self._compare_job = 0
+        self.comparison = None
+        self.other.set_result(None)
+        self.other.hide()
+        for strip in (self.strip, self.other):
+            strip.mark([])
+
+    def _other_clicked(self, start: float, end: float, unit: int) -> None:
+        """A run of B as drawn on A's axis: play those frames of B from B's own file."""
+        cmp = self.comparison
+        if cmp is None:
+            return
+        rate = cmp.other.result.frame_rate
+        f0 = int(round(start * rate))
+        f1 = max(f0 + 1, int(round(end * rate)))
+        b0, b1 = int(cmp.b_at_a[f0]), int(cmp.b_at_a[min(f1, len(cmp.b_at_a)) - 1]) + 1
+        self.play_file_range.emit(cmp.other.source, b0 / rate, b1 / rate)
 
     def save_codebook(self, path: str | None = None) -> None:
         if self.analysis is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.engine.units.codebook import load_codebook
-from studio.engine.units.result import UnitsAnalysis, UnitsResult
+from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
 from studio.worker.jobs import JobContext
 
 GAP_S = 0.15  # silence between two occurrences, so each is heard as one
@@ -84,3 +84,22 @@ def occurrences_job(ctx: JobContext, path: str, spans: list[tuple[float, float]]
     with atomic_output(out) as f:
         sf.write(f, audio, rate, format="WAV", subtype="FLOAT")
     return out
+
+
+def compare_job(ctx: JobContext, first: UnitsAnalysis, path: str, cache_dir: str | None = None) -> UnitsComparison:
+    """Units of the recording at `path` with `first`'s codebook, aligned onto `first` (DTW)."""
+    from studio.audio.io import load_audio
+    from studio.engine.units.compare import align
+    from studio.engine.units.units import units_of
+    from studio.models.hubert import SAMPLE_RATE
+
+    cb = first.codebook
+    ctx.progress(0.0, f"Reading {Path(path).name}…")
+    wave = load_audio(path, SAMPLE_RATE)
+    loaded = get_encoder(ctx, cb.model, cache_dir)
+    result = units_of(wave, loaded, cb, progress=lambda f: ctx.progress(0.9 * f, "Units"),  # type: ignore[arg-type]
+                      cancel=ctx._cancel)
+    ctx.progress(0.9, "Aligning…")
+    al = align(first.result, result, cb)
+    return UnitsComparison(UnitsAnalysis(path, result, cb, fitted_here=False), al.b_at_a(), al.agreement,
+                           al.differing_spans(result.frame_rate))

@@ -71,3 +71,12 @@ class UnitsAnalysis:
     result: UnitsResult
     codebook: Codebook
     fitted_here: bool  # the codebook was fitted on this recording (no saved one was given)
+
+
+@dataclass(frozen=True)
+class UnitsComparison:
+    """A second recording's units (with the first's codebook) aligned onto the first's time axis."""
+    other: UnitsAnalysis
+    b_at_a: np.ndarray                       # for each frame of the first, the aligned frame of the second
+    agreement: float                         # share of aligned frames with the same unit
+    differing: list[tuple[float, float]]     # seconds on the first's axis where they differ
