@@ -140,7 +140,7 @@ def test_units_errors_reach_the_banner(qtbot, window, data, tmp_path, hubert_fol
     errors = []
     panel.error.connect(lambda m, r: errors.append(m))
     view.compute()  # nothing open
-    assert errors and "Open a recording first" in errors[-1]
+    assert errors and "open a recording first" in errors[-1]
     _use_local(view, hubert_folder)
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros(200, np.float32), 16000)
@@ -158,3 +158,30 @@ def test_units_errors_reach_the_banner(qtbot, window, data, tmp_path, hubert_fol
     view.compute()
     qtbot.waitUntil(lambda: len(errors) >= 4, timeout=60000)
     assert "layer 9 does not exist" in errors[-1]
+
+
+def test_units_strip_in_the_codec_panel_above_the_grid(qtbot, window, data, hubert_folder) -> None:
+    """The same units view sits between the Codec panel's spectrogram and its token grid, on their time axis; a
+    code file (no audio) has no units."""
+    panel = window.codec
+    window.stack.setCurrentWidget(panel)
+    view = panel.units
+    _use_local(view, hubert_folder)
+    view.k.setCurrentIndex(0)
+    panel.open_file(str(data / "jfk.flac"))
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    assert view.analysis.result.units.shape == (549,)
+    panel.spec.setXRange(1.0, 2.5, padding=0)
+    qtbot.wait(50)
+    (x0, x1), (g0, g1) = view.strip.plotItem.vb.viewRange()[0], panel.grid.plotItem.vb.viewRange()[0]
+    assert abs(x0 - 1.0) < 0.05 and abs(x1 - 2.5) < 0.05 and abs(g0 - x0) < 1e-6 and abs(g1 - x1) < 1e-6
+    split = view.parentWidget()
+    order = [split.widget(i) for i in range(split.count())]
+    assert order.index(panel.spec) < order.index(view) < order.index(panel.grid)
+    errors = []
+    panel.error.connect(lambda m, r: errors.append(m) if m else None)
+    panel.open_file(str(data / "vallex-preset-librispeech_1.npz"))
+    assert view.analysis is None and not view.compute_btn.isEnabled() and "this file has none" in view.info.text()
+    view.compute()  # even if asked (a shortcut, a script): a message, not a job
+    assert errors and "open a recording first" in errors[-1]

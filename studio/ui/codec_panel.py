@@ -6,14 +6,11 @@ import functools
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -31,10 +28,12 @@ from studio.engine.spectrogram import Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.outputs import check_output, describe_os_error
+from studio.ui.codec_stats import CodecStats
 from studio.ui.draw_steps import DrawSteps
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
+from studio.ui.units_view import AXIS_WIDTH, NO_AUDIO, UnitsView
 from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.jobs import Job
@@ -69,6 +68,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self._generation = 0
         self._spec_generation = 0  # only the spectrogram asked for last is drawn
         self._pending_play: int | None = None
+        self._elsewhere: str | None = None  # what _play_elsewhere started: no playhead for it
         self._out_dir = Path(tempfile.mkdtemp(prefix="voice-studio-codec-"))
         # plots of the last analysis still to draw (see _analysis_done)
         self._steps = DrawSteps(self, then=lambda: self.analysis_ready.emit(self.analysis))
@@ -125,49 +125,30 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.spec = SpectrogramPlot()
         self.grid = TokenGrid()
         self.grid.setXLink(self.spec)
+        # speech units of the same audio above the grid, on its time axis (studio.ui.units_view)
+        self.units = UnitsView(self.worker, lambda: self.path, lambda: self.settings.cache_folder)
+        self.units.strip.setXLink(self.spec)
+        self.units.error.connect(self.error)
+        self.units.play_range.connect(self.play_range)
+        self.units.play_file.connect(self._play_elsewhere)
+        self.units.play_file_range.connect(self._play_elsewhere)
+        for plot in (self.spec, self.grid):
+            plot.getAxis("left").setWidth(AXIS_WIDTH)
         self.grid.hovered.connect(lambda text: self.hover_label.setText(text))
         self.spec.clicked_time.connect(self.seek)
         self.grid.clicked_time.connect(self.seek)
         self.hover_label = QLabel("Hover the grid: time, codebook and code.")
 
-        self.usage_plot = pg.PlotWidget(title="Code usage")
-        self.usage_plot.setLabel("bottom", "code index")
-        self.usage_bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush="#4c9be8")
-        self.usage_plot.addItem(self.usage_bars)
-        self.codebook_pick = QComboBox()
-        self.codebook_pick.currentIndexChanged.connect(self._show_usage)
-        self.entropy_plot = pg.PlotWidget(title="Entropy per codebook (bits, max 10)")
-        self.entropy_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#e8a94c")
-        self.entropy_plot.addItem(self.entropy_bars)
-        self.entropy_plot.setLabel("bottom", "codebook")
-        self.quality_plot = pg.PlotWidget(title="Quality with k codebooks")
-        self.quality_plot.setLabel("bottom", "k")
-        self.quality_plot.setLabel("left", "SI-SNR", units="dB")
-        self.quality_plot.addLegend(offset=(10, 10))
-        self.snr_curve = self.quality_plot.plot([], [], pen=pg.mkPen("#4ce87a", width=2), symbol="o", name="SI-SNR dB")
-        self.mel_curve = self.quality_plot.plot([], [], pen=pg.mkPen("#e84c6b", width=2), symbol="t",
-                                                name="mel distance ×10")
+        self.stats = CodecStats()
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
-        stats = QGridLayout()
-        usage_box = QVBoxLayout()
-        usage_row = QHBoxLayout()
-        usage_row.addWidget(QLabel("Codebook"))
-        usage_row.addWidget(self.codebook_pick)
-        usage_row.addStretch(1)
-        usage_box.addLayout(usage_row)
-        usage_box.addWidget(self.usage_plot)
-        stats.addLayout(usage_box, 0, 0)
-        stats.addWidget(self.entropy_plot, 0, 1)
-        stats.addWidget(self.quality_plot, 0, 2)
-        stats_widget = QWidget()
-        stats_widget.setLayout(stats)
 
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.spec)
+        split.addWidget(self.units)
         split.addWidget(self.grid)
-        split.addWidget(stats_widget)
-        split.setSizes([220, 200, 260])
+        split.addWidget(self.stats)
+        split.setSizes([220, 110, 200, 260])
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addLayout(play)
@@ -194,6 +175,7 @@ class CodecPanel(AudioFilePanel, QWidget):
                 return
             self._clear_results()
             self.path = None
+            self.units.refresh(NO_AUDIO)
             self.spec.hide()  # the spectrogram of the decoded codes appears once they are played
             self.file_label.setText(f"<b>{p.name}</b> — reading codes…")
             self._submit(OPEN_CODES, path, name=f"Reading {p.name}", opening=True)
@@ -203,6 +185,7 @@ class CodecPanel(AudioFilePanel, QWidget):
             return
         self._clear_results()
         self.path = info.path
+        self.units.refresh()
         self.file_label.setText(f"<b>{info.path.name}</b> — {fmt_time(info.duration)}")
         self._show_spectrogram(str(info.path))
         self.reanalyze(opening=True)
@@ -212,6 +195,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.player.stop()
         self.play_btn.setText("▶ Play")
         self.reconstructions.clear()
+        self.units.clear()
         self.analysis = None
         self._steps.clear()  # a slower earlier analysis must not draw over the new file
         self._pending_play = None
@@ -222,14 +206,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.grid.image.clear()
         self.grid.k_band.hide()
         self.grid.getAxis("left").setTicks(None)  # no codebook rows without codes
-        self.codebook_pick.blockSignals(True)
-        self.codebook_pick.clear()
-        self.codebook_pick.blockSignals(False)
-        self.usage_bars.setOpts(x=[], height=[])
-        self.usage_plot.setTitle("Code usage")
-        self.entropy_bars.setOpts(x=[], height=[])
-        self.snr_curve.setData([], [])
-        self.mel_curve.setData([], [])
+        self.stats.clear()
         self.summary.setText("")
         self.hover_label.setText("Hover the grid: time, codebook and code.")
         self.export_btn.setEnabled(False)
@@ -296,10 +273,7 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.k_slider.setValue(n_q)
         self.k_slider.blockSignals(False)
         self.k_label.setText(f"k = {n_q}")
-        self.codebook_pick.blockSignals(True)
-        self.codebook_pick.clear()
-        self.codebook_pick.addItems([str(i + 1) for i in range(n_q)])
-        self.codebook_pick.blockSignals(False)
+        self.stats.take(analysis)
         entropy_rate = sum(c.kbps for c in analysis.codebooks)
         self.summary.setText(
             f"{analysis.model}: {n_q} codebooks × {analysis.codes.shape[1]} frames at {analysis.frame_rate} frames/s "
@@ -312,9 +286,9 @@ class CodecPanel(AudioFilePanel, QWidget):
             self.codec_btn.setChecked(True)
         else:
             self.original_btn.setEnabled(True)
-        self._steps.start([functools.partial(self._draw_grid, analysis), functools.partial(self._show_usage, 0),
-                           functools.partial(self._draw_entropy, analysis),
-                           functools.partial(self._draw_quality, analysis)])
+        self._steps.start([functools.partial(self._draw_grid, analysis), functools.partial(self.stats.show_usage, 0),
+                           functools.partial(self.stats.draw_entropy, analysis),
+                           functools.partial(self.stats.draw_quality, analysis)])
 
     @property
     def drawing(self) -> bool:
@@ -325,28 +299,6 @@ class CodecPanel(AudioFilePanel, QWidget):
         self.grid.show_codes(analysis.codes, analysis.frame_rate)
         self.grid.set_k(self.k)  # the slider may have moved since the analysis came
         self.spec.setXRange(0, analysis.duration, padding=0)
-
-    def _draw_entropy(self, analysis: CodecAnalysis) -> None:
-        n_q = analysis.codes.shape[0]
-        self.entropy_bars.setOpts(x=np.arange(1, n_q + 1), height=[c.entropy_bits for c in analysis.codebooks])
-        self.entropy_plot.setYRange(0, 10.2)
-        self.entropy_plot.setXRange(0.4, n_q + 0.6, padding=0)
-
-    def _draw_quality(self, analysis: CodecAnalysis) -> None:
-        if analysis.stages:
-            self.snr_curve.setData([s.k for s in analysis.stages], [s.si_snr_db for s in analysis.stages])
-            self.mel_curve.setData([s.k for s in analysis.stages], [10 * s.mel_distance for s in analysis.stages])
-        else:
-            self.snr_curve.setData([], [])
-            self.mel_curve.setData([], [])
-
-    def _show_usage(self, index: int) -> None:
-        if self.analysis is None or not 0 <= index < len(self.analysis.codebooks):
-            return
-        cb = self.analysis.codebooks[index]
-        self.usage_bars.setOpts(x=np.arange(len(cb.usage)), height=cb.usage)
-        self.usage_plot.setTitle(f"Codebook {index + 1}: {cb.used_codes}/{len(cb.usage)} codes, "
-                                 f"{cb.entropy_bits:.2f} bits")
 
     def _failed(self, report: ErrorReport, opening: bool = False) -> None:
         self._job = 0
@@ -436,9 +388,21 @@ class CodecPanel(AudioFilePanel, QWidget):
         if self.player.playing:
             self.player.seek(seconds)
 
+    def _play_elsewhere(self, path: str, start: float = 0.0, end: float | None = None) -> None:
+        """Audio off this timeline (a unit's runs, a compared take): played, the playhead left where it is."""
+        try:
+            self.player.play(path, start, end)
+            self._elsewhere = str(path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+
     def _tick(self) -> None:
         if self.player.path is None:
             return
+        if self._elsewhere is not None:
+            if self.player.playing and str(self.player.path) == self._elsewhere:
+                return
+            self._elsewhere = None
         pos = self.player.position
         if self.player.playing:
             self.grid.playhead.setValue(pos)
@@ -475,4 +439,5 @@ class CodecPanel(AudioFilePanel, QWidget):
         import shutil
 
         self.player.stop()
+        self.units.shutdown()
         shutil.rmtree(self._out_dir, ignore_errors=True)  # decoded reconstructions are only for listening

@@ -32,6 +32,9 @@ KS = (50, 100, 200)
 AXIS_WIDTH = 64  # the strip's and the spectrogram's left axes: equal widths keep one time axis
 BOUNDARIES_BELOW_S = 20.0  # run boundaries drawn when the view spans less than this (else a grey smear)
 NO_CODEBOOK = "Fit on this file"
+HINT = "Units: compute them to see one colour per unit here, on the same time axis."
+NO_FILE = "Units: open a recording, then compute them to see one colour per unit here, on the same time axis."
+NO_AUDIO = "Units are taken from audio: this file has none (a code file). Open a recording to see its units."
 
 
 def unit_colors(k: int) -> np.ndarray:
@@ -182,7 +185,7 @@ class UnitsView(QWidget):
             b.setEnabled(False)
         self.comparison: UnitsComparison | None = None
         self._compare_job = 0
-        self.info = QLabel("Units: compute them to see one colour per unit under the spectrogram.")
+        self.info = QLabel(HINT)
         self.info.setWordWrap(True)
         bar = QHBoxLayout()
         for w in (QLabel("Units"), self.model, QLabel("layer"), self.layer, QLabel("k"), self.k, self.codebook,
@@ -203,6 +206,7 @@ class UnitsView(QWidget):
         lay.addWidget(self.strip)
         lay.addWidget(self.other)
         lay.addWidget(self.info)
+        self.refresh()
 
     def _model_changed(self, index: int) -> None:
         if import_entry_taken(self.model, self._model_index):  # the dialog opens; the pick stays as it was
@@ -228,8 +232,13 @@ class UnitsView(QWidget):
         self.compare_btn.setEnabled(False)
         self.play_unit_btn.setEnabled(False)
         self.play_unit_btn.setText("▶ All of unit –")
-        self.compute_btn.setEnabled(True)
-        self.info.setText("Units: compute them to see one colour per unit under the spectrogram.")
+        self.refresh()
+
+    def refresh(self, no_audio: str = NO_FILE) -> None:
+        """After the panel changed its file: units can be computed only where there is audio (else `no_audio`)."""
+        has_audio = self._path() is not None
+        self.compute_btn.setEnabled(has_audio)
+        self.info.setText(HINT if has_audio else no_audio)
 
     def _codebook_picked(self, index: int) -> None:
         if self.codebook.itemData(index) != "load":
@@ -254,7 +263,8 @@ class UnitsView(QWidget):
     def compute(self) -> None:
         path = self._path()
         if path is None:
-            self.error.emit("Open a recording first.", "Units are computed for the file the spectrogram shows.")
+            self.error.emit("Units are computed from audio: open a recording first.",
+                            "A code file (.ecdc, .npz) holds no audio to take units from.")
             return
         if self._job:
             self.worker.cancel(self._job)
