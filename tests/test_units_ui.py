@@ -185,3 +185,40 @@ def test_units_strip_in_the_codec_panel_above_the_grid(qtbot, window, data, hube
     assert view.analysis is None and not view.compute_btn.isEnabled() and "this file has none" in view.info.text()
     view.compute()  # even if asked (a shortcut, a script): a message, not a job
     assert errors and "open a recording first" in errors[-1]
+
+
+def test_statistics_window(qtbot, window, data, hubert_folder) -> None:
+    """Frames per unit and mean spectra; purity against tiny.en's words; a click on a bar plays every run of it."""
+    panel = window.spectrogram
+    window.stack.setCurrentWidget(panel)
+    view = panel.units
+    _use_local(view, hubert_folder)
+    view.k.setCurrentIndex(0)
+    panel.open_file(str(data / "jfk.flac"))
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    qtbot.mouseClick(view.stats_btn, Qt.LeftButton)
+    dialog = view.stats_dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.stats is not None, timeout=60000)
+    hist = dialog.stats.histogram
+    assert hist.sum() == 549 and hist.size == 50 and dialog.stats.purity is None
+    heights = dialog.bars.opts["height"]
+    assert np.array_equal(np.asarray(heights), hist)
+    used = int(np.flatnonzero(hist)[0])
+    assert dialog.describe(used).startswith(f"unit {used}: {hist[used]} frames")
+    dialog.words.setChecked(True)  # transcribes with the built-in model for word times
+    qtbot.waitUntil(lambda: dialog.stats is not None and dialog.stats.purity is not None, timeout=120000)
+    assert dialog.stats.purity.words == 14 and "Purity against the words" in dialog.summary.text()
+    if os.environ.get("STUDIO_SHOTS"):
+        qtbot.wait(200)
+        dialog.grab().save(str(Path(os.environ["STUDIO_SHOTS"]) / "units-stats.png"))
+    played = []
+    panel.player.play = lambda path, start=0.0, end=None: played.append(str(path))
+    vb = dialog.bars_plot.plotItem.vb
+    pos = dialog.bars_plot.mapFromScene(vb.mapViewToScene(QPointF(used, hist[used] / 2)))
+    qtbot.mouseClick(dialog.bars_plot.viewport(), Qt.LeftButton, pos=pos)
+    assert view.picked_unit == used
+    qtbot.waitUntil(lambda: bool(played) and played[-1].endswith(f"unit-{used}.wav"), timeout=30000)
+    panel.open_file(str(data / "vallex-en-1.wav"))  # another file: the window's numbers would be stale
+    assert not dialog.isVisible() and not view.stats_btn.isEnabled()

@@ -5,7 +5,6 @@ worker (studio.engine.units.jobs)."""
 
 from __future__ import annotations
 
-import colorsys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,8 @@ from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResu
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
+from studio.ui.unit_colors import unit_colors
+from studio.ui.unit_stats_view import UnitStatsDialog
 from studio.ui.widgets import AUDIO_FILTER, button, fmt_time
 from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
@@ -35,15 +36,6 @@ NO_CODEBOOK = "Fit on this file"
 HINT = "Units: compute them to see one colour per unit here, on the same time axis."
 NO_FILE = "Units: open a recording, then compute them to see one colour per unit here, on the same time axis."
 NO_AUDIO = "Units are taken from audio: this file has none (a code file). Open a recording to see its units."
-
-
-def unit_colors(k: int) -> np.ndarray:
-    """(k, 4) uint8: hues spread by the golden ratio (neighbouring ids far apart), three brightness levels."""
-    out = np.zeros((k, 4), np.uint8)
-    for i in range(k):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, (0.85, 0.55, 0.95)[i % 3], (0.95, 0.8, 0.6)[i % 3 - 1])
-        out[i] = (int(r * 255), int(g * 255), int(b * 255), 255)
-    return out
 
 
 class UnitsStrip(pg.PlotWidget):
@@ -181,15 +173,18 @@ class UnitsView(QWidget):
                                     self.play_unit)
         self.compare_btn = button("Compare with…", "Another take of the same text: its units with this codebook, "
                                   "aligned here (DTW), where they differ shaded", self.choose_comparison)
-        for b in (self.save_btn, self.play_unit_btn, self.compare_btn):
+        self.stats_btn = button("Statistics…", "Frames per unit, each unit's mean spectrum, purity against the "
+                                "transcript's words", self.show_stats)
+        for b in (self.save_btn, self.play_unit_btn, self.compare_btn, self.stats_btn):
             b.setEnabled(False)
+        self.stats_dialog: UnitStatsDialog | None = None
         self.comparison: UnitsComparison | None = None
         self._compare_job = 0
         self.info = QLabel(HINT)
         self.info.setWordWrap(True)
         bar = QHBoxLayout()
         for w in (QLabel("Units"), self.model, QLabel("layer"), self.layer, QLabel("k"), self.k, self.codebook,
-                  self.compute_btn, self.save_btn, self.play_unit_btn, self.compare_btn):
+                  self.compute_btn, self.save_btn, self.play_unit_btn, self.compare_btn, self.stats_btn):
             bar.addWidget(w)
         bar.addStretch(1)
         self.strip = UnitsStrip()
@@ -230,6 +225,10 @@ class UnitsView(QWidget):
         self.clear_comparison()
         self.save_btn.setEnabled(False)
         self.compare_btn.setEnabled(False)
+        self.stats_btn.setEnabled(False)
+        if self.stats_dialog is not None:
+            self.stats_dialog.done_with()
+            self.stats_dialog.hide()
         self.play_unit_btn.setEnabled(False)
         self.play_unit_btn.setText("▶ All of unit –")
         self.refresh()
@@ -293,6 +292,9 @@ class UnitsView(QWidget):
         self.clear_comparison()
         self.save_btn.setEnabled(analysis.fitted_here)
         self.compare_btn.setEnabled(True)
+        self.stats_btn.setEnabled(True)
+        if self.stats_dialog is not None and self.stats_dialog.isVisible():
+            self.stats_dialog.show_for(analysis)
         used = int((r.histogram() > 0).sum())
         how = "fitted on this recording" if analysis.fitted_here else "from the saved codebook"
         self.info.setText(f"{r.model} layer {r.layer}, k = {r.k} ({how}): {r.units.size} frames, "
@@ -300,10 +302,24 @@ class UnitsView(QWidget):
         self.units_ready.emit(analysis)
 
     def _run_clicked(self, start: float, end: float, unit: int) -> None:
+        self.pick_unit(unit)
+        self.play_range.emit(start, end)
+
+    def pick_unit(self, unit: int) -> None:
         self.picked_unit = unit
         self.play_unit_btn.setText(f"▶ All of unit {unit}")
         self.play_unit_btn.setEnabled(True)
-        self.play_range.emit(start, end)
+
+    def show_stats(self) -> None:
+        if self.analysis is None:
+            return
+        if self.stats_dialog is None:
+            self.stats_dialog = UnitStatsDialog(self.worker, self._cache_dir(), self)
+            self.stats_dialog.error.connect(self.error)
+            self.stats_dialog.unit_picked.connect(lambda u: (self.pick_unit(u), self.play_unit()))
+        self.stats_dialog.show_for(self.analysis)
+        self.stats_dialog.show()
+        self.stats_dialog.raise_()
 
     def play_unit(self) -> None:
         if self.analysis is None or self.picked_unit is None:
@@ -392,6 +408,8 @@ class UnitsView(QWidget):
         self.info.setText(f"Saved the codebook to {npy} (and its .json).")
 
     def shutdown(self) -> None:
+        if self.stats_dialog is not None:
+            self.stats_dialog.done_with()
         if self._out_dir is not None:
             import shutil
 

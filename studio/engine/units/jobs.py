@@ -9,6 +9,7 @@ import numpy as np
 
 from studio.engine.units.codebook import load_codebook
 from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
+from studio.engine.units.stats import UnitStats
 from studio.worker.jobs import JobContext
 
 GAP_S = 0.15  # silence between two occurrences, so each is heard as one
@@ -103,3 +104,30 @@ def compare_job(ctx: JobContext, first: UnitsAnalysis, path: str, cache_dir: str
     al = align(first.result, result, cb)
     return UnitsComparison(UnitsAnalysis(path, result, cb, fitted_here=False), al.b_at_a(), al.agreement,
                            al.differing_spans(result.frame_rate))
+
+
+def stats_job(ctx: JobContext, analysis: UnitsAnalysis, with_words: bool = False, asr_model: str = "tiny.en",
+              cache_dir: str | None = None) -> UnitStats:
+    """Histogram and per-unit mean spectra of `analysis`; with `with_words`, the recording is transcribed (word
+    timestamps) and the units' purity against the words is measured."""
+    from studio.audio.io import load_audio
+    from studio.engine.units.stats import unit_spectra, word_purity
+    from studio.models.hubert import SAMPLE_RATE
+
+    r = analysis.result
+    ctx.progress(0.0, f"Reading {Path(analysis.source).name}…")
+    wave = load_audio(analysis.source, SAMPLE_RATE)
+    spectra = unit_spectra(wave, r)
+    purity = None
+    if with_words:
+        from studio.engine.asr.jobs import get_transcriber
+        from studio.engine.asr.options import TranscribeOptions
+
+        transcriber = get_transcriber(ctx, asr_model, cache_dir)
+        ctx.progress(0.1, "Transcribing (word times)…")
+        transcript = transcriber.transcribe(wave, TranscribeOptions(word_timestamps=True, language="en"
+                                                                    if asr_model.endswith(".en") else None),
+                                            progress=lambda f, m="": ctx.progress(0.1 + 0.85 * f, m), check=ctx.check)
+        words = [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
+        purity = word_purity(r, words)
+    return UnitStats(r.histogram(), spectra, purity)
