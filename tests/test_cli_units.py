@@ -114,3 +114,24 @@ def test_offline_without_weights(tmp_path: Path, capsys: pytest.CaptureFixture[s
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     code, out, err = _run(capsys, JFK)
     assert code == 2 and "facebook/hubert-base-ls960" in err and "not on this computer" in err
+
+
+def test_a_textless_km_bin(model_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scikit-learn MiniBatchKMeans saved with joblib (textless-lib's km.bin format) fitted on this model's layer
+    6 features gives the units scikit-learn's own predict gives."""
+    import joblib
+    from sklearn.cluster import MiniBatchKMeans
+
+    code, _, err = _run(capsys, JFK, "--model", model_folder, "--features", tmp_path / "f.npy")
+    assert code == 0, err
+    feats = np.load(tmp_path / "f.npy")
+    km = MiniBatchKMeans(20, n_init=3, random_state=0).fit(feats)
+    joblib.dump(km, tmp_path / "km.bin")
+    code, out, err = _run(capsys, JFK, "--model", model_folder, "--kmeans", tmp_path / "km.bin")
+    assert code == 0, err
+    assert [int(u) for u in out.split()] == km.predict(feats).tolist()
+    code, out, err = _run(capsys, JFK, "--model", model_folder, "--layer", "3", "--kmeans", tmp_path / "km.bin")
+    assert code == 0  # the file does not say its layer: the user's word is taken
+    (tmp_path / "bad.bin").write_bytes(b"\x80\x04junk")
+    code, out, err = _run(capsys, JFK, "--model", model_folder, "--kmeans", tmp_path / "bad.bin")
+    assert code == 2 and "not a k-means file" in err

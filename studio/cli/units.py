@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the usual other choices)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--kmeans", type=Path, default=None, metavar="FILE",
-                     help="a saved codebook (FILE.npy with FILE.json beside it)")
+                     help="a saved codebook (FILE.npy with FILE.json beside it), or a textless-lib / fairseq km.bin "
+                     "(read without running its pickle; for HuBERT base layer 6 unless --model / --layer say)")
     how.add_argument("--fit", type=Path, nargs="+", default=None, metavar="FILES",
                      help="fit the codebook on these recordings (default: on IN itself)")
     p.add_argument("--save-kmeans", type=Path, default=None, metavar="FILE",
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     import numpy as np
 
     from studio.audio.io import load_audio
-    from studio.engine.units.codebook import load_codebook, save_codebook, sidecar
+    from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
     from studio.engine.units.features import check_layer, extract_features
     from studio.engine.units.kmeans import fit_kmeans
     from studio.engine.units.result import UnitsResult
@@ -76,7 +77,11 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         raise StudioError("--save-kmeans writes a fitted codebook; with --kmeans nothing is fitted.",
                           "Leave out one of the two.")
     codebook = None
-    if args.kmeans is not None:
+    if args.kmeans is not None and is_pretrained_file(args.kmeans):  # textless-lib's km.bin: says no model
+        codebook = load_codebook(args.kmeans, args.model or DEFAULT_MODEL,
+                                 DEFAULT_LAYER if args.layer is None else args.layer)
+        inputs.append(args.kmeans)
+    elif args.kmeans is not None:
         codebook = load_codebook(args.kmeans)
         inputs += list(sidecar(args.kmeans))
     for out, suffixes in ((args.features, [".npy"]), (args.out, None)):

@@ -243,7 +243,9 @@ class UnitsView(QWidget):
         if self.codebook.itemData(index) != "load":
             self.codebook_path = self.codebook.itemData(index)
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Load a codebook", "", "Codebook (*.npy *.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load a codebook", "", "Codebook (*.npy *.json);;textless-lib / "
+                                              "fairseq k-means, for the model and layer chosen (*.bin *.pkl);;All "
+                                              "files (*)")
         self.use_codebook(path or None)
 
     def use_codebook(self, path: str | None) -> None:

@@ -61,7 +61,21 @@ def save_codebook(cb: Codebook, path: str | os.PathLike) -> tuple[Path, Path]:
     return npy, meta
 
 
-def load_codebook(path: str | os.PathLike) -> Codebook:
+def is_pretrained_file(path: str | os.PathLike) -> bool:
+    """A k-means file of another tool (textless-lib / fairseq `km.bin`), not one of ours (.npy + .json)."""
+    p = Path(path)
+    return p.suffix.lower() not in (".npy", ".json") and p.is_file()
+
+
+def load_codebook(path: str | os.PathLike, model: str | None = None, layer: int | None = None) -> Codebook:
+    """Ours (its own model and layer), or a pretrained scikit-learn k-means file, which does not say which model
+    and layer it was fitted on: the caller's `model` and `layer` (textless-lib's are HuBERT base, layer 6)."""
+    if is_pretrained_file(path):
+        from studio.engine.units.sklearn_kmeans import read_sklearn_centers
+
+        if model is None or layer is None:
+            raise ValueError("a pretrained k-means file needs the model and layer it belongs to")
+        return Codebook(read_sklearn_centers(path), model, layer)
     npy, meta = sidecar(Path(path))
     remedy = f"A codebook is two files written by Voice Studio: {npy.name} and {meta.name}."
     for p in (npy, meta):

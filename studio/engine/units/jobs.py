@@ -29,8 +29,8 @@ def get_encoder(ctx: JobContext, model: str, cache_dir: str | None = None) -> ob
 
 def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebook_path: str | None = None,
               cache_dir: str | None = None) -> UnitsAnalysis:
-    """Units of the recording at `path`: with the saved codebook if given (its model and layer win), else with
-    k-means fitted on this recording's own features."""
+    """Units of the recording at `path`: with the saved codebook if given (its model and layer win; a pretrained
+    km.bin takes `model` and `layer`), else with k-means fitted on this recording's own features."""
     import torch
 
     from studio.audio.io import load_audio
@@ -39,7 +39,7 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
     from studio.engine.units.units import Codebook, assign, units_of
     from studio.models.hubert import SAMPLE_RATE
 
-    codebook = load_codebook(codebook_path) if codebook_path else None
+    codebook = load_codebook(codebook_path, model, layer) if codebook_path else None
     if codebook is not None:
         model, layer = codebook.model, codebook.layer
     ctx.progress(0.0, f"Reading {Path(path).name}…")
