@@ -51,7 +51,20 @@ def encodec_th(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _cases(tmp: Path, data: Path, th: Path) -> list[Case]:
+@pytest.fixture(scope="module")
+def hubert_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random HuBERT (the base layout, narrow) in the Hugging Face folder layout, for `studio units`."""
+    import transformers
+
+    folder = tmp_path_factory.mktemp("hubert")
+    torch.manual_seed(0)
+    transformers.HubertModel(transformers.HubertConfig(
+        num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128, conv_dim=(64,) * 7,
+        num_conv_pos_embedding_groups=4)).save_pretrained(folder)
+    return folder
+
+
+def _cases(tmp: Path, data: Path, th: Path, hubert: Path) -> list[Case]:
     inputs, outs = tmp / "in", tmp / "out"
     inputs.mkdir()
     outs.mkdir()
@@ -63,6 +76,9 @@ def _cases(tmp: Path, data: Path, th: Path) -> list[Case]:
                                                  "--beam-size", "1", "--quiet"], expect, [txt], message, forbidden))
         png = outs / f"{stem}.png"
         cases.append(Case(f"mel {name}", ["mel", str(path), "--png", str(png)], expect, [png], message, forbidden))
+        units = outs / f"{stem}.units.txt"
+        cases.append(Case(f"units {name}", ["units", str(path), "--model", str(hubert), "--layer", "2", "--k", "8",
+                                            "--out", str(units)], expect, [units], message, forbidden))
         if expect == "ok" and name not in CODEC_OK:  # good audio through the codec is tested elsewhere
             continue
         npz = outs / f"{stem}.npz"
@@ -100,12 +116,34 @@ def _cases(tmp: Path, data: Path, th: Path) -> list[Case]:
              "error"),
         Case("model is a random .pt", ["transcribe", str(speech), "--model", str(inputs / "random.wav"),
                                        "-o", str(outs / "t")], "error"),
+        Case("units over input", ["units", str(speech), "--model", str(hubert), "--out", str(speech)], "error", [],
+             "input"),
+        Case("units features over input", ["units", str(speech), "--model", str(hubert), "--features",
+                                           str(speech)], "error", [], "input|.npy"),
+        Case("units features to txt", ["units", str(speech), "--model", str(hubert), "--features",
+                                       str(outs / "f.txt")], "error", [outs / "f.txt"], ".npy"),
+        Case("units k 1", ["units", str(speech), "--model", str(hubert), "--k", "1"], "error"),
+        Case("units layer 9", ["units", str(speech), "--model", str(hubert), "--layer", "9", "--out",
+                               str(outs / "u9.txt")], "error", [outs / "u9.txt"], "layer 9"),
+        Case("units k over frames", ["units", str(inputs / "192k.wav"), "--model", str(hubert), "--layer", "2",
+                                     "--k", "500", "--out", str(outs / "uk.txt")], "error", [outs / "uk.txt"],
+             "fewer than"),
+        Case("units codebook is audio", ["units", str(speech), "--model", str(hubert), "--kmeans",
+                                         str(inputs / "random.wav"), "--out", str(outs / "uc.txt")], "error",
+             [outs / "uc.txt"], "k-means"),
+        Case("units codebook missing", ["units", str(speech), "--kmeans", str(inputs / "none.npy")], "error", [],
+             "does not exist"),
+        Case("units fit on a damaged file", ["units", str(speech), "--model", str(hubert), "--fit", str(speech),
+                                             str(inputs / "text.wav"), "--out", str(outs / "uf.txt")], "error",
+             [outs / "uf.txt"], "text.wav"),
+        Case("units model is audio", ["units", str(speech), "--model", str(inputs / "random.wav")], "error"),
     ]
     return cases
 
 
-def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    cases = _cases(tmp_path, data, encodec_th)
+def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, hubert_folder: Path,
+                          capfd: pytest.CaptureFixture[str]) -> None:
+    cases = _cases(tmp_path, data, encodec_th, hubert_folder)
     before = digest(tmp_path / "in")
     problems: list[str] = []
     tally: Counter[str] = Counter()

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.audio.io import load_audio
     from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
     from studio.engine.units.features import check_layer, extract_features
-    from studio.engine.units.kmeans import fit_kmeans
+    from studio.engine.units.kmeans import check_frames, fit_kmeans
     from studio.engine.units.result import UnitsResult
     from studio.engine.units.units import Codebook, assign, fit_codebook, units_of
     from studio.hub.hubert_weights import load_encoder
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     check_layer(loaded, layer)
     if codebook is not None:
         codebook.check_fits(loaded.name, layer, loaded.model.cfg.hidden_size, f"'{args.kmeans.name}'")
+    frames = sum(loaded.model.cfg.frames(w.shape[0]) for w in (fit_waves or [wave]))
+    if not only_features and codebook is None and frames:  # said before minutes of features, not after (no
+        check_frames(frames, args.k)  # frames at all: the features' "shorter than one frame" says it better)
     if fit_waves:
         codebook = fit_codebook(fit_waves, loaded, layer, args.k, seed=args.seed,
                                 progress=lambda f: progress(0.5 * f, "fitting k-means on --fit"))

@@ -35,7 +35,7 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
 
     from studio.audio.io import load_audio
     from studio.engine.units.features import extract_features
-    from studio.engine.units.kmeans import fit_kmeans
+    from studio.engine.units.kmeans import check_frames, fit_kmeans
     from studio.engine.units.units import Codebook, assign, units_of
     from studio.models.hubert import SAMPLE_RATE
 
@@ -50,6 +50,8 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
         result = units_of(wave, loaded, codebook, progress=lambda f: ctx.progress(f, "Units"),  # type: ignore
                           cancel=ctx._cancel)
         return UnitsAnalysis(path, result, codebook, fitted_here=False)
+    if frames := loaded.model.cfg.frames(wave.shape[0]):  # type: ignore[attr-defined]
+        check_frames(frames, k)  # before the features, not after (none at all: "shorter than one frame")
     feats = extract_features(wave, loaded, layer, progress=lambda f: ctx.progress(0.9 * f, "Features"),  # type: ignore
                              cancel=ctx._cancel)
     ctx.progress(0.9, f"Fitting {k} units…")

@@ -61,17 +61,22 @@ def _plus_plus(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     return x[chosen].clone()
 
 
+def check_frames(frames: int, k: int) -> None:
+    """k-means needs at least k frames: said before any features are computed where the count is known."""
+    if k < 1:
+        raise StudioError(f"k must be at least 1 (got {k}).", "Choose k = 50, 100 or 200.")
+    if frames < k:
+        raise StudioError(f"There are {frames} frames of features, fewer than the {k} units asked for.",
+                          f"Choose k of at most {frames}, or fit on more audio ({k} frames are {k / 50:.1f} s).")
+
+
 def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_240, max_epochs: int = 30,
                tol: float = 1e-4, progress: Callable[[float], None] | None = None,
                cancel: threading.Event | None = None) -> torch.Tensor:
     """(frames, dim) float features -> (k, dim) centres."""
     x = features.float()
     n = x.shape[0]
-    if k < 1:
-        raise StudioError(f"k must be at least 1 (got {k}).", "Choose k = 50, 100 or 200.")
-    if n < k:
-        raise StudioError(f"There are {n} frames of features, fewer than the {k} units asked for.",
-                          f"Choose k of at most {n}, or fit on more audio ({k} frames are {k / 50:.1f} s).")
+    check_frames(n, k)
     if not bool(torch.isfinite(x).all()):
         raise StudioError("The features hold NaN or infinite values; k-means cannot use them.",
                           "Check the model and the audio.")
