@@ -53,8 +53,9 @@ class UnitsStrip(pg.PlotWidget):
         left = self.plotItem.getAxis("left")
         left.setWidth(AXIS_WIDTH)
         left.setTicks([[(0.5, label)]])
-        self.image = pg.ImageItem()
+        self.image = pg.ImageItem(autoDownsample=True)  # an hour is 180,000 frames wide
         self.addItem(self.image)
+        self._runs_of = np.zeros(0, np.int64)
         self.boundaries = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((20, 20, 20, 200), width=1))
         self.addItem(self.boundaries)
         self.result: UnitsResult | None = None
@@ -71,9 +72,13 @@ class UnitsStrip(pg.PlotWidget):
             self.boundaries.setData([], [])
             return
         colors = unit_colors(result.k)
-        self.image.setImage(colors[result.units][None], levels=None, autoLevels=False)  # (1, frames, RGBA)
+        # levels for RGBA bytes: downsampling (an hour is 180,000 frames wide) averages them into floats, which
+        # pyqtgraph then cannot draw without levels (it raised inside paint)
+        self.image.setImage(colors[result.units][None], levels=(0, 255), autoLevels=False)  # (1, frames, RGBA)
         self.image.setRect(QRectF(0, 0, result.units.size / result.frame_rate, 1))
-        self._starts = np.array([result.seconds(r.first_frame) for r in result.runs()[1:]])
+        starts = result.run_starts()
+        self._starts = starts[1:] / result.frame_rate
+        self._runs_of = np.bincount(result.units[starts], minlength=result.k)  # hover says it: not counted per move
         self._update_boundaries()
 
     def mark(self, spans: list[tuple[float, float]]) -> None:
@@ -110,7 +115,7 @@ class UnitsStrip(pg.PlotWidget):
             return ""
         run = self.result.run_at(frame)
         a, b = self.result.seconds(run.first_frame), self.result.seconds(run.first_frame + run.frames)
-        count = len(self.result.occurrences(run.unit))
+        count = int(self._runs_of[run.unit])
         return (f"unit {run.unit} at {fmt_time(seconds)} · this run {fmt_time(a)}–{fmt_time(b)} ({run.frames} "
                 f"frames) · {count} runs of it in the file")
 

@@ -25,6 +25,11 @@ class UnitsResult:
     layer: int
     duration: float    # seconds of audio
 
+    def run_starts(self) -> np.ndarray:
+        """First frame of every run, as an array (cheap on hours of frames, unlike `runs`)."""
+        u = self.units
+        return np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if u.size else np.zeros(0, np.int64)
+
     def runs(self) -> list[UnitRun]:
         """Consecutive equal units merged: what "deduplicated units" means in the units literature."""
         u = self.units
