@@ -222,3 +222,25 @@ def test_statistics_window(qtbot, window, data, hubert_folder) -> None:
     qtbot.waitUntil(lambda: bool(played) and played[-1].endswith(f"unit-{used}.wav"), timeout=30000)
     panel.open_file(str(data / "vallex-en-1.wav"))  # another file: the window's numbers would be stale
     assert not dialog.isVisible() and not view.stats_btn.isEnabled()
+
+
+def test_an_hour_of_units_paints_at_every_zoom(qtbot, capfd) -> None:
+    """180,000 frames: pyqtgraph downsamples the strip's image; drawing it must not fail (a failure inside paint
+    is only printed by pyqtgraph, so its output is read)."""
+    from studio.engine.units.result import UnitsResult
+    from studio.ui.units_view import UnitsStrip
+
+    u = np.repeat(np.random.default_rng(0).integers(0, 100, 60_000), 3).astype(np.int32)
+    strip = UnitsStrip()
+    qtbot.addWidget(strip)
+    strip.resize(1200, 64)
+    strip.show()
+    strip.set_result(UnitsResult(u, 50.0, 100, "m", 6, u.size / 50))
+    for x0, x1 in ((0, 3600), (100, 110), (0, 600)):
+        strip.plotItem.vb.setXRange(x0, x1, padding=0)
+        strip.grab()
+    assert strip.describe(105.0).startswith("unit ")
+    xs, _ = strip.boundaries.getData()
+    assert xs is not None and len(xs) == 0  # the last range spans 600 s: no boundaries drawn
+    _, err = capfd.readouterr()
+    assert "Error calling Python override" not in err and "Ignored exception" not in err
