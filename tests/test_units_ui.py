@@ -30,6 +30,18 @@ def _use_local(view, folder: Path) -> None:  # noqa: ANN001
     view.model.setCurrentIndex(0)
 
 
+def _jfk_units(qtbot, window, panel, folder: Path, data: Path):  # noqa: ANN001, ANN202
+    """`panel` in view, the test model picked, k = 50, jfk.flac open and its units computed: the panel's view."""
+    window.stack.setCurrentWidget(panel)
+    view = panel.units
+    _use_local(view, folder)
+    view.k.setCurrentIndex(0)
+    panel.open_file(str(data / "jfk.flac"))
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    return view
+
+
 def _click_strip(qtbot, strip, seconds: float) -> None:  # noqa: ANN001
     """A click on the strip at `seconds` (its middle row)."""
     vb = strip.plotItem.vb
@@ -98,13 +110,7 @@ def test_compare_two_takes(qtbot, window, data, tmp_path, hubert_folder) -> None
     """The same file: every frame agrees. A second take (here: jfk with half a second of noise in front and its
     second half louder) is drawn on the first's axis; clicking it plays the second take's own audio."""
     panel = window.spectrogram
-    window.stack.setCurrentWidget(panel)
-    view = panel.units
-    _use_local(view, hubert_folder)
-    view.k.setCurrentIndex(0)
-    panel.open_file(str(data / "jfk.flac"))
-    view.compute()
-    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    view = _jfk_units(qtbot, window, panel, hubert_folder, data)
     assert view.compare_btn.isEnabled() and view.other.isHidden()
     view.compare_with(str(data / "jfk.flac"))
     qtbot.waitUntil(lambda: view.comparison is not None, timeout=120000)
@@ -164,13 +170,7 @@ def test_units_strip_in_the_codec_panel_above_the_grid(qtbot, window, data, hube
     """The same units view sits between the Codec panel's spectrogram and its token grid, on their time axis; a
     code file (no audio) has no units."""
     panel = window.codec
-    window.stack.setCurrentWidget(panel)
-    view = panel.units
-    _use_local(view, hubert_folder)
-    view.k.setCurrentIndex(0)
-    panel.open_file(str(data / "jfk.flac"))
-    view.compute()
-    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    view = _jfk_units(qtbot, window, panel, hubert_folder, data)
     assert view.analysis.result.units.shape == (549,)
     panel.spec.setXRange(1.0, 2.5, padding=0)
     qtbot.wait(50)
@@ -190,13 +190,7 @@ def test_units_strip_in_the_codec_panel_above_the_grid(qtbot, window, data, hube
 def test_statistics_window(qtbot, window, data, hubert_folder) -> None:
     """Frames per unit and mean spectra; purity against tiny.en's words; a click on a bar plays every run of it."""
     panel = window.spectrogram
-    window.stack.setCurrentWidget(panel)
-    view = panel.units
-    _use_local(view, hubert_folder)
-    view.k.setCurrentIndex(0)
-    panel.open_file(str(data / "jfk.flac"))
-    view.compute()
-    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    view = _jfk_units(qtbot, window, panel, hubert_folder, data)
     qtbot.mouseClick(view.stats_btn, Qt.LeftButton)
     dialog = view.stats_dialog
     assert dialog is not None and dialog.isVisible()
