@@ -100,3 +100,26 @@ def test_silence_gives_finite_features_and_one_unit_run(encoder: LoadedEncoder) 
 def test_layers_out_of_range_are_refused(encoder: LoadedEncoder) -> None:
     with pytest.raises(StudioError, match="layers 0 .* to 6; layer 7 does not exist"):
         extract_features(np.zeros(16_000, np.float32), encoder, 7)
+
+
+def test_fit_on_the_first_frames_then_assign_the_rest(encoder: LoadedEncoder, long_speech: np.ndarray,
+                                                      tmp_path: Path) -> None:
+    """Hours of audio hold at most max_fit_frames features: k-means is fitted on the first ones and every frame
+    gets the nearest of those centres; --features is written block by block into a valid .npy."""
+    from studio.engine.units.features import NpyRows
+    from studio.engine.units.units import fit_and_assign
+
+    piece = long_speech[:16_000 * 20]
+    path = tmp_path / "f.npy"
+    with open(path, "wb") as fh:
+        rows = NpyRows(fh, 999, 384)
+        result, cb = fit_and_assign(piece, encoder, 3, 12, max_fit_frames=300, block_s=4.0, context_s=1.0,
+                                    sink=rows)
+        rows.finish()
+    feats = np.load(path)
+    assert feats.shape == (999, 384) and np.array_equal(feats, extract_features(piece, encoder, 3, 4.0, 1.0))
+    assert np.array_equal(result.units, assign(feats, cb))
+    first = Codebook(fit_kmeans(torch.from_numpy(feats[:300]), 12).numpy(), cb.model, cb.layer)
+    assert np.array_equal(first.centers, cb.centers)  # fitted on exactly the first 300 frames
+    with pytest.raises(RuntimeError, match="does not fit"):
+        NpyRows(open(tmp_path / "g.npy", "wb"), 2, 384)(np.zeros((3, 384), np.float32))

@@ -57,14 +57,13 @@ def _text(result: object, runs: bool) -> str:
 
 
 def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
-    import numpy as np
+    import contextlib
 
     from studio.audio.io import load_audio
     from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
-    from studio.engine.units.features import check_layer, extract_features
-    from studio.engine.units.kmeans import check_frames, fit_kmeans
-    from studio.engine.units.result import UnitsResult
-    from studio.engine.units.units import Codebook, assign, fit_codebook, units_of
+    from studio.engine.units.features import NpyRows, check_layer, iter_features
+    from studio.engine.units.kmeans import check_frames
+    from studio.engine.units.units import fit_and_assign, fit_codebook, units_of
     from studio.hub.hubert_weights import load_encoder
     from studio.models.hubert import SAMPLE_RATE
     from studio.outputs import atomic_output, check_output, write_text
@@ -111,28 +110,26 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         codebook = fit_codebook(fit_waves, loaded, layer, args.k, seed=args.seed,
                                 progress=lambda f: progress(0.5 * f, "fitting k-means on --fit"))
 
-    feats = None
-    if args.features is not None or codebook is None:
-        feats = extract_features(wave, loaded, layer, progress=lambda f: progress(0.5 + 0.45 * f, "features"))
-    if args.features is not None:
-        with atomic_output(args.features) as fh:
-            np.save(fh, feats, allow_pickle=False)
+    frames, dim = loaded.model.cfg.frames(wave.shape[0]), loaded.model.cfg.hidden_size
+    step = (lambda f: progress(0.5 + 0.5 * f, "features")) if fit_waves else (lambda f: progress(f, "features"))
+    with contextlib.ExitStack() as outputs:  # --features is written as the blocks come; removed on any failure
+        sink = None
+        if args.features is not None:
+            sink = NpyRows(outputs.enter_context(atomic_output(args.features)), frames, dim)
+        if only_features:
+            for block in iter_features(wave, loaded, layer, progress=step):
+                sink(block.features.numpy())  # type: ignore[misc]
+        elif codebook is not None:
+            result = units_of(wave, loaded, codebook, progress=step, sink=sink)
+        else:
+            result, codebook = fit_and_assign(wave, loaded, layer, args.k, seed=args.seed, progress=step, sink=sink)
+        if sink is not None:
+            sink.finish()
     if only_features:
         progress(1.0, "Done")
-        print(f"Wrote {args.features}: {feats.shape[0]} frames x {feats.shape[1]} ({loaded.name} layer {layer})",
-              file=sys.stderr)
+        print(f"Wrote {args.features}: {frames} frames x {dim} ({loaded.name} layer {layer})", file=sys.stderr)
         return 0
-    if codebook is None:
-        import torch
-
-        assert feats is not None
-        progress(0.95, "fitting k-means on IN")
-        codebook = Codebook(fit_kmeans(torch.from_numpy(feats), args.k, seed=args.seed).numpy(), loaded.name, layer)
-    if feats is not None:
-        result = UnitsResult(assign(feats, codebook), SAMPLE_RATE / loaded.model.cfg.hop, codebook.k, loaded.name,
-                             layer, wave.shape[0] / SAMPLE_RATE)
-    else:
-        result = units_of(wave, loaded, codebook, progress=lambda f: progress(0.5 + 0.5 * f, "units"))
+    assert codebook is not None
     if args.save_kmeans is not None:
         save_codebook(codebook, args.save_kmeans)
     progress(1.0, "Done")

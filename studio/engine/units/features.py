@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -105,3 +106,22 @@ def extract_features(wave: np.ndarray, loaded: LoadedEncoder, layer: int, block_
     """(frames, dim) float32 features of layer `layer` for the whole recording."""
     blocks = [b.features for b in iter_features(wave, loaded, layer, block_s, context_s, progress, cancel)]
     return torch.cat(blocks).numpy()
+
+
+class NpyRows:
+    """A float32 (rows, dim) .npy written into an open binary file block by block: the header first (the row
+    count is known before the features are), then each block's bytes, so hours of features never sit in memory."""
+
+    def __init__(self, fh: BinaryIO, rows: int, dim: int) -> None:
+        self.fh, self.rows, self.dim, self.written = fh, rows, dim, 0
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+
+    def __call__(self, block: np.ndarray) -> None:
+        if block.ndim != 2 or block.shape[1] != self.dim or self.written + block.shape[0] > self.rows:
+            raise RuntimeError(f"block {block.shape} does not fit ({self.written} of {self.rows} x {self.dim})")
+        self.fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.written += block.shape[0]
+
+    def finish(self) -> None:
+        if self.written != self.rows:
+            raise RuntimeError(f"wrote {self.written} of {self.rows} rows")

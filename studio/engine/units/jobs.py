@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.engine.units.codebook import load_codebook
-from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
+from studio.engine.units.result import UnitsAnalysis, UnitsComparison
 from studio.engine.units.stats import UnitStats
 from studio.worker.jobs import JobContext
 
@@ -31,12 +31,9 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
               cache_dir: str | None = None) -> UnitsAnalysis:
     """Units of the recording at `path`: with the saved codebook if given (its model and layer win; a pretrained
     km.bin takes `model` and `layer`), else with k-means fitted on this recording's own features."""
-    import torch
-
     from studio.audio.io import load_audio
-    from studio.engine.units.features import extract_features
-    from studio.engine.units.kmeans import check_frames, fit_kmeans
-    from studio.engine.units.units import Codebook, assign, units_of
+    from studio.engine.units.kmeans import check_frames
+    from studio.engine.units.units import fit_and_assign, units_of
     from studio.models.hubert import SAMPLE_RATE
 
     codebook = load_codebook(codebook_path, model, layer) if codebook_path else None
@@ -52,14 +49,9 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
         return UnitsAnalysis(path, result, codebook, fitted_here=False)
     if frames := loaded.model.cfg.frames(wave.shape[0]):  # type: ignore[attr-defined]
         check_frames(frames, k)  # before the features, not after (none at all: "shorter than one frame")
-    feats = extract_features(wave, loaded, layer, progress=lambda f: ctx.progress(0.9 * f, "Features"),  # type: ignore
-                             cancel=ctx._cancel)
-    ctx.progress(0.9, f"Fitting {k} units…")
-    centers = fit_kmeans(torch.from_numpy(feats), k, progress=lambda f: ctx.progress(0.9 + 0.1 * f, "k-means"),
-                         cancel=ctx._cancel)
-    codebook = Codebook(centers.numpy().astype(np.float32), loaded.name, layer)  # type: ignore[attr-defined]
-    result = UnitsResult(assign(feats, codebook), SAMPLE_RATE / loaded.model.cfg.hop, k,  # type: ignore
-                         loaded.name, layer, wave.shape[0] / SAMPLE_RATE)  # type: ignore[attr-defined]
+    result, codebook = fit_and_assign(wave, loaded, layer, k,  # type: ignore[arg-type]
+                                      progress=lambda f: ctx.progress(f, "Features, then k-means"),
+                                      cancel=ctx._cancel)
     return UnitsAnalysis(path, result, codebook, fitted_here=True)
 
 
