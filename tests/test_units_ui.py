@@ -73,7 +73,8 @@ def test_units_under_the_spectrogram_hover_click_play_and_save(qtbot, window, da
     # hover text names the unit and its run
     text = view.strip.describe(3.0)
     run = r.run_at(150)
-    assert text.startswith(f"unit {run.unit} at 0:03.0") and f"({run.frames} frames)" in text
+    a, b = run.first_frame / 50, (run.first_frame + run.frames) / 50
+    assert text.startswith(f"unit {run.unit} at 0:03.0 · this run {a:.2f}–{b:.2f} s ({run.frames} frame")
     # a click plays that run; then all its occurrences, from a file of their own
     played = []
     panel.player.play = lambda path, start=0.0, end=None: played.append((str(path), start, end))
@@ -238,3 +239,29 @@ def test_an_hour_of_units_paints_at_every_zoom(qtbot, capfd) -> None:
     assert xs is not None and len(xs) == 0  # the last range spans 600 s: no boundaries drawn
     _, err = capfd.readouterr()
     assert "Error calling Python override" not in err and "Ignored exception" not in err
+
+
+def test_codebook_picker_and_banner(qtbot, window, data, tmp_path, hubert_folder) -> None:
+    """From the user test: a codebook that cannot be read is said at once and not offered; NAME.npy and NAME.json
+    are one entry; the codebook's k and layer are shown and locked; a success clears an earlier failure's banner;
+    the clicked run stays marked."""
+    panel = window.spectrogram
+    view = _jfk_units(qtbot, window, panel, hubert_folder, data)
+    view.save_codebook(str(tmp_path / "cb"))
+    (tmp_path / "junk.npy").write_bytes(b"junk")
+    entries = view.codebook.count()
+    view.use_codebook(str(tmp_path / "junk.npy"))
+    assert window.banner.isVisible() and "junk" in window.banner.text and view.codebook.count() == entries
+    assert view.codebook_path is None and view.codebook.currentIndex() == 0
+    view.k.setCurrentIndex(2)  # 200: the codebook's 50 must win and show
+    view.use_codebook(str(tmp_path / "cb.json"))
+    view.use_codebook(str(tmp_path / "cb.npy"))
+    assert view.codebook.count() == entries + 1 and view.codebook_path == str(tmp_path / "cb.npy")
+    assert view.k.currentData() == 50 and not view.k.isEnabled() and not view.layer.isEnabled()
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None and not view.analysis.fitted_here, timeout=120000)
+    assert not window.banner.isVisible()  # the earlier failure's message went with this success
+    view.use_codebook(None)
+    assert view.k.isEnabled() and view.layer.isEnabled()
+    _click_strip(qtbot, view.strip, 4.0)
+    assert view.strip.picked.isVisible() and view.strip.picked.getRegion()[0] <= 4.0 <= view.strip.picked.getRegion()[1]

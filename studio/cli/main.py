@@ -157,7 +157,8 @@ def run() -> None:
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: started with that descriptor closed (`studio ... >&-`)
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe (`studio ... | head`): nothing more can be said
             pass
     logging.shutdown()

@@ -17,6 +17,7 @@ from studio.errors import StudioError
 
 DEFAULT_MODEL = "hubert-base"
 DEFAULT_LAYER = 6
+DEFAULT_K = 100
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the codebook's model")
     p.add_argument("--layer", type=int_range(0, 48), default=None,
                    help=f"transformer layer whose output is used (default {DEFAULT_LAYER}, or the codebook's)")
-    p.add_argument("--k", type=int_range(2, 4096), default=100, help="units to fit (default 100; 50 and 200 are "
-                   "the usual other choices)")
+    p.add_argument("--k", type=int_range(2, 4096), default=None, help=f"units to fit (default {DEFAULT_K}; 50 and "
+                   "200 are the usual other choices)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--kmeans", type=Path, default=None, metavar="FILE",
                      help="a saved codebook (FILE.npy with FILE.json beside it), or a textless-lib / fairseq km.bin "
@@ -46,6 +47,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", action="store_true", help="one line per run of equal units, with times")
 
 
+def _print(text: str) -> None:
+    """The units to standard output, or a message where there is none (closed, full)."""
+    if sys.stdout is None:
+        raise StudioError("There is no standard output to print the units to (it is closed).",
+                          "Write them to a file with --out FILE.")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        raise StudioError(f"The units could not be printed ({e.strerror or e}).",
+                          "Write them to a file with --out FILE.") from None
+
+
 def _text(result: object, runs: bool) -> str:
     from studio.engine.units.result import UnitsResult
 
@@ -56,6 +70,21 @@ def _text(result: object, runs: bool) -> str:
                    for r in result.runs())
 
 
+def _moved_model(codebook: object, model_name: str, named: bool) -> object:
+    """A codebook fitted on a local model that has since moved (its recorded folder is gone): the model the user
+    names now is taken, with a note; the dimension is still checked. Anything else is left to check_fits."""
+    import os
+
+    from studio.engine.units.codebook import Codebook
+
+    assert isinstance(codebook, Codebook)
+    was = codebook.model
+    if named and was != model_name and os.path.isabs(was) and not os.path.exists(was):
+        print(f"note: the codebook was fitted on {was}, which is gone; using {model_name}", file=sys.stderr)
+        return Codebook(codebook.centers, model_name, codebook.layer)
+    return codebook
+
+
 def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
     import contextlib
 
@@ -64,9 +93,9 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.engine.units.features import NpyRows, check_layer, iter_features
     from studio.engine.units.kmeans import check_frames
     from studio.engine.units.units import fit_and_assign, fit_codebook, units_of
-    from studio.hub.hubert_weights import load_encoder
+    from studio.hub.hubert_weights import load_encoder, model_files, model_identity
     from studio.models.hubert import SAMPLE_RATE
-    from studio.outputs import atomic_output, check_output, write_text
+    from studio.outputs import atomic_output, check_output, same_file, write_text
 
     inputs = [args.input, *(args.fit or [])]
     for f in inputs:
@@ -83,18 +112,26 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     elif args.kmeans is not None:
         codebook = load_codebook(args.kmeans)
         inputs += list(sidecar(args.kmeans))
-    for out, suffixes in ((args.features, [".npy"]), (args.out, None)):
-        if out is not None:
-            check_output(out, inputs, suffixes)
+    model_name = model_identity(args.model) if args.model else (codebook.model if codebook else DEFAULT_MODEL)
+    inputs += model_files(model_name)  # an output must never replace the model's own files
+    outputs = [(f"--{name.replace('_', '-')}", Path(p)) for name, p in (("features", args.features), ("out", args.out))
+               if p is not None]
     if args.save_kmeans is not None:
-        for out in sidecar(args.save_kmeans):
-            check_output(out, inputs)
+        outputs += [("--save-kmeans", p) for p in sidecar(args.save_kmeans)]
+    for i, (flag, out) in enumerate(outputs):
+        check_output(out, inputs, [".npy"] if flag == "--features" else None)
+        for other_flag, other in outputs[:i]:
+            if same_file(out, other):
+                raise StudioError(f"{other_flag} and {flag} both name '{out}'.", "Give each output its own name.")
     only_features = args.features is not None and not (args.kmeans or args.fit or args.out or args.runs
                                                          or args.save_kmeans)
-    model_name = args.model or (codebook.model if codebook else DEFAULT_MODEL)
     layer = args.layer if args.layer is not None else (codebook.layer if codebook else DEFAULT_LAYER)
-    if codebook is not None:
+    if codebook is not None and args.kmeans is not None and not is_pretrained_file(args.kmeans):
+        codebook = _moved_model(codebook, model_name, args.model is not None)
         codebook.check_fits(model_name, layer, codebook.dim, f"'{args.kmeans.name}'")
+    if codebook is not None and args.k is not None and args.k != codebook.k:
+        print(f"note: --k {args.k} is not used: the codebook holds k = {codebook.k}", file=sys.stderr)
+    k = args.k or DEFAULT_K
 
     wave = load_audio(args.input, SAMPLE_RATE)
     fit_waves = [load_audio(f, SAMPLE_RATE) for f in args.fit] if args.fit else []
@@ -105,9 +142,9 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         codebook.check_fits(loaded.name, layer, loaded.model.cfg.hidden_size, f"'{args.kmeans.name}'")
     frames = sum(loaded.model.cfg.frames(w.shape[0]) for w in (fit_waves or [wave]))
     if not only_features and codebook is None and frames:  # said before minutes of features, not after (no
-        check_frames(frames, args.k)  # frames at all: the features' "shorter than one frame" says it better)
+        check_frames(frames, k)  # frames at all: the features' "shorter than one frame" says it better)
     if fit_waves:
-        codebook = fit_codebook(fit_waves, loaded, layer, args.k, seed=args.seed,
+        codebook = fit_codebook(fit_waves, loaded, layer, k, seed=args.seed,
                                 progress=lambda f: progress(0.5 * f, "fitting k-means on --fit"))
 
     frames, dim = loaded.model.cfg.frames(wave.shape[0]), loaded.model.cfg.hidden_size
@@ -122,7 +159,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         elif codebook is not None:
             result = units_of(wave, loaded, codebook, progress=step, sink=sink)
         else:
-            result, codebook = fit_and_assign(wave, loaded, layer, args.k, seed=args.seed, progress=step, sink=sink)
+            result, codebook = fit_and_assign(wave, loaded, layer, k, seed=args.seed, progress=step, sink=sink)
         if sink is not None:
             sink.finish()
     if only_features:
@@ -137,7 +174,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     if args.out is not None:
         write_text(args.out, text)
     else:
-        sys.stdout.write(text)
+        _print(text)
     used = int((result.histogram() > 0).sum())
     print(f"{loaded.name} layer {layer}, k = {codebook.k}: {result.units.size} frames, {len(result.runs())} runs, "
           f"{used} units used", file=sys.stderr)

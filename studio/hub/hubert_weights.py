@@ -166,10 +166,13 @@ def _normalize_flag(folder: Path, cfg_json: dict) -> bool:
     path = folder / "preprocessor_config.json"
     if path.exists():
         pre = read_json(path, "a Hugging Face feature-extractor config", _REMEDY)
-        if int(pre.get("sampling_rate", 16_000)) != 16_000:
-            raise CheckpointError(f"'{path}' asks for {pre['sampling_rate']} Hz input; these models take 16 kHz.",
-                                  _REMEDY)
-        return bool(pre.get("do_normalize", True))
+        rate = pre.get("sampling_rate", 16_000)
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate != 16_000:
+            raise CheckpointError(f"'{path}' asks for {rate!r} Hz input; these models take 16 kHz.", _REMEDY)
+        normalize = pre.get("do_normalize", True)
+        if not isinstance(normalize, bool):
+            raise CheckpointError(f"'{path}' has do_normalize = {normalize!r}; expected true or false.", _REMEDY)
+        return normalize
     # no preprocessing file: the large (LayerNorm) models were trained on normalised input, the base ones not
     return cfg_json.get("feat_extract_norm", "group") == "layer"
 
@@ -196,6 +199,28 @@ def load_file(path: Path, name: str) -> LoadedEncoder:
     return LoadedEncoder(build_model(cfg, state), name, cfg.feat_extract_norm == "layer")
 
 
+def model_identity(source: str | os.PathLike) -> str:
+    """The name a codebook records for the model: an alias (hubert-base), a Hub repo id, or the real path of a
+    local model's folder (or .pth file), so ./hb, hb/, /abs/hb and hb/config.json are one model."""
+    text = os.fspath(source)
+    if text in HF_REPOS:
+        return text
+    path = Path(text).expanduser()
+    if looks_like_path(text) and (path.exists() or not is_repo_id(text)):
+        if path.name in ("config.json", "model.safetensors", "pytorch_model.bin", "preprocessor_config.json"):
+            path = path.parent
+        return os.path.realpath(path)
+    return next((alias for alias, repo in HF_REPOS.items() if repo == text), text)
+
+
+def model_files(source: str | os.PathLike) -> list[Path]:
+    """A local model's files (outputs must never replace them); none for a Hub model."""
+    path = Path(model_identity(source))
+    if not path.is_absolute() or not path.exists():
+        return []
+    return [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+
+
 def load_encoder(source: str | os.PathLike = "hubert-base", cache_dir: str | os.PathLike | None = None,
                  progress: Callable[[DownloadProgress], None] | None = None,
                  cancel: threading.Event | None = None) -> LoadedEncoder:
@@ -206,11 +231,11 @@ def load_encoder(source: str | os.PathLike = "hubert-base", cache_dir: str | os.
         if not path.exists():
             raise not_a_path(source, "HuBERT / wav2vec 2.0 model", _REMEDY)
         if path.is_file() and path.name not in ("config.json", "model.safetensors", "pytorch_model.bin"):
-            return load_file(path, os.path.abspath(path))
+            return load_file(path, model_identity(path))
         folder = path.parent if path.is_file() else path
         if not (folder / "config.json").exists():
             raise CheckpointError(f"'{folder}' holds no HuBERT model: it holds {folder_listing(folder)}.", _REMEDY)
-        return load_folder(folder, os.path.abspath(folder))
+        return load_folder(folder, model_identity(folder))
     repo = HF_REPOS.get(source, source)
     source = next((alias for alias, r in HF_REPOS.items() if r == repo), repo)  # one name per model
     if "/" not in repo:

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from studio.engine.units.codebook import save_codebook
+from studio.engine.units.codebook import Codebook, is_pretrained_file, load_codebook, save_codebook, sidecar
 from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
@@ -61,12 +61,17 @@ class UnitsStrip(pg.PlotWidget):
         self.result: UnitsResult | None = None
         self._starts = np.zeros(0)
         self._marks: list[pg.LinearRegionItem] = []
+        self.picked = pg.LinearRegionItem((0, 0), movable=False, brush=pg.mkBrush(255, 255, 255, 60),
+                                          pen=pg.mkPen("#ffffff", width=2))  # the run last clicked
+        self.picked.hide()
+        self.addItem(self.picked)
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.plotItem.vb.sigXRangeChanged.connect(lambda *_: self._update_boundaries())
 
     def set_result(self, result: UnitsResult | None) -> None:
         self.result = result
+        self.picked.hide()
         if result is None:
             self.image.clear()
             self.boundaries.setData([], [])
@@ -116,8 +121,9 @@ class UnitsStrip(pg.PlotWidget):
         run = self.result.run_at(frame)
         a, b = self.result.seconds(run.first_frame), self.result.seconds(run.first_frame + run.frames)
         count = int(self._runs_of[run.unit])
-        return (f"unit {run.unit} at {fmt_time(seconds)} · this run {fmt_time(a)}–{fmt_time(b)} ({run.frames} "
-                f"frames) · {count} runs of it in the file")
+        frames = f"{run.frames} frame{'' if run.frames == 1 else 's'}"
+        return (f"unit {run.unit} at {fmt_time(seconds)} · this run {a:.2f}–{b:.2f} s ({frames}) · "
+                f"{count} run{'' if count == 1 else 's'} of it in the file")
 
     def _moved(self, pos: object) -> None:
         if self.result is None or not self.plotItem.vb.sceneBoundingRect().contains(pos):  # type: ignore
@@ -129,6 +135,8 @@ class UnitsStrip(pg.PlotWidget):
     def _clicked(self, ev: object) -> None:
         found = self._run_at(ev.scenePos())  # type: ignore[attr-defined]
         if found is not None:
+            self.picked.setRegion(found[:2])
+            self.picked.show()
             self.run_clicked.emit(*found)
 
 
@@ -185,6 +193,7 @@ class UnitsView(QWidget):
         self.stats_dialog: UnitStatsDialog | None = None
         self.comparison: UnitsComparison | None = None
         self._compare_job = 0
+        self._no_audio = NO_FILE
         self.info = QLabel(HINT)
         self.info.setWordWrap(True)
         bar = QHBoxLayout()
@@ -240,37 +249,72 @@ class UnitsView(QWidget):
 
     def refresh(self, no_audio: str = NO_FILE) -> None:
         """After the panel changed its file: units can be computed only where there is audio (else `no_audio`)."""
+        self._no_audio = no_audio
         has_audio = self._path() is not None
         self.compute_btn.setEnabled(has_audio)
         self.info.setText(HINT if has_audio else no_audio)
 
     def _codebook_picked(self, index: int) -> None:
         if self.codebook.itemData(index) != "load":
-            self.codebook_path = self.codebook.itemData(index)
+            self.use_codebook(self.codebook.itemData(index))
             return
         path, _ = QFileDialog.getOpenFileName(self, "Load a codebook", "", "Codebook (*.npy *.json);;textless-lib / "
                                               "fairseq k-means, for the model and layer chosen (*.bin *.pkl);;All "
                                               "files (*)")
-        self.use_codebook(path or None)
+        if path:
+            self.use_codebook(path)
+        else:  # cancelled: the choice stays what it was
+            self._show_choice()
+
+    def _show_choice(self) -> None:
+        self.codebook.setCurrentIndex(0 if self.codebook_path is None else self.codebook.findData(self.codebook_path))
 
     def use_codebook(self, path: str | None) -> None:
-        """Units from the saved codebook at `path` (None: fit on the recording)."""
-        self.codebook_path = path
+        """Units from the saved codebook at `path` (None: fit on the recording). It is read here (numpy only, a few
+        kB): one that cannot be read is said now and not offered; its k and layer are shown and locked."""
         if path is None:
+            self.codebook_path = None
             self.codebook.setCurrentIndex(0)
+            self._lock_to(None)
             return
-        name = f"Codebook: {Path(path).with_suffix('').name}"
+        try:
+            if is_pretrained_file(path):
+                cb = load_codebook(path, self.model.currentData() or "", self.layer.value())
+            else:
+                path = str(sidecar(Path(path))[0])  # NAME.json and NAME.npy are one codebook
+                cb = load_codebook(path)
+        except StudioError as e:
+            self.error.emit(e.message, e.remedy)
+            self._show_choice()
+            return
+        self.codebook_path = path
         at = self.codebook.findData(path)
         if at < 0:
-            self.codebook.insertItem(1, name, path)
+            self.codebook.insertItem(1, f"Codebook: {Path(path).with_suffix('').name}", path)
             at = 1
         self.codebook.setCurrentIndex(at)
+        self._lock_to(cb, pretrained=is_pretrained_file(path))
+
+    def _lock_to(self, cb: Codebook | None, pretrained: bool = False) -> None:
+        """k (and, for our codebooks, the layer) come from the codebook: shown, not editable."""
+        if cb is None:
+            self.k.setEnabled(True)
+            self.layer.setEnabled(True)
+            return
+        if self.k.findData(cb.k) < 0:
+            self.k.addItem(str(cb.k), cb.k)
+        self.k.setCurrentIndex(self.k.findData(cb.k))
+        self.k.setEnabled(False)
+        if not pretrained:  # a km.bin does not say its layer: the user's choice stays
+            self.layer.setValue(cb.layer)
+        self.layer.setEnabled(pretrained)
 
     def compute(self) -> None:
         path = self._path()
         if path is None:
             self.error.emit("Units are computed from audio: open a recording first.",
-                            "A code file (.ecdc, .npz) holds no audio to take units from.")
+                            "A code file (.ecdc, .npz) holds no audio to take units from."
+                            if self._no_audio == NO_AUDIO else "")
             return
         if self._job:
             self.worker.cancel(self._job)
@@ -294,6 +338,7 @@ class UnitsView(QWidget):
         if path is None or Path(analysis.source) != path:  # the panel moved on to another file meanwhile
             return
         self.analysis = analysis
+        self.error.emit("", "")  # a success clears what an earlier failure left in the banner
         r = analysis.result
         self.strip.set_result(r)
         self.clear_comparison()

@@ -50,7 +50,14 @@ def sidecar(path: Path) -> tuple[Path, Path]:
 
 
 def save_codebook(cb: Codebook, path: str | os.PathLike) -> tuple[Path, Path]:
+    """NAME.npy and NAME.json; a NAME.json that is not a codebook description (a model's config.json, say) is never
+    replaced: a save dialog asks about the .npy only."""
+    if not Path(path).name or Path(path).name in (".npy", ".json"):
+        raise StudioError("A codebook needs a file name.", "Choose a name, e.g. units-k100.npy.")
     npy, meta = sidecar(Path(path))
+    if meta.exists() and not _is_ours(meta):
+        raise StudioError(f"'{meta}' exists and is not a codebook description; saving would replace it.",
+                          "Choose another name for the codebook.")
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(cb.centers, dtype=np.float32), allow_pickle=False)
     with atomic_output(npy) as f:
@@ -65,6 +72,14 @@ def is_pretrained_file(path: str | os.PathLike) -> bool:
     """A k-means file of another tool (textless-lib / fairseq `km.bin`), not one of ours (.npy + .json)."""
     p = Path(path)
     return p.suffix.lower() not in (".npy", ".json") and p.is_file()
+
+
+def _is_ours(meta: Path) -> bool:
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(info, dict) and info.get("format") == FORMAT
 
 
 def load_codebook(path: str | os.PathLike, model: str | None = None, layer: int | None = None) -> Codebook:
@@ -87,19 +102,23 @@ def load_codebook(path: str | os.PathLike, model: str | None = None, layer: int 
     except OSError as e:
         raise describe_os_error(e, npy, "read") from e
     except (ValueError, UnicodeDecodeError, EOFError) as e:
-        raise StudioError(f"'{npy.name}' / '{meta.name}' are not a readable codebook ({str(e)[:100]}).",
-                          remedy) from e
+        why = ("the .npy holds pickled Python objects, which Voice Studio does not load" if "pickle" in str(e)
+               else str(e).split(". ")[0][:100])
+        raise StudioError(f"'{npy.name}' / '{meta.name}' are not a readable codebook ({why}).", remedy) from e
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise StudioError(f"'{meta.name}' is not a Voice Studio codebook description.", remedy)
     if info.get("version") != VERSION:
         raise StudioError(f"'{meta.name}' is codebook version {info.get('version')}; this Voice Studio reads "
                           f"version {VERSION}.", "Fit the codebook again with this version.")
-    if centers.ndim != 2 or centers.dtype.kind != "f" or centers.shape[0] < 1 or centers.shape[0] != info.get("k"):
+    if centers.dtype.kind != "f":
+        raise StudioError(f"'{npy.name}' holds {centers.dtype} values; a codebook holds floating-point centres.",
+                          remedy)
+    if centers.ndim != 2 or centers.shape[0] < 1 or centers.shape[0] != info.get("k"):
         raise StudioError(f"'{npy.name}' holds a {centers.dtype} array of shape {centers.shape}, not the k = "
                           f"{info.get('k')} centres its description names.", remedy)
     if not np.isfinite(centers).all():
         raise StudioError(f"'{npy.name}' holds NaN or infinite values.", "Fit the codebook again.")
     model, layer = info.get("model"), info.get("layer")
-    if not isinstance(model, str) or not isinstance(layer, int):
+    if not isinstance(model, str) or not isinstance(layer, int) or isinstance(layer, bool) or layer < 0:
         raise StudioError(f"'{meta.name}' does not say which model and layer it belongs to.", remedy)
     return Codebook(centers.astype(np.float32), model, layer)

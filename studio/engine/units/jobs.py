@@ -34,9 +34,10 @@ def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebo
     from studio.audio.io import load_audio
     from studio.engine.units.kmeans import check_frames
     from studio.engine.units.units import fit_and_assign, units_of
+    from studio.hub.hubert_weights import model_identity
     from studio.models.hubert import SAMPLE_RATE
 
-    codebook = load_codebook(codebook_path, model, layer) if codebook_path else None
+    codebook = load_codebook(codebook_path, model_identity(model), layer) if codebook_path else None
     if codebook is not None:
         model, layer = codebook.model, codebook.layer
     ctx.progress(0.0, f"Reading {Path(path).name}…")

@@ -65,9 +65,13 @@ def check_frames(frames: int, k: int) -> None:
     """k-means needs at least k frames: said before any features are computed where the count is known."""
     if k < 1:
         raise StudioError(f"k must be at least 1 (got {k}).", "Choose k = 50, 100 or 200.")
+    if frames < 2:
+        raise StudioError(f"There {'is' if frames == 1 else 'are'} only {frames} frame{'' if frames == 1 else 's'} "
+                          "of features (20 ms each): too little to fit units on.",
+                          "Use a longer recording, or a saved codebook.")
     if frames < k:
         raise StudioError(f"There are {frames} frames of features, fewer than the {k} units asked for.",
-                          f"Choose k of at most {frames}, or fit on more audio ({k} frames are {k / 50:.1f} s).")
+                          f"Choose k of at most {frames}, or fit on more audio ({k} frames are {k / 50:.2f} s).")
 
 
 def fit_kmeans(features: torch.Tensor, k: int, seed: int = 0, batch: int = 10_240, max_epochs: int = 30,

@@ -61,12 +61,14 @@ def fit_and_assign(wave: np.ndarray, loaded: LoadedEncoder, layer: int, k: int, 
 
     def fit() -> torch.Tensor:
         x = torch.cat(held)
-        c = fit_kmeans(x[:max_fit_frames], k, seed=seed, cancel=cancel)
+        c = fit_kmeans(x[:max_fit_frames], k, seed=seed, cancel=cancel,
+                       progress=None if progress is None else lambda f: progress(0.9 + 0.1 * f))
         parts.append(nearest(x, c)[0])
         held.clear()
         return c
 
-    for b in iter_features(wave, loaded, layer, block_s, context_s, progress, cancel):
+    features_done = None if progress is None else (lambda f: progress(0.9 * f))  # k-means is the last 10 %
+    for b in iter_features(wave, loaded, layer, block_s, context_s, features_done, cancel):
         if sink is not None:
             sink(b.features.numpy())
         if centers is not None:
