@@ -258,10 +258,11 @@ def test_codebook_picker_and_banner(qtbot, window, data, tmp_path, hubert_folder
     view.use_codebook(str(tmp_path / "cb.npy"))
     assert view.codebook.count() == entries + 1 and view.codebook_path == str(tmp_path / "cb.npy")
     assert view.k.currentData() == 50 and not view.k.isEnabled() and not view.layer.isEnabled()
+    assert view.model.currentText() == "test HuBERT" and not view.model.isEnabled()  # the codebook's model
     view.compute()
     qtbot.waitUntil(lambda: view.analysis is not None and not view.analysis.fitted_here, timeout=120000)
     assert not window.banner.isVisible()  # the earlier failure's message went with this success
     view.use_codebook(None)
-    assert view.k.isEnabled() and view.layer.isEnabled()
+    assert view.k.isEnabled() and view.layer.isEnabled() and view.model.isEnabled()
     _click_strip(qtbot, view.strip, 4.0)
     assert view.strip.picked.isVisible() and view.strip.picked.getRegion()[0] <= 4.0 <= view.strip.picked.getRegion()[1]

@@ -296,11 +296,14 @@ class UnitsView(QWidget):
         self._lock_to(cb, pretrained=is_pretrained_file(path))
 
     def _lock_to(self, cb: Codebook | None, pretrained: bool = False) -> None:
-        """k (and, for our codebooks, the layer) come from the codebook: shown, not editable."""
+        """k (and, for our codebooks, the model and layer) come from the codebook: shown, not editable."""
         if cb is None:
-            self.k.setEnabled(True)
-            self.layer.setEnabled(True)
+            for w in (self.k, self.layer, self.model):
+                w.setEnabled(True)
             return
+        if not pretrained:
+            self._show_model(cb.model)
+        self.model.setEnabled(pretrained)
         if self.k.findData(cb.k) < 0:
             self.k.addItem(str(cb.k), cb.k)
         self.k.setCurrentIndex(self.k.findData(cb.k))
@@ -308,6 +311,20 @@ class UnitsView(QWidget):
         if not pretrained:  # a km.bin does not say its layer: the user's choice stays
             self.layer.setValue(cb.layer)
         self.layer.setEnabled(pretrained)
+
+    def _show_model(self, model: str) -> None:
+        """Select the picker's entry for a codebook's model (an alias, a repo id or a real path), adding one if the
+        picker has none."""
+        import os
+
+        for i in range(self.model.count()):
+            data = self.model.itemData(i)
+            if isinstance(data, str) and (data == model or (os.path.isabs(model) and os.path.exists(data)
+                                                            and os.path.realpath(data) == model)):
+                self.model.setCurrentIndex(i)
+                return
+        self.model.insertItem(0, f"{Path(model).name or model} (the codebook's)", model)
+        self.model.setCurrentIndex(0)
 
     def compute(self) -> None:
         path = self._path()
