@@ -223,7 +223,7 @@ def test_an_hour_of_units_paints_at_every_zoom(qtbot, capfd) -> None:
     """180,000 frames: pyqtgraph downsamples the strip's image; drawing it must not fail (a failure inside paint
     is only printed by pyqtgraph, so its output is read)."""
     from studio.engine.units.result import UnitsResult
-    from studio.ui.units_view import UnitsStrip
+    from studio.ui.units_strip import UnitsStrip
 
     u = np.repeat(np.random.default_rng(0).integers(0, 100, 60_000), 3).astype(np.int32)
     strip = UnitsStrip()

@@ -33,7 +33,8 @@ from studio.ui.draw_steps import DrawSteps
 from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_taken
 from studio.ui.settings import AppSettings
 from studio.ui.token_grid import TokenGrid
-from studio.ui.units_view import AXIS_WIDTH, NO_AUDIO, UnitsView
+from studio.ui.units_strip import AXIS_WIDTH
+from studio.ui.units_view import NO_AUDIO, UnitsView
 from studio.ui.widgets import AUDIO_FILTER, AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.errors import ErrorReport
 from studio.worker.jobs import Job

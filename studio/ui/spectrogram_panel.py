@@ -14,7 +14,8 @@ from studio.engine.spectrogram import KINDS, Spectrogram, spectrogram_job
 from studio.errors import StudioError
 from studio.ui.attention_view import AttentionView
 from studio.ui.settings import AppSettings
-from studio.ui.units_view import AXIS_WIDTH, UnitsView
+from studio.ui.units_strip import AXIS_WIDTH
+from studio.ui.units_view import UnitsView
 from studio.ui.widgets import AudioFilePanel, SpectrogramPlot, button, fmt_time
 from studio.worker.qt import QtWorker
 
