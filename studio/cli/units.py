@@ -176,6 +176,6 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     else:
         _print(text)
     used = int((result.histogram() > 0).sum())
-    print(f"{loaded.name} layer {layer}, k = {codebook.k}: {result.units.size} frames, {len(result.runs())} runs, "
-          f"{used} units used", file=sys.stderr)
+    print(f"{loaded.name} layer {layer}, k = {codebook.k}: {result.units.size} frames, "
+          f"{len(result.run_starts())} runs, {used} units used", file=sys.stderr)
     return 0

@@ -31,6 +31,7 @@ class UnitStatsDialog(QDialog):
         self.worker, self.cache_dir = worker, cache_dir
         self.analysis: UnitsAnalysis | None = None
         self.stats: UnitStats | None = None
+        self._runs_of = np.zeros(0, np.int64)
         self._job = 0
         self.title = QLabel("")
         self.words = QCheckBox("Purity against the words (transcribes the recording with the built-in tiny.en)")
@@ -82,6 +83,7 @@ class UnitStatsDialog(QDialog):
         if analysis is not self.analysis:
             return
         self.stats = stats
+        self._runs_of = analysis.result.runs_per_unit()
         k = stats.histogram.size
         colors = unit_colors(k)
         self.bars.setOpts(x=np.arange(k), height=stats.histogram,
@@ -105,7 +107,7 @@ class UnitStatsDialog(QDialog):
         if self.stats is None or self.analysis is None or not 0 <= unit < self.stats.histogram.size:
             return ""
         n = int(self.stats.histogram[unit])
-        runs = len(self.analysis.result.occurrences(unit))
+        runs = int(self._runs_of[unit])
         text = f"unit {unit}: {n} frames ({n / self.analysis.result.frame_rate:.2f} s) in {runs} runs"
         if self.stats.purity is not None and unit in self.stats.purity.top_word:
             word, share = self.stats.purity.top_word[unit]

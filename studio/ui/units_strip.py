@@ -61,7 +61,7 @@ class UnitsStrip(pg.PlotWidget):
         self.image.setRect(QRectF(0, 0, result.units.size / result.frame_rate, 1))
         starts = result.run_starts()
         self._starts = starts[1:] / result.frame_rate
-        self._runs_of = np.bincount(result.units[starts], minlength=result.k)  # hover says it: not counted per move
+        self._runs_of = result.runs_per_unit()
         self._update_boundaries()
 
     def mark(self, spans: list[tuple[float, float]]) -> None:

@@ -260,7 +260,7 @@ class UnitsView(QWidget):
         used = int((r.histogram() > 0).sum())
         how = "fitted on this recording" if analysis.fitted_here else "from the saved codebook"
         self.info.setText(f"{r.model} layer {r.layer}, k = {r.k} ({how}): {r.units.size} frames, "
-                          f"{len(r.runs())} runs, {used} units used. Hover for a unit; click to play its run.")
+                          f"{len(r.run_starts())} runs, {used} units used. Hover for a unit; click to play its run.")
         self.units_ready.emit(analysis)
 
     def _run_clicked(self, start: float, end: float, unit: int) -> None:

@@ -32,12 +32,13 @@ class UnitsResult:
 
     def runs(self) -> list[UnitRun]:
         """Consecutive equal units merged: what "deduplicated units" means in the units literature."""
-        u = self.units
-        if u.size == 0:
-            return []
-        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-        lengths = np.diff(np.r_[starts, u.size])
-        return [UnitRun(int(u[s]), int(s), int(n)) for s, n in zip(starts, lengths, strict=True)]
+        starts = self.run_starts()
+        lengths = np.diff(np.r_[starts, self.units.size])
+        return [UnitRun(int(self.units[s]), int(s), int(n)) for s, n in zip(starts, lengths, strict=True)]
+
+    def runs_per_unit(self) -> np.ndarray:
+        """(k,) how many runs of each unit there are (for hover texts: counted once, not per mouse move)."""
+        return np.bincount(self.units[self.run_starts()], minlength=self.k)
 
     def histogram(self) -> np.ndarray:
         """Frames per unit, (k,)."""
