@@ -195,6 +195,21 @@ def drop_files(widget, paths) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
+def small_hubert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random HuBERT (the base layout, narrow: 2 layers, 64 wide) saved by transformers as `hb/`, standing
+    in for the download in the `studio units` tests. Tests only read it."""
+    import torch
+    import transformers
+
+    folder = tmp_path_factory.mktemp("models") / "hb"
+    torch.manual_seed(0)
+    transformers.HubertModel(transformers.HubertConfig(
+        num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128, conv_dim=(64,) * 7,
+        num_conv_pos_embedding_groups=4)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def small_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """(VALL-E checkpoint, EnCodec release .th) standing in for the downloads in the voice-cloning tests: a small
     random VALL-E (width 64, 4 heads, 2 layers) and a random full-size EnCodec 24 kHz whose codebooks were fitted

@@ -51,19 +51,6 @@ def encodec_th(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def hubert_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random HuBERT (the base layout, narrow) in the Hugging Face folder layout, for `studio units`."""
-    import transformers
-
-    folder = tmp_path_factory.mktemp("hubert")
-    torch.manual_seed(0)
-    transformers.HubertModel(transformers.HubertConfig(
-        num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128, conv_dim=(64,) * 7,
-        num_conv_pos_embedding_groups=4)).save_pretrained(folder)
-    return folder
-
-
 def _cases(tmp: Path, data: Path, th: Path, hubert: Path) -> list[Case]:
     inputs, outs = tmp / "in", tmp / "out"
     inputs.mkdir()
@@ -141,9 +128,9 @@ def _cases(tmp: Path, data: Path, th: Path, hubert: Path) -> list[Case]:
     return cases
 
 
-def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, hubert_folder: Path,
+def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, small_hubert: Path,
                           capfd: pytest.CaptureFixture[str]) -> None:
-    cases = _cases(tmp_path, data, encodec_th, hubert_folder)
+    cases = _cases(tmp_path, data, encodec_th, small_hubert)
     before = digest(tmp_path / "in")
     problems: list[str] = []
     tally: Counter[str] = Counter()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from studio.cli.main import main
 from studio.engine.units.codebook import Codebook, load_codebook, save_codebook
@@ -23,16 +22,9 @@ DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.flac"
 
 
-@pytest.fixture(scope="module")
-def hb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import transformers
-
-    root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    transformers.HubertModel(transformers.HubertConfig(
-        num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128, conv_dim=(64,) * 7,
-        num_conv_pos_embedding_groups=4)).save_pretrained(root / "hb")
-    return root / "hb"
+@pytest.fixture
+def hb(small_hubert: Path) -> Path:
+    return small_hubert
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
