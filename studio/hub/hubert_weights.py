@@ -2,8 +2,9 @@
 
 Accepted: a Hugging Face folder or repo (`facebook/hubert-base-ls960`, `facebook/hubert-large-ll60k`,
 `facebook/wav2vec2-base`: config.json + model.safetensors or pytorch_model.bin, with or without the pre-training
-heads), and torchaudio's released state dicts (`hubert_fairseq_base_ls960.pth` and its siblings, read with
-weights_only; the configuration is read off the tensors' shapes). The positional convolution's weight norm is
+heads), torchaudio's released state dicts (`hubert_fairseq_base_ls960.pth` and its siblings, read with
+weights_only; the configuration is read off the tensors' shapes), and fairseq's original checkpoints
+(`hubert_base_ls960.pt`, `wav2vec_small.pt`: studio.hub.fairseq_hubert). The positional convolution's weight norm is
 folded into one weight at load. Every key and shape is checked before use.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from studio.hub import fairseq_hubert
 from studio.hub.checkpoint_io import (
     check_finite,
     first_line,
@@ -37,7 +39,7 @@ from studio.models.hubert import SpeechEncoder, SpeechEncoderConfig
 HF_REPOS = {"hubert-base": "facebook/hubert-base-ls960", "hubert-large": "facebook/hubert-large-ll60k",
             "wav2vec2-base": "facebook/wav2vec2-base"}
 _REMEDY = ("Use hubert-base, hubert-large, wav2vec2-base, a Hugging Face HuBERT / wav2vec 2.0 folder (config.json "
-           "+ model.safetensors) or a torchaudio .pth of one.")
+           "+ model.safetensors), a torchaudio .pth or a fairseq .pt of one.")
 # pre-training parts the features do not use
 _UNUSED = re.compile(r"(masked_spec_embed|mask_emb|quantizer\.|project_hid\.|project_q\.|final_proj\.|lm_head\."
                      r"|label_embs|label_embeddings|encoder\.pos_conv_embed\.conv\.bias_)")
@@ -189,11 +191,18 @@ def load_folder(folder: Path, name: str) -> LoadedEncoder:
 
 
 def load_file(path: Path, name: str) -> LoadedEncoder:
-    """A lone state dict (torchaudio's .pth, or a safetensors file beside no config)."""
+    """A lone state dict (torchaudio's .pth, or a safetensors file beside no config), or a fairseq checkpoint."""
     if path.suffix == ".safetensors":
         state = load_safetensors([path], _REMEDY)
     else:
-        state = state_dict_of(torch_load(path, "HuBERT tensors", _REMEDY), path, "HuBERT tensors", _REMEDY)
+        obj = fairseq_hubert.read_checkpoint(path, _REMEDY)  # mapped: a training file's optimizer state is never read
+        if fairseq_hubert.is_fairseq_checkpoint(obj):
+            assert isinstance(obj, dict)
+            state = normalise_keys({k: t.clone() for k, t in fairseq_hubert.rename(obj["model"]).items()})
+            cfg, normalize = fairseq_hubert.config(obj, config_from_tensors(state), _REMEDY)
+            return LoadedEncoder(build_model(cfg, state), name, normalize)
+        # copied out of the mapping: a file changed or cut short under a running model would crash the process
+        state = {k: t.clone() for k, t in state_dict_of(obj, path, "HuBERT tensors", _REMEDY).items()}
     state = normalise_keys(state)
     cfg = config_from_tensors(state)
     return LoadedEncoder(build_model(cfg, state), name, cfg.feat_extract_norm == "layer")

@@ -30,15 +30,16 @@ KINDS = ("whisper", "encodec", "valle", "blip", "hubert")
 EXPECTED = ("an openai-whisper .pt, a Hugging Face Whisper, EnCodec, BLIP captioning, HuBERT or wav2vec 2.0 folder "
             "(config.json + model.safetensors or pytorch_model.bin), a CTranslate2 / faster-whisper folder "
             "(model.bin + config.json), an EnCodec release .th, the VALL-E X vallex-checkpoint.pt, or a torchaudio "
-            "HuBERT / wav2vec 2.0 .pth")
-_FILE_FORMATS = ("openai", "th", "pt", "pth")  # imports that are one file; the others are folders
+            ".pth or fairseq .pt of HuBERT / wav2vec 2.0")
+_FILE_FORMATS = ("openai", "th", "pt", "pth", "fairseq")  # imports that are one file; the others are folders
 _FOLDER_FILES = ("model.bin", "config.json", "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
 class ImportedModel:
     kind: str  # "whisper", "encodec", "valle", "blip" or "hubert" (HuBERT / wav2vec 2.0)
-    format: str  # "openai", "hf", "ct2", "th", "pt" (VALL-E X) or "pth" (torchaudio's HuBERT)
+    format: str  # "openai", "hf", "ct2", "th", "pt" (VALL-E X), "pth" (torchaudio's HuBERT) or
+    # "fairseq" (fairseq's HuBERT / wav2vec 2.0)
     name: str  # shown in the picker
     path: str  # what the loader takes: the .pt / .th file or the folder
 
@@ -58,7 +59,7 @@ def model_root(source: str | os.PathLike) -> Path:
 def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     """Load `source` with the loader that fits it: (kind, format, the loaded model). A file or folder that is no
     model we know is a CheckpointError that says what it holds."""
-    from studio.hub import encodec_weights, hubert_weights, valle_weights, whisper_weights
+    from studio.hub import encodec_weights, fairseq_hubert, hubert_weights, valle_weights, whisper_weights
     from studio.hub.checkpoint_io import folder_listing, read_json
 
     path = model_root(source)
@@ -68,6 +69,8 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     if path.is_file():
         if path.suffix.lower() == ".th":
             return "encodec", "th", encodec_weights.load_original(path)
+        if fairseq_hubert.is_fairseq_file(path):
+            return "hubert", "fairseq", hubert_weights.load_file(path, str(path))
         if path.suffix.lower() == ".pth":
             return "hubert", "pth", hubert_weights.load_file(path, str(path))
         if valle_weights.is_valle_file(path):
