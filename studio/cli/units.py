@@ -26,16 +26,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "or with --runs one `start<TAB>end<TAB>unit` line per run of equal units.")
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("--model", default=None, help=f"{DEFAULT_MODEL} (default), hubert-large, wav2vec2-base "
-                   "(downloaded once), a Hub repo id, a Hugging Face folder or a torchaudio .pth; with --kmeans, "
-                   "the codebook's model")
+                   "(downloaded once), a Hub repo id, a Hugging Face folder, a torchaudio .pth or a fairseq .pt; "
+                   "with --kmeans, the codebook's model")
     p.add_argument("--layer", type=int_range(0, 48), default=None,
                    help=f"transformer layer whose output is used (default {DEFAULT_LAYER}, or the codebook's)")
     p.add_argument("--k", type=int_range(2, 4096), default=None, help=f"units to fit (default {DEFAULT_K}; 50 and "
                    "200 are the usual other choices)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--kmeans", type=Path, default=None, metavar="FILE",
-                     help="a saved codebook (FILE.npy with FILE.json beside it), or a textless-lib / fairseq km.bin "
-                     "(read without running its pickle; for HuBERT base layer 6 unless --model / --layer say)")
+                     help="a saved codebook (FILE.npy with FILE.json beside it); textless-lib's pretrained ones for "
+                     "HuBERT base layer 6 by name, hubert-base-km50, -km100, -km200 or -km500 (downloaded once); or "
+                     "a textless-lib / fairseq km.bin file (read without running its pickle; for HuBERT base layer 6 "
+                     "unless --model / --layer say)")
     how.add_argument("--fit", type=Path, nargs="+", default=None, metavar="FILES",
                      help="fit the codebook on these recordings (default: on IN itself)")
     p.add_argument("--save-kmeans", type=Path, default=None, metavar="FILE",
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
     from studio.engine.units.features import NpyRows, check_layer, iter_features
     from studio.engine.units.kmeans import check_frames
+    from studio.engine.units.pretrained import is_pretrained_name, load_pretrained
     from studio.engine.units.units import fit_and_assign, fit_codebook, units_of
     from studio.hub.hubert_weights import load_encoder, model_files, model_identity
     from studio.models.hubert import SAMPLE_RATE
@@ -105,7 +108,10 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         raise StudioError("--save-kmeans writes a fitted codebook; with --kmeans nothing is fitted.",
                           "Leave out one of the two.")
     codebook = None
-    if args.kmeans is not None and is_pretrained_file(args.kmeans):  # textless-lib's km.bin: says no model
+    if args.kmeans is not None and is_pretrained_name(str(args.kmeans)):  # hubert-base-km100: downloaded once
+        codebook = load_pretrained(str(args.kmeans), progress=lambda p: progress(
+            0.0, f"downloading the k-means {args.kmeans} ({p.done >> 10} kB)"))
+    elif args.kmeans is not None and is_pretrained_file(args.kmeans):  # textless-lib's km.bin: says no model
         codebook = load_codebook(args.kmeans, args.model or DEFAULT_MODEL,
                                  DEFAULT_LAYER if args.layer is None else args.layer)
         inputs.append(args.kmeans)

@@ -268,9 +268,8 @@ def _fetch(remote: _Remote, filename: str, blob: Path, lock: Path, token: str | 
             partial.unlink()  # not kept: resuming would build on the damaged bytes
             kind = "sha256" if len(remote.etag) == 64 else "git sha1"
             raise DownloadDamagedError(
-                f"The download of '{filename}' is damaged: its {kind} is {got}, the Hub says {remote.etag}.",
-                "Nothing was kept; try again. If it happens again, a proxy or the server (HF_ENDPOINT) is "
-                "changing the file.")
+                f"The download of '{filename}' is damaged: its {kind} is {got}, where {remote.etag} was expected.",
+                "Nothing was kept; try again. If it happens again, a proxy or the server is changing the file.")
         os.replace(partial, blob)
 
 

@@ -12,6 +12,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from studio.engine.units.codebook import Codebook, is_pretrained_file, load_codebook, save_codebook, sidecar
+from studio.engine.units.pretrained import LAYER as PRETRAINED_LAYER
+from studio.engine.units.pretrained import MODEL as PRETRAINED_MODEL
+from studio.engine.units.pretrained import PRETRAINED, is_pretrained_name, pretrained_k
 from studio.engine.units.result import UnitsAnalysis, UnitsComparison, UnitsResult
 from studio.errors import StudioError
 from studio.hub.local_import import ImportedModel
@@ -67,6 +70,8 @@ class UnitsView(QWidget):
         self.k.setCurrentIndex(1)
         self.codebook = QComboBox()
         self.codebook.addItem(NO_CODEBOOK, None)
+        for name in PRETRAINED:  # downloaded by the units job on first use
+            self.codebook.addItem(f"textless-lib k = {pretrained_k(name)} (HuBERT base, layer 6)", name)
         self.codebook.addItem("Load codebook…", "load")
         self.codebook.setToolTip("k-means fitted on this recording, or a saved codebook (its model and layer win)")
         self.codebook.setSizeAdjustPolicy(QComboBox.AdjustToContents)
@@ -170,6 +175,13 @@ class UnitsView(QWidget):
             self.codebook.setCurrentIndex(0)
             self._lock_to(None)
             return
+        if is_pretrained_name(path):  # nothing to read yet: its model, layer and k are known
+            self.codebook_path = path
+            self.codebook.setCurrentIndex(self.codebook.findData(path))
+            self._lock(PRETRAINED_MODEL, PRETRAINED_LAYER, pretrained_k(path))
+            self.info.setText(f"Units with textless-lib's k = {pretrained_k(path)} codebook for HuBERT base layer 6 "
+                              "(downloaded once, on Compute).")
+            return
         try:
             if is_pretrained_file(path):
                 cb = load_codebook(path, self.model.currentData() or "", self.layer.value())
@@ -194,16 +206,21 @@ class UnitsView(QWidget):
             for w in (self.k, self.layer, self.model):
                 w.setEnabled(True)
             return
-        if not pretrained:
-            self._show_model(cb.model)
-        self.model.setEnabled(pretrained)
-        if self.k.findData(cb.k) < 0:
-            self.k.addItem(str(cb.k), cb.k)
-        self.k.setCurrentIndex(self.k.findData(cb.k))
+        # a km.bin file does not say its model and layer: the user's choice stays
+        self._lock(None if pretrained else cb.model, None if pretrained else cb.layer, cb.k)
+
+    def _lock(self, model: str | None, layer: int | None, k: int) -> None:
+        """Show k (and the model and layer, where known) and lock them."""
+        if model is not None:
+            self._show_model(model)
+        self.model.setEnabled(model is None)
+        if self.k.findData(k) < 0:
+            self.k.addItem(str(k), k)
+        self.k.setCurrentIndex(self.k.findData(k))
         self.k.setEnabled(False)
-        if not pretrained:  # a km.bin does not say its layer: the user's choice stays
-            self.layer.setValue(cb.layer)
-        self.layer.setEnabled(pretrained)
+        if layer is not None:
+            self.layer.setValue(layer)
+        self.layer.setEnabled(layer is None)
 
     def _show_model(self, model: str) -> None:
         """Select the picker's entry for a codebook's model (an alias, a repo id or a real path), adding one if the
@@ -258,7 +275,8 @@ class UnitsView(QWidget):
         if self.stats_dialog is not None and self.stats_dialog.isVisible():
             self.stats_dialog.show_for(analysis)
         used = int((r.histogram() > 0).sum())
-        how = "fitted on this recording" if analysis.fitted_here else "from the saved codebook"
+        how = ("fitted on this recording" if analysis.fitted_here else "textless-lib's codebook"
+               if is_pretrained_name(self.codebook_path) else "from the saved codebook")
         self.info.setText(f"{r.model} layer {r.layer}, k = {r.k} ({how}): {r.units.size} frames, "
                           f"{len(r.run_starts())} runs, {used} units used. Hover for a unit; click to play its run.")
         self.units_ready.emit(analysis)

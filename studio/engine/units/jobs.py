@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.units.codebook import load_codebook
+from studio.engine.units.codebook import Codebook, load_codebook
+from studio.engine.units.pretrained import is_pretrained_name, load_pretrained
 from studio.engine.units.result import UnitsAnalysis, UnitsComparison
 from studio.engine.units.stats import UnitStats
 from studio.worker.jobs import JobContext
@@ -30,14 +31,20 @@ def get_encoder(ctx: JobContext, model: str, cache_dir: str | None = None) -> ob
 def units_job(ctx: JobContext, path: str, model: str, layer: int, k: int, codebook_path: str | None = None,
               cache_dir: str | None = None) -> UnitsAnalysis:
     """Units of the recording at `path`: with the saved codebook if given (its model and layer win; a pretrained
-    km.bin takes `model` and `layer`), else with k-means fitted on this recording's own features."""
+    km.bin file takes `model` and `layer`; a pretrained name, hubert-base-km100, is downloaded on first use), else
+    with k-means fitted on this recording's own features."""
     from studio.audio.io import load_audio
     from studio.engine.units.kmeans import check_frames
     from studio.engine.units.units import fit_and_assign, units_of
     from studio.hub.hubert_weights import model_identity
     from studio.models.hubert import SAMPLE_RATE
 
-    codebook = load_codebook(codebook_path, model_identity(model), layer) if codebook_path else None
+    if is_pretrained_name(codebook_path):  # textless-lib's: downloaded on first use
+        codebook: Codebook | None = load_pretrained(
+            codebook_path, cache_dir or None, cancel=ctx._cancel,  # type: ignore[arg-type]
+            progress=lambda p: ctx.progress(0.0, f"Downloading the k-means of {codebook_path} ({p.done >> 10} kB)"))
+    else:
+        codebook = load_codebook(codebook_path, model_identity(model), layer) if codebook_path else None
     if codebook is not None:
         model, layer = codebook.model, codebook.layer
     ctx.progress(0.0, f"Reading {Path(path).name}…")
