@@ -266,3 +266,57 @@ def test_codebook_picker_and_banner(qtbot, window, data, tmp_path, hubert_folder
     assert view.k.isEnabled() and view.layer.isEnabled() and view.model.isEnabled()
     _click_strip(qtbot, view.strip, 4.0)
     assert view.strip.picked.isVisible() and view.strip.picked.getRegion()[0] <= 4.0 <= view.strip.picked.getRegion()[1]
+
+
+def test_words_under_the_units(qtbot, window, data, hubert_folder) -> None:
+    """Words: tiny.en's words with their times on the strip's time axis; a hover lists the units inside a word, a
+    click plays the word; the statistics reuse them; another file gets its own."""
+    panel = window.spectrogram
+    view = _jfk_units(qtbot, window, panel, hubert_folder, data)
+    assert not view.lane.isVisible()
+    qtbot.mouseClick(view.words_box, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.lane.isVisible(), timeout=120000)
+    words = view.lane.words
+    texts = " ".join(t.lower() for t, _, _ in words)
+    assert "ask not what your country can do for you" in texts.replace(",", "").replace(".", "")
+    starts = [a for _, a, _ in words]
+    assert starts == sorted(starts) and all(0 <= a < b <= 11.1 for _, a, b in words)
+    text, a, b = next(w for w in words if w[0].strip(",.").lower() == "country")
+    r = view.analysis.result
+    inside = r.units[round(a * 50):round(b * 50)]
+    runs = [int(u) for i, u in enumerate(inside) if i == 0 or u != inside[i - 1]]
+    assert view.lane.describe((a + b) / 2) == f"“{text}” {a:.2f}–{b:.2f} s · units {' '.join(map(str, runs))} · " \
+                                              "click to hear it"
+    # labels where they fit: some at the whole file, every word in view once zoomed in
+    panel.plot.setXRange(0, 11, padding=0)
+    qtbot.wait(50)
+    shown = [item for item in view.lane._labels if item.isVisible()]
+    assert 0 < len(shown) <= len(words)
+    panel.plot.setXRange(a - 0.2, b + 0.2, padding=0)
+    qtbot.wait(50)
+    assert text in [item.textItem.toPlainText() for item in view.lane._labels if item.isVisible()]
+    x0, x1 = view.lane.plotItem.vb.viewRange()[0]
+    assert abs(x0 - (a - 0.2)) < 0.05 and abs(x1 - (b + 0.2)) < 0.05  # one time axis
+    if os.environ.get("STUDIO_SHOTS"):
+        panel.plot.setXRange(0, 11, padding=0)
+        qtbot.wait(300)
+        window.grab().save(str(Path(os.environ["STUDIO_SHOTS"]) / "units-words.png"))
+        panel.plot.setXRange(a - 0.2, b + 0.2, padding=0)
+    # a click on the word plays it
+    played = []
+    panel.player.play = lambda path, start=0.0, end=None: played.append((start, end))
+    vb = view.lane.plotItem.vb
+    qtbot.mouseClick(view.lane.viewport(), Qt.LeftButton,
+                     pos=view.lane.mapFromScene(vb.mapViewToScene(QPointF((a + b) / 2, 0.5))))
+    assert played == [(pytest.approx(a), pytest.approx(b))]
+    # the statistics take the lane's words (no second transcription)
+    view.show_stats()
+    assert view.stats_dialog._words is view.words[1]
+    view.stats_dialog.close()
+    # another file: the lane waits for that file's words; unticked, it goes
+    panel.open_file(str(data / "vallex-en-1.wav"))
+    assert not view.lane.isVisible()
+    qtbot.waitUntil(lambda: view.lane.isVisible() and view.words[0] == str(data / "vallex-en-1.wav"),
+                    timeout=120000)
+    view.words_box.setChecked(False)
+    assert not view.lane.isVisible()

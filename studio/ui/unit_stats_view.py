@@ -35,7 +35,8 @@ class UnitStatsDialog(QDialog):
         self._job = 0
         self.title = QLabel("")
         self.words = QCheckBox("Purity against the words (transcribes the recording with the built-in tiny.en)")
-        self.words.toggled.connect(lambda _: self.analysis is not None and self.show_for(self.analysis))
+        self.words.toggled.connect(lambda _: self.analysis is not None and self.show_for(self.analysis, self._words))
+        self._words: list[tuple[str, float, float]] | None = None
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.bars_plot = pg.PlotWidget(enableMenu=False)
@@ -61,15 +62,16 @@ class UnitStatsDialog(QDialog):
         self.spectra_plot.scene().sigMouseMoved.connect(self._moved_spectra)
         self.bars_plot.scene().sigMouseClicked.connect(self._clicked)
 
-    def show_for(self, analysis: UnitsAnalysis) -> None:
-        """Compute (on the worker) and draw the statistics of `analysis`."""
+    def show_for(self, analysis: UnitsAnalysis, words: list[tuple[str, float, float]] | None = None) -> None:
+        """Compute (on the worker) and draw the statistics of `analysis` (`words`: its recording's words, where
+        they are known; else purity transcribes)."""
         if self._job:
             self.worker.cancel(self._job)
-        self.analysis, self.stats = analysis, None
+        self.analysis, self.stats, self._words = analysis, None, words
         r = analysis.result
         self.title.setText(f"<b>{analysis.source}</b> — {r.model} layer {r.layer}, k = {r.k}, {r.units.size} frames")
         self.summary.setText("Computing…")
-        self._job = self.worker.submit(STATS, analysis, self.words.isChecked(), "tiny.en", self.cache_dir,
+        self._job = self.worker.submit(STATS, analysis, self.words.isChecked(), "tiny.en", self.cache_dir, words,
                                        name="Unit statistics", on_result=lambda s: self._done(analysis, s),
                                        on_error=self._failed)
 

@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from studio.engine.units.codebook import Codebook, is_pretrained_file, load_codebook, save_codebook, sidecar
 from studio.engine.units.pretrained import LAYER as PRETRAINED_LAYER
@@ -22,12 +22,14 @@ from studio.ui.import_weights import add_model_entry, fill_picker, import_entry_
 from studio.ui.unit_stats_view import UnitStatsDialog
 from studio.ui.units_strip import UnitsStrip
 from studio.ui.widgets import AUDIO_FILTER, button, fmt_time
+from studio.ui.words_lane import WordsLane
 from studio.worker.jobs import Job
 from studio.worker.qt import QtWorker
 
 UNITS = Job("studio.engine.units.jobs", "units_job")
 COMPARE = Job("studio.engine.units.jobs", "compare_job")
 OCCURRENCES = Job("studio.engine.units.jobs", "occurrences_job")
+WORDS = Job("studio.engine.units.jobs", "words_job")
 MODELS = [("HuBERT base", "hubert-base"), ("HuBERT large", "hubert-large"), ("wav2vec 2.0 base", "wav2vec2-base")]
 KS = (50, 100, 200)
 NO_CODEBOOK = "Fit on this file"
@@ -71,7 +73,9 @@ class UnitsView(QWidget):
         self.codebook = QComboBox()
         self.codebook.addItem(NO_CODEBOOK, None)
         for name in PRETRAINED:  # downloaded by the units job on first use
-            self.codebook.addItem(f"textless-lib k = {pretrained_k(name)} (HuBERT base, layer 6)", name)
+            self.codebook.addItem(f"textless-lib k = {pretrained_k(name)}", name)
+            self.codebook.setItemData(self.codebook.count() - 1, "The public pretrained k-means of textless-lib "
+                                      "(GSLM) for HuBERT base, layer 6; downloaded once", Qt.ToolTipRole)
         self.codebook.addItem("Load codebook…", "load")
         self.codebook.setToolTip("k-means fitted on this recording, or a saved codebook (its model and layer win)")
         self.codebook.setSizeAdjustPolicy(QComboBox.AdjustToContents)
@@ -88,6 +92,12 @@ class UnitsView(QWidget):
                                 "transcript's words", self.show_stats)
         for b in (self.save_btn, self.play_unit_btn, self.compare_btn, self.stats_btn):
             b.setEnabled(False)
+        self.words_box = QCheckBox("Words")
+        self.words_box.setToolTip("The words under the units (transcribed with word times by tiny.en, on the worker):"
+                                  " hover a word for the units inside it, click it to hear it")
+        self.words_box.toggled.connect(lambda _: self._want_words())
+        self.words: tuple[str, list[tuple[str, float, float]]] | None = None  # (recording, its words)
+        self._words_job = 0
         self.stats_dialog: UnitStatsDialog | None = None
         self.comparison: UnitsComparison | None = None
         self._compare_job = 0
@@ -96,12 +106,18 @@ class UnitsView(QWidget):
         self.info.setWordWrap(True)
         bar = QHBoxLayout()
         for w in (QLabel("Units"), self.model, QLabel("layer"), self.layer, QLabel("k"), self.k, self.codebook,
-                  self.compute_btn, self.save_btn, self.play_unit_btn, self.compare_btn, self.stats_btn):
+                  self.compute_btn, self.words_box, self.save_btn, self.play_unit_btn, self.compare_btn,
+                  self.stats_btn):
             bar.addWidget(w)
         bar.addStretch(1)
         self.strip = UnitsStrip()
         self.strip.hovered.connect(self.info.setText)
         self.strip.run_clicked.connect(self._run_clicked)
+        self.lane = WordsLane()
+        self.lane.setXLink(self.strip)
+        self.lane.hide()
+        self.lane.hovered.connect(self.info.setText)
+        self.lane.word_clicked.connect(self.play_range)
         self.other = UnitsStrip("B")
         self.other.setXLink(self.strip)
         self.other.hide()
@@ -111,6 +127,7 @@ class UnitsView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
         lay.addWidget(self.strip)
+        lay.addWidget(self.lane)
         lay.addWidget(self.other)
         lay.addWidget(self.info)
         self.refresh()
@@ -151,6 +168,39 @@ class UnitsView(QWidget):
         has_audio = self._path() is not None
         self.compute_btn.setEnabled(has_audio)
         self.info.setText(HINT if has_audio else no_audio)
+        self._want_words()
+
+    def _want_words(self) -> None:
+        """With Words ticked, the words of the recording shown: known ones at once, else transcribed."""
+        path = self._path()
+        if path is None or not self.words_box.isChecked():
+            self.lane.hide()
+            return
+        if self.words is not None and self.words[0] == str(path):
+            self.lane.show()
+            return
+        if self._words_job:
+            self.worker.cancel(self._words_job)
+        self.lane.hide()
+        self._words_job = self.worker.submit(
+            WORDS, str(path), "tiny.en", self._cache_dir(), name=f"Words of {path.name}",
+            on_result=lambda words, p=str(path): self._words_done(p, words), on_error=self._words_failed)
+
+    def _words_done(self, path: str, words: list[tuple[str, float, float]]) -> None:
+        self._words_job = 0
+        if self._path() is None or str(self._path()) != path:  # the panel moved on meanwhile
+            return
+        self.words = (path, words)
+        self.lane.set_words(words)
+        self.lane.set_units(self.analysis.result if self.analysis is not None else None)
+        self.lane.setVisible(self.words_box.isChecked())
+        if not words:
+            self.info.setText("Words: none were heard in this recording.")
+
+    def _words_failed(self, rep: object) -> None:
+        self._words_job = 0
+        self.words_box.setChecked(False)
+        self.error.emit(rep.message, rep.remedy)  # type: ignore[attr-defined]
 
     def _codebook_picked(self, index: int) -> None:
         if self.codebook.itemData(index) != "load":
@@ -268,12 +318,13 @@ class UnitsView(QWidget):
         self.error.emit("", "")  # a success clears what an earlier failure left in the banner
         r = analysis.result
         self.strip.set_result(r)
+        self.lane.set_units(r)
         self.clear_comparison()
         self.save_btn.setEnabled(analysis.fitted_here)
         self.compare_btn.setEnabled(True)
         self.stats_btn.setEnabled(True)
         if self.stats_dialog is not None and self.stats_dialog.isVisible():
-            self.stats_dialog.show_for(analysis)
+            self.stats_dialog.show_for(analysis, self._words_of(analysis))
         used = int((r.histogram() > 0).sum())
         how = ("fitted on this recording" if analysis.fitted_here else "textless-lib's codebook"
                if is_pretrained_name(self.codebook_path) else "from the saved codebook")
@@ -297,9 +348,13 @@ class UnitsView(QWidget):
             self.stats_dialog = UnitStatsDialog(self.worker, self._cache_dir(), self)
             self.stats_dialog.error.connect(self.error)
             self.stats_dialog.unit_picked.connect(lambda u: (self.pick_unit(u), self.play_unit()))
-        self.stats_dialog.show_for(self.analysis)
+        self.stats_dialog.show_for(self.analysis, self._words_of(self.analysis))
         self.stats_dialog.show()
         self.stats_dialog.raise_()
+
+    def _words_of(self, analysis: UnitsAnalysis) -> list[tuple[str, float, float]] | None:
+        """The words lane's words when they are this recording's (the statistics then need no transcription)."""
+        return self.words[1] if self.words is not None and self.words[0] == str(analysis.source) else None
 
     def play_unit(self) -> None:
         if self.analysis is None or self.picked_unit is None:
@@ -388,6 +443,8 @@ class UnitsView(QWidget):
         self.info.setText(f"Saved the codebook to {npy} (and its .json).")
 
     def shutdown(self) -> None:
+        if self._words_job:
+            self.worker.cancel(self._words_job)
         if self.stats_dialog is not None:
             self.stats_dialog.done_with()
         if self._out_dir is not None:

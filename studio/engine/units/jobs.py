@@ -108,10 +108,34 @@ def compare_job(ctx: JobContext, first: UnitsAnalysis, path: str, cache_dir: str
                            al.differing_spans(result.frame_rate))
 
 
+def _words(ctx: JobContext, wave: object, asr_model: str, cache_dir: str | None, at: float, span: float
+           ) -> list[tuple[str, float, float]]:
+    from studio.engine.asr.jobs import get_transcriber
+    from studio.engine.asr.options import TranscribeOptions
+
+    transcriber = get_transcriber(ctx, asr_model, cache_dir)
+    ctx.progress(at, "Transcribing (word times)…")
+    options = TranscribeOptions(word_timestamps=True, language="en" if asr_model.endswith(".en") else None)
+    transcript = transcriber.transcribe(wave, options, progress=lambda f, m="": ctx.progress(at + span * f, m),
+                                        check=ctx.check)
+    return [(w.text.strip(), w.start, w.end) for s in transcript.segments for w in s.words]
+
+
+def words_job(ctx: JobContext, path: str, asr_model: str = "tiny.en", cache_dir: str | None = None
+              ) -> list[tuple[str, float, float]]:
+    """The words of the recording at `path` with their times (text, start s, end s): a transcript with word
+    timestamps, by the embedded tiny.en unless `asr_model` says otherwise."""
+    from studio.audio.io import load_audio
+    from studio.models.hubert import SAMPLE_RATE
+
+    ctx.progress(0.0, f"Reading {Path(path).name}…")
+    return _words(ctx, load_audio(path, SAMPLE_RATE), asr_model, cache_dir, 0.05, 0.95)
+
+
 def stats_job(ctx: JobContext, analysis: UnitsAnalysis, with_words: bool = False, asr_model: str = "tiny.en",
-              cache_dir: str | None = None) -> UnitStats:
-    """Histogram and per-unit mean spectra of `analysis`; with `with_words`, the recording is transcribed (word
-    timestamps) and the units' purity against the words is measured."""
+              cache_dir: str | None = None, words: list[tuple[str, float, float]] | None = None) -> UnitStats:
+    """Histogram and per-unit mean spectra of `analysis`; with `with_words`, the units' purity against the words
+    (`words` where the caller has them already, else the recording is transcribed with word timestamps)."""
     from studio.audio.io import load_audio
     from studio.engine.units.stats import unit_spectra, word_purity
     from studio.models.hubert import SAMPLE_RATE
@@ -122,14 +146,7 @@ def stats_job(ctx: JobContext, analysis: UnitsAnalysis, with_words: bool = False
     spectra = unit_spectra(wave, r)
     purity = None
     if with_words:
-        from studio.engine.asr.jobs import get_transcriber
-        from studio.engine.asr.options import TranscribeOptions
-
-        transcriber = get_transcriber(ctx, asr_model, cache_dir)
-        ctx.progress(0.1, "Transcribing (word times)…")
-        transcript = transcriber.transcribe(wave, TranscribeOptions(word_timestamps=True, language="en"
-                                                                    if asr_model.endswith(".en") else None),
-                                            progress=lambda f, m="": ctx.progress(0.1 + 0.85 * f, m), check=ctx.check)
-        words = [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
+        if words is None:
+            words = _words(ctx, wave, asr_model, cache_dir, 0.1, 0.85)
         purity = word_purity(r, words)
     return UnitStats(r.histogram(), spectra, purity)
