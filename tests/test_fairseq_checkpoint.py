@@ -175,8 +175,8 @@ def test_large_checkpoint_with_omegaconf_cfg(tmp_path: Path, jfk: np.ndarray, fa
 
 
 def test_legacy_args_and_fine_tuned_checkpoint(tmp_path: Path, jfk: np.ndarray, fake_fairseq: type) -> None:
-    """wav2vec_small.pt's generation: a flat argparse Namespace, torch's pre-zip format; a fine-tuned model: `w2v_encoder.w2v_model.`
-    names, a CTC projection, and the pre-trained model's settings inside `w2v_args`."""
+    """wav2vec_small.pt's generation: a flat argparse Namespace, torch's pre-zip format; a fine-tuned model:
+    `w2v_encoder.w2v_model.` names, a CTC projection, and the pre-trained model's settings inside `w2v_args`."""
     ref = _torchaudio_model(large=False)
     state = _fairseq_state(ref, large=False)
     args = argparse.Namespace(arch="wav2vec2", task="audio_pretraining", normalize=False,
