@@ -51,6 +51,37 @@ def encodec_th(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class _System:
+    """Pickles as a call of os.system: what a hostile "checkpoint" would hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def _code_running_pt(folder: Path) -> Path:
+    """A fairseq-shaped .pt whose settings would run a shell command (and leave ran.txt) if unpickled freely."""
+    path = folder / "hubert_base_ls960.pt"
+    torch.save({"args": None, "cfg": {"model": _System(folder / "ran.txt")},
+                "model": {"feature_extractor.conv_layers.0.0.weight": torch.zeros(4, 1, 10)}}, path)
+    return path
+
+
+def _cut_pt(folder: Path) -> Path:
+    """A fairseq checkpoint cut short (half the bytes), as an interrupted copy leaves it."""
+    whole = folder / "whole.pt"
+    torch.save({"args": None, "cfg": {"model": {"encoder_layers": 2}},
+                "model": {"feature_extractor.conv_layers.0.0.weight": torch.zeros(64, 1, 10)}}, whole)
+    path = folder / "wav2vec_small.pt"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    return path
+
+
 def _cases(tmp: Path, data: Path, th: Path, hubert: Path) -> list[Case]:
     inputs, outs = tmp / "in", tmp / "out"
     inputs.mkdir()
@@ -124,6 +155,10 @@ def _cases(tmp: Path, data: Path, th: Path, hubert: Path) -> list[Case]:
                                              str(inputs / "text.wav"), "--out", str(outs / "uf.txt")], "error",
              [outs / "uf.txt"], "text.wav"),
         Case("units model is audio", ["units", str(speech), "--model", str(inputs / "random.wav")], "error"),
+        Case("units model runs code", ["units", str(speech), "--model", str(_code_running_pt(inputs)), "--out",
+                                       str(outs / "ux.txt")], "error", [outs / "ux.txt"], "asks to run"),
+        Case("units model is a cut .pt", ["units", str(speech), "--model", str(_cut_pt(inputs)), "--out",
+                                          str(outs / "ut.txt")], "error", [outs / "ut.txt"], "checkpoint"),
     ]
     return cases
 
@@ -183,6 +218,8 @@ def test_bad_input_corpus(tmp_path: Path, data: Path, encodec_th: Path, small_hu
     slow = sorted(took.items(), key=lambda kv: -kv[1])[:5]
     print(f"{sum(took.values()):.0f} s in all; slowest: " + ", ".join(f"{n} {t:.1f} s" for n, t in slow))
     problems += [f"input changed: {n}" for n in changed] + [f"left behind: {p}" for p in leftovers]
+    if (tmp_path / "in" / "ran.txt").exists():
+        problems.append("a checkpoint's pickle ran a shell command")
     assert not problems, "\n".join(problems)
 
 

@@ -79,7 +79,8 @@ def torch_load(path: Path, expected: str, remedy: str, mmap: bool = False) -> ob
                               remedy) from e
     except Exception as e:  # UnpicklingError, RuntimeError (zip reader), EOFError, ValueError, ...: all "not this"
         why = ("its bytes are not tensors that torch loads without running code"
-               if isinstance(e, pickle.UnpicklingError) else first_line(e))
+               if isinstance(e, pickle.UnpicklingError) else "its zip index is missing: the file is cut short or "
+               "damaged" if "central directory" in str(e) else first_line(e))
         raise CheckpointError(f"'{path.name}' is not a PyTorch checkpoint ({why}); expected {expected}.",
                               remedy) from e
 

@@ -21,7 +21,7 @@ from studio.hub.ctranslate2 import CheckpointError
 from studio.hub.stand_ins import load_with_stand_ins, plain
 from studio.models.hubert import SpeechEncoderConfig
 
-_EXPECTED = "a fairseq HuBERT / wav2vec 2.0 checkpoint"
+_EXPECTED = "HuBERT / wav2vec 2.0 weights (a torchaudio .pth or a fairseq .pt)"
 # fairseq module names -> Hugging Face's; first match wins (anchored at the start of the key)
 _RENAMES = [
     (r"feature_extractor\.conv_layers\.(\d+)\.0\.", r"feature_extractor.conv_layers.\1.conv."),
