@@ -16,13 +16,13 @@ AXIS_WIDTH = 64  # the strip's and the spectrogram's left axes: equal widths kee
 BOUNDARIES_BELOW_S = 20.0  # run boundaries drawn when the view spans less than this (else a grey smear)
 
 
-class UnitsStrip(pg.PlotWidget):
-    hovered = Signal(str)
-    run_clicked = Signal(float, float, int)  # start s, end s, unit
+class TimeLane(pg.PlotWidget):
+    """A thin plot on a spectrogram's time axis (seconds, from 0; y from 0 to 1): no buttons, no bottom axis, pans
+    and zooms in time only, its name in the left axis, which is as wide as the spectrogram's."""
 
-    def __init__(self, label: str = "units", parent: QWidget | None = None) -> None:
+    def __init__(self, label: str, height: int, parent: QWidget | None = None) -> None:
         super().__init__(parent, enableMenu=False)
-        self.setFixedHeight(64)
+        self.setFixedHeight(height)
         self.plotItem.hideButtons()
         self.plotItem.setMouseEnabled(x=True, y=False)
         self.plotItem.hideAxis("bottom")
@@ -31,6 +31,14 @@ class UnitsStrip(pg.PlotWidget):
         left = self.plotItem.getAxis("left")
         left.setWidth(AXIS_WIDTH)
         left.setTicks([[(0.5, label)]])
+
+
+class UnitsStrip(TimeLane):
+    hovered = Signal(str)
+    run_clicked = Signal(float, float, int)  # start s, end s, unit
+
+    def __init__(self, label: str = "units", parent: QWidget | None = None) -> None:
+        super().__init__(label, 64, parent)
         self.image = pg.ImageItem(autoDownsample=True)  # an hour is 180,000 frames wide
         self.addItem(self.image)
         self._runs_of = np.zeros(0, np.int64)

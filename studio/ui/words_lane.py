@@ -11,26 +11,17 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QWidget
 
 from studio.engine.units.result import UnitsResult
-from studio.ui.units_strip import AXIS_WIDTH
+from studio.ui.units_strip import TimeLane
 
 MAX_LABELS = 200  # text items drawn at once: beyond this many words in view, only the boxes
 
 
-class WordsLane(pg.PlotWidget):
+class WordsLane(TimeLane):
     hovered = Signal(str)
     word_clicked = Signal(float, float)  # start s, end s
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, enableMenu=False)
-        self.setFixedHeight(26)
-        self.plotItem.hideButtons()
-        self.plotItem.setMouseEnabled(x=True, y=False)
-        self.plotItem.hideAxis("bottom")
-        self.plotItem.vb.setLimits(xMin=0)
-        self.setYRange(0, 1, padding=0)
-        left = self.plotItem.getAxis("left")
-        left.setWidth(AXIS_WIDTH)
-        left.setTicks([[(0.5, "words")]])
+        super().__init__("words", 26, parent)
         self.words: list[tuple[str, float, float]] = []
         self._starts = np.zeros(0)
         self._ends = np.zeros(0)
