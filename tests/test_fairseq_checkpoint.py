@@ -250,3 +250,59 @@ def test_conv_layer_specs() -> None:
     for bad in ("[]", "[(1, 2)]", "[(0, 1, 1)]", "[(1, 1, 1.5)]", "[x]", "[(1,1,1)] * -1", "(1, 1, 1)"):
         with pytest.raises(ValueError):
             conv_layers(bad)
+
+
+def _bomb(levels: int) -> dict:
+    """A settings dict of `levels` levels, each naming the next twice: 2**levels paths in a few hundred bytes."""
+    inner: dict = {"x": 1}
+    for _ in range(levels):
+        inner = {"a": inner, "b": inner}
+    return inner
+
+
+def test_settings_built_to_exhaust_memory_or_time(tmp_path: Path, fake_fairseq: type) -> None:
+    """From the user test: shared and cyclic settings, chained repeats and a stride of 1 are said at once."""
+    ref = _torchaudio_model(large=False)
+    state = _fairseq_state(ref, large=False)
+    shared = _model_settings(large=False) | {"extra": _bomb(40)}
+    cyclic = _model_settings(large=False)
+    cyclic["self"] = cyclic
+    for settings in (shared, cyclic):  # both load, quickly and in little memory
+        loaded = load_encoder(_save(tmp_path / "odd.pt", state, cfg={"model": settings, "task": {}}))
+        assert loaded.model.cfg.num_attention_heads == 4
+    for change, message in (({"conv_feature_layers": "[(32,10,5)] * 64 * 64 * 64 * 64 * 64"}, "cannot be read"),
+                            ({"conv_feature_layers": "[(32,10,1)] + [(32,3,1)] * 4 + [(32,2,1)] * 2"},
+                             "step 1 samples per frame"),
+                            ({"encoder_attention_heads": "4"}, "expected int"),
+                            ({"encoder_attention_heads": True}, "expected int"),
+                            ({"layer_norm_first": 1}, "expected bool"),
+                            ({"pos_conv_depth": torch.tensor([1, 2])}, "expected int")):
+        cfg = {"model": _model_settings(large=False) | change, "task": {}}
+        with pytest.raises(CheckpointError, match=message):
+            load_encoder(_save(tmp_path / "bad.pt", state, cfg=cfg))
+    with pytest.raises(CheckpointError, match="no model settings"):
+        load_encoder(_save(tmp_path / "bare.pt", state, cfg={}))
+
+
+def test_tensors_that_are_not_plain_weights(tmp_path: Path, fake_fairseq: type) -> None:
+    ref = _torchaudio_model(large=False)
+    good = _fairseq_state(ref, large=False)
+    cfg = {"model": _model_settings(large=False), "task": {}}
+    conv0, pos_v = "feature_extractor.conv_layers.0.0.weight", "encoder.pos_conv.0.weight_v"
+    for change, message in (({5: torch.zeros(3)}, "names a tensor 5"),
+                            ({conv0: torch.zeros(32, 10)}, "shapes of a HuBERT"),
+                            ({pos_v: torch.zeros(64)}, "positional convolution"),
+                            ({conv0: good[conv0].to(torch.float8_e4m3fn)}, "float8"),
+                            ({conv0: good[conv0].to_sparse()}, "sparse"),
+                            ({conv0: torch.zeros(32, 1, 10, device="meta")}, "meta")):
+        with pytest.raises(CheckpointError, match=message):
+            load_encoder(_save(tmp_path / "bad.pt", good | change, cfg=cfg))
+
+
+def test_import_says_a_code_running_pt_is_refused(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "hubert.pt"
+    torch.save({"args": None, "cfg": {"model": _Payload(os.system, "true")}, "model": {}}, path)
+    with pytest.raises(CheckpointError, match="asks to run posix.system"):
+        identify(path)

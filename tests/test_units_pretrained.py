@@ -55,7 +55,9 @@ def test_downloads_once_then_works_offline(hub: Path, monkeypatch: pytest.Monkey
     assert (cb.model, cb.layer, cb.k) == ("hubert-base", 6, 50)
     assert cached_path(file) == hub / "voice-studio-downloads" / "hubert-base-km50" / "km.bin"
     assert cached_path(file).read_bytes() == data and seen and seen[-1].done == len(data)
-    assert [r.server for r in test_hub.S.requests if "/blobs/" in r.path] == ["cdn"]
+    # one look at its first byte (is the server there?), then the file
+    assert [(r.server, r.range) for r in test_hub.S.requests if "/blobs/" in r.path] == [("cdn", "bytes=0-0"),
+                                                                                         ("cdn", None)]
     test_hub.S.requests = []
     pretrained.load_pretrained("hubert-base-km50")
     assert not [r for r in test_hub.S.requests if "/blobs/" in r.path]  # from the cache, no transfer
@@ -75,7 +77,7 @@ def test_a_damaged_or_missing_download_is_not_kept(hub: Path, monkeypatch: pytes
     assert not cached_path(file).parent.exists() or not any(cached_path(file).parent.iterdir())
     monkeypatch.setitem(pretrained.PRETRAINED, "hubert-base-km200",
                         PublishedFile("hubert-base-km200", f"{test_hub.S.cdn}/blobs/{'0' * 64}", "0" * 64, "km.bin"))
-    with pytest.raises(WeightsMissingError, match="stopped") as err:
+    with pytest.raises(WeightsMissingError, match="answered HTTP 404") as err:
         pretrained.load_pretrained("hubert-base-km200")
     assert "download" in err.value.remedy and pretrained.PRETRAINED["hubert-base-km200"].url in err.value.remedy
 
@@ -93,7 +95,7 @@ def test_a_cancelled_download_resumes(hub: Path, monkeypatch: pytest.MonkeyPatch
     test_hub.S.delay = 0.0
     cb = pretrained.load_pretrained("hubert-base-km500")
     assert np.array_equal(cb.centers, centres.astype(np.float32))
-    assert [r.range for r in test_hub.S.requests if "/blobs/" in r.path] == [f"bytes={have}-"]  # only the rest
+    assert [r.range for r in test_hub.S.requests if "/blobs/" in r.path] == ["bytes=0-0", f"bytes={have}-"]
 
 
 def _publish_hubert_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[np.ndarray, object]:
@@ -176,3 +178,43 @@ def test_units_panel_offers_the_pretrained_codebooks(qtbot, window, hub: Path,  
     if os.environ.get("STUDIO_SHOTS"):
         qtbot.wait(300)
         window.grab().save(str(Path(os.environ["STUDIO_SHOTS"]) / "units-pretrained-offline.png"))
+
+
+def test_unreachable_server_names_and_a_foreign_cached_file(hub: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                            tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """From the user test: an unreachable server is one line, not five logged retries; names textless-lib does not
+    publish are refused with the ones it does; a file at the cache path that is not the published one is said
+    (and left alone); `./hubert-base-km100` is a file, not the name; --out never replaces the cached file."""
+    from studio.errors import StudioError
+
+    monkeypatch.setitem(pretrained.PRETRAINED, "hubert-base-km50",
+                        PublishedFile("hubert-base-km50", "http://127.0.0.1:1/km.bin", "0" * 64, "km.bin"))
+    with pytest.raises(WeightsMissingError, match="127.0.0.1 could not be reached") as err:
+        pretrained.load_pretrained("hubert-base-km50")
+    assert "/km.bin" in err.value.remedy
+    assert "Trying to resume" not in capsys.readouterr().err
+    for name in ("hubert-base-km7", "HUBERT-BASE-KM70"):
+        with pytest.raises(StudioError, match="publishes no k-means") as err:
+            pretrained.pretrained_name(name)
+        assert "hubert-base-km100" in err.value.remedy
+    assert pretrained.pretrained_name("HUBERT-BASE-KM100") == "hubert-base-km100"
+    assert pretrained.pretrained_name("./hubert-base-km100") is None
+    file = _publish(monkeypatch, "hubert-base-km100", _km_file(100)[0])
+    cached_path(file).parent.mkdir(parents=True)
+    cached_path(file).write_bytes(_km_file(7)[0])  # placed by hand, and not the published one
+    with pytest.raises(StudioError, match="is not textless-lib's file") as err:
+        pretrained.load_pretrained("hubert-base-km100")
+    assert "Delete it" in err.value.remedy and cached_path(file).exists()
+    cached_path(file).unlink()
+    pretrained.load_pretrained("hubert-base-km100")  # downloads it
+    before = cached_path(file).read_bytes()
+    code = main(["units", str(JFK), "--kmeans", "hubert-base-km100", "--out", str(cached_path(file))])
+    assert code != 0 and "is the input file" in capsys.readouterr().err
+    assert cached_path(file).read_bytes() == before
+    # a local file of that name, written as a path, is a km.bin file for --model / --layer
+    (tmp_path / "hubert-base-km100").write_bytes(before)
+    monkeypatch.chdir(tmp_path)
+    code = main(["units", str(JFK), "--kmeans", "./hubert-base-km100", "--model", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "u.txt")])
+    assert code != 0 and "does not exist" in capsys.readouterr().err  # it got as far as the model

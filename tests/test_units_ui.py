@@ -320,3 +320,23 @@ def test_words_under_the_units(qtbot, window, data, hubert_folder) -> None:
                     timeout=120000)
     view.words_box.setChecked(False)
     assert not view.lane.isVisible()
+    # unticked while a transcription runs: it is cancelled, and nothing shows up later
+    panel.open_file(str(data / "jfk.flac"))
+    view.words = None
+    view.words_box.setChecked(True)
+    assert view._words_job
+    view.words_box.setChecked(False)
+    assert view._words_job == 0
+    qtbot.wait(1500)
+    assert not view.lane.isVisible() and view.words is None
+    # purity without any word heard says so
+    view.words_box.setChecked(False)
+    view.compute()
+    qtbot.waitUntil(lambda: view.analysis is not None, timeout=120000)
+    view.show_stats()
+    dialog = view.stats_dialog
+    dialog.words.setChecked(True)
+    dialog.show_for(view.analysis, [])
+    qtbot.waitUntil(lambda: dialog.stats is not None and dialog.stats.purity is not None, timeout=60000)
+    assert "no words were heard" in dialog.summary.text()
+    dialog.close()

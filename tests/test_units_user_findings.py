@@ -119,3 +119,19 @@ def test_messages_that_said_the_wrong_thing(hb: Path, tmp_path: Path, capsys: py
     (tmp_path / "cb.json").write_text(json.dumps({**meta, "layer": True}))
     with pytest.raises(StudioError, match="which model and layer"):
         load_codebook(tmp_path / "cb")
+
+
+def test_a_km_bin_with_a_model_given_by_a_relative_path(hb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """From the second user test: `--kmeans km.bin --model ./hb` said "fitted on ./hb, not /abs/hb"."""
+    import joblib
+    from sklearn.cluster import KMeans
+
+    x = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)  # hb is 64 wide
+    joblib.dump(KMeans(n_clusters=4, n_init=1, random_state=0).fit(x), tmp_path / "km.bin")
+    monkeypatch.chdir(hb.parent)
+    code = main(["units", str(JFK), "--kmeans", str(tmp_path / "km.bin"), "--model", f"./{hb.name}", "--layer",
+                 "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(out.split()) == 549 and set(out.split()) <= {"0", "1", "2", "3"}

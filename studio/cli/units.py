@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int_range(2, 4096), default=None, help=f"units to fit (default {DEFAULT_K}; 50 and "
                    "200 are the usual other choices)")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--kmeans", type=Path, default=None, metavar="FILE",
+    how.add_argument("--kmeans", default=None, metavar="FILE",
                      help="a saved codebook (FILE.npy with FILE.json beside it); textless-lib's pretrained ones for "
                      "HuBERT base layer 6 by name, hubert-base-km50, -km100, -km200 or -km500 (downloaded once); or "
                      "a textless-lib / fairseq km.bin file (read without running its pickle; for HuBERT base layer 6 "
@@ -94,9 +94,10 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
     from studio.engine.units.features import NpyRows, check_layer, iter_features
     from studio.engine.units.kmeans import check_frames
-    from studio.engine.units.pretrained import is_pretrained_name, load_pretrained
+    from studio.engine.units.pretrained import PRETRAINED, load_pretrained, pretrained_name
     from studio.engine.units.units import fit_and_assign, fit_codebook, units_of
     from studio.hub.hubert_weights import load_encoder, model_files, model_identity
+    from studio.hub.published import cached_path
     from studio.models.hubert import SAMPLE_RATE
     from studio.outputs import atomic_output, check_output, same_file, write_text
 
@@ -108,16 +109,19 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
         raise StudioError("--save-kmeans writes a fitted codebook; with --kmeans nothing is fitted.",
                           "Leave out one of the two.")
     codebook = None
-    if args.kmeans is not None and is_pretrained_name(str(args.kmeans)):  # hubert-base-km100: downloaded once
-        codebook = load_pretrained(str(args.kmeans), progress=lambda p: progress(
-            0.0, f"downloading the k-means {args.kmeans} ({p.done >> 10} kB)"))
-    elif args.kmeans is not None and is_pretrained_file(args.kmeans):  # textless-lib's km.bin: says no model
-        codebook = load_codebook(args.kmeans, args.model or DEFAULT_MODEL,
+    named = pretrained_name(args.kmeans) if args.kmeans is not None else None  # a bare word, not ./word
+    kmeans = Path(args.kmeans) if args.kmeans is not None else None
+    if named is not None:  # hubert-base-km100: downloaded once
+        codebook = load_pretrained(named, progress=lambda p: progress(
+            0.0, f"downloading the k-means {named} ({p.done >> 10} kB)"))
+        inputs.append(cached_path(PRETRAINED[named]))
+    elif kmeans is not None and is_pretrained_file(kmeans):  # textless-lib's km.bin: says no model
+        codebook = load_codebook(kmeans, model_identity(args.model) if args.model else DEFAULT_MODEL,
                                  DEFAULT_LAYER if args.layer is None else args.layer)
-        inputs.append(args.kmeans)
-    elif args.kmeans is not None:
-        codebook = load_codebook(args.kmeans)
-        inputs += list(sidecar(args.kmeans))
+        inputs.append(kmeans)
+    elif kmeans is not None:
+        codebook = load_codebook(kmeans)
+        inputs += list(sidecar(kmeans))
     model_name = model_identity(args.model) if args.model else (codebook.model if codebook else DEFAULT_MODEL)
     inputs += model_files(model_name)  # an output must never replace the model's own files
     outputs = [(f"--{name.replace('_', '-')}", Path(p)) for name, p in (("features", args.features), ("out", args.out))
@@ -132,9 +136,10 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     only_features = args.features is not None and not (args.kmeans or args.fit or args.out or args.runs
                                                          or args.save_kmeans)
     layer = args.layer if args.layer is not None else (codebook.layer if codebook else DEFAULT_LAYER)
-    if codebook is not None and args.kmeans is not None and not is_pretrained_file(args.kmeans):
+    where = f"'{named or (kmeans.name if kmeans else '')}'"
+    if codebook is not None and kmeans is not None and not is_pretrained_file(kmeans):
         codebook = _moved_model(codebook, model_name, args.model is not None)
-        codebook.check_fits(model_name, layer, codebook.dim, f"'{args.kmeans.name}'")
+        codebook.check_fits(model_name, layer, codebook.dim, where)
     if codebook is not None and args.k is not None and args.k != codebook.k:
         print(f"note: --k {args.k} is not used: the codebook holds k = {codebook.k}", file=sys.stderr)
     k = args.k or DEFAULT_K
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
                                                                    f"downloading {p.filename}"))
     check_layer(loaded, layer)
     if codebook is not None:
-        codebook.check_fits(loaded.name, layer, loaded.model.cfg.hidden_size, f"'{args.kmeans.name}'")
+        codebook.check_fits(loaded.name, layer, loaded.model.cfg.hidden_size, where)
     frames = sum(loaded.model.cfg.frames(w.shape[0]) for w in (fit_waves or [wave]))
     if not only_features and codebook is None and frames:  # said before minutes of features, not after (no
         check_frames(frames, k)  # frames at all: the features' "shorter than one frame" says it better)

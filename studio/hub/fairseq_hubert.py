@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from studio.hub.ctranslate2 import CheckpointError
-from studio.hub.stand_ins import load_with_stand_ins, plain
+from studio.hub.stand_ins import UnsafeCheckpointError, load_with_stand_ins, plain
 from studio.models.hubert import SpeechEncoderConfig
 
 _EXPECTED = "HuBERT / wav2vec 2.0 weights (a torchaudio .pth or a fairseq .pt)"
@@ -39,6 +39,7 @@ _RENAMES_RE = [(re.compile(p), r) for p, r in _RENAMES]
 # training-only parts: masking, targets, the quantizer, a fine-tuned model's output projection
 _DROPPED = re.compile(r"(mask_emb|label_embs_concat|final_proj\.|quantizer\.|project_q\.|target_glu\.|proj\.)")
 _FINE_TUNED = ("w2v_encoder.w2v_model.", "w2v_model.")
+_MAX_CONVS = 64  # released models have 7
 
 
 def is_fairseq_checkpoint(obj: object) -> bool:
@@ -46,10 +47,12 @@ def is_fairseq_checkpoint(obj: object) -> bool:
             and any(isinstance(k, str) and "feature_extractor.conv_layers." in k for k in obj["model"]))
 
 
-def is_fairseq_file(path: Path) -> bool:
+def is_fairseq_file(path: Path, remedy: str) -> bool:
     """True for a fairseq HuBERT / wav2vec 2.0 checkpoint (a cheap look: the tensors are mapped, not read)."""
     try:
-        return is_fairseq_checkpoint(read_checkpoint(path, ""))
+        return is_fairseq_checkpoint(read_checkpoint(path, remedy))
+    except UnsafeCheckpointError:
+        raise  # said as it is, not as "not a Whisper checkpoint" by the next loader tried
     except CheckpointError:
         return False
 
@@ -101,15 +104,20 @@ def conv_layers(text: str) -> list[tuple[int, int, int]]:
 
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return value(node.left) + value(node.right)
+            total = value(node.left) + value(node.right)
+            if isinstance(total, list) and len(total) > _MAX_CONVS:
+                raise ValueError(f"more than {_MAX_CONVS} layers")
+            return total
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             left, right = value(node.left), value(node.right)
             if isinstance(left, int):
                 left, right = right, left
-            if not isinstance(left, list) or not isinstance(right, int) or not 0 <= right <= 64:
-                raise ValueError("a repeat that is no small integer")
+            if not isinstance(left, list) or not isinstance(right, int) or not 0 <= len(left) * right <= _MAX_CONVS:
+                raise ValueError(f"a repeat past {_MAX_CONVS} layers")
             return left * right
         if isinstance(node, ast.List):
+            if len(node.elts) > _MAX_CONVS:
+                raise ValueError(f"more than {_MAX_CONVS} layers")
             return [value(e) for e in node.elts]
         if isinstance(node, ast.Tuple):
             return tuple(value(e) for e in node.elts)
@@ -124,33 +132,46 @@ def conv_layers(text: str) -> list[tuple[int, int, int]]:
     return layers
 
 
+def _setting(settings: dict, key: str, kind: type, remedy: str) -> Any:
+    """settings[key] if it is there and of `kind` (an int is no bool here), None if absent; else refused."""
+    value = settings.get(key)
+    if value is not None and (type(value) is not kind):
+        raise CheckpointError(f"The checkpoint's setting {key} is {value!r}; expected {kind.__name__}.", remedy)
+    return value
+
+
 def config(ckpt: dict, tensors_cfg: SpeechEncoderConfig, remedy: str) -> tuple[SpeechEncoderConfig, bool]:
     """The encoder's configuration (sizes from the tensors, the rest from the settings) and whether the input is
     normalised."""
     model, task = _settings(ckpt)
+    if not model:
+        raise CheckpointError("The checkpoint carries no model settings (its cfg and args are empty); the attention "
+                              "heads and strides cannot be read off the tensors.", remedy)
     for key, allowed in (("activation_fn", "gelu"), ("layer_type", "transformer"), ("pos_conv_depth", 1)):
-        if model.get(key, allowed) != allowed:
-            raise CheckpointError(f"The checkpoint's model uses {key} = {model[key]!r}; only {allowed!r} is built "
+        value = _setting(model, key, type(allowed), remedy)
+        if value is not None and value != allowed:
+            raise CheckpointError(f"The checkpoint's model uses {key} = {value!r}; only {allowed!r} is built "
                                   "here.", remedy)
     out = tensors_cfg
-    spec = model.get("conv_feature_layers")
-    if isinstance(spec, str):
+    spec = _setting(model, "conv_feature_layers", str, remedy)
+    if spec is not None:
         try:
             layers = conv_layers(spec)
-        except (ValueError, SyntaxError, RecursionError) as e:
+        except (ValueError, SyntaxError, RecursionError, MemoryError) as e:
             raise CheckpointError(f"The checkpoint's conv_feature_layers {spec[:80]!r} cannot be read ({e}).",
                                   remedy) from None
         if [(d, k) for d, k, _ in layers] != list(zip(out.conv_dim, out.conv_kernel, strict=True)):
             raise CheckpointError("The checkpoint's conv_feature_layers do not match its convolution tensors.",
                                   remedy)
         out = replace(out, conv_stride=tuple(s for _, _, s in layers))
-    heads = model.get("encoder_attention_heads")
-    if isinstance(heads, int) and not isinstance(heads, bool):
+    heads = _setting(model, "encoder_attention_heads", int, remedy)
+    if heads is not None:
         if heads <= 0 or out.hidden_size % heads:
             raise CheckpointError(f"The checkpoint asks for {heads} attention heads of {out.hidden_size} "
                                   "dimensions.", remedy)
         out = replace(out, num_attention_heads=heads)
-    if isinstance(model.get("layer_norm_first"), bool):
-        out = replace(out, do_stable_layer_norm=model["layer_norm_first"])
-    normalize = task.get("normalize")
-    return out, normalize if isinstance(normalize, bool) else out.feat_extract_norm == "layer"
+    first = _setting(model, "layer_norm_first", bool, remedy)
+    if first is not None:
+        out = replace(out, do_stable_layer_norm=first)
+    normalize = _setting(task, "normalize", bool, remedy)
+    return out, normalize if normalize is not None else out.feat_extract_norm == "layer"

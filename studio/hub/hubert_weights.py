@@ -33,13 +33,15 @@ from studio.hub.checkpoint_io import (
     torch_load,
 )
 from studio.hub.ctranslate2 import CheckpointError
-from studio.hub.download import DownloadProgress, FileNotOnHubError, download_files
+from studio.hub.download import DownloadProgress, FileNotOnHubError, cache_root, download_files
 from studio.models.hubert import SpeechEncoder, SpeechEncoderConfig
 
 HF_REPOS = {"hubert-base": "facebook/hubert-base-ls960", "hubert-large": "facebook/hubert-large-ll60k",
             "wav2vec2-base": "facebook/wav2vec2-base"}
 _REMEDY = ("Use hubert-base, hubert-large, wav2vec2-base, a Hugging Face HuBERT / wav2vec 2.0 folder (config.json "
            "+ model.safetensors), a torchaudio .pth or a fairseq .pt of one.")
+HOP = 320  # samples per frame at 16 kHz: 50 frames a second
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 # pre-training parts the features do not use
 _UNUSED = re.compile(r"(masked_spec_embed|mask_emb|quantizer\.|project_hid\.|project_q\.|final_proj\.|lm_head\."
                      r"|label_embs|label_embeddings|encoder\.pos_conv_embed\.conv\.bias_)")
@@ -82,6 +84,20 @@ def config_from_hf(cfg: dict) -> SpeechEncoderConfig:
     return out
 
 
+def check_tensors(state: dict) -> None:
+    """Plain dense float tensors in memory under string names; anything else (float8, sparse, meta, a number
+    as a name) is said here, not found by a crash further on."""
+    for name, t in state.items():
+        if not isinstance(name, str):
+            raise CheckpointError(f"The checkpoint names a tensor {name!r}; tensor names are text.", _REMEDY)
+        if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu" \
+                or t.dtype not in _DTYPES or t.is_quantized:
+            what = (type(t).__name__ if not isinstance(t, torch.Tensor) else
+                    f"{t.dtype}, {t.layout}, on {t.device.type}")
+            raise CheckpointError(f"Tensor {name} is stored as {what}; HuBERT weights are dense float32, float16 "
+                                  "or bfloat16 tensors.", _REMEDY)
+
+
 def _fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """weight = g * v / |v|, the norm taken over every dimension but the kernel's (dim=2, as the release did)."""
     norm = v.double().pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
@@ -100,6 +116,7 @@ def _from_torchaudio(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Hugging Face (with or without the `hubert.` / `wav2vec2.` prefix of the pre-training classes) or torchaudio
     key names -> ours, without the pre-training heads, the positional weight norm folded."""
+    check_tensors(state)
     if any(k.startswith("encoder.transformer.") for k in state):
         state = _from_torchaudio(state)
     out: dict[str, torch.Tensor] = {}
@@ -115,6 +132,9 @@ def normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
              (pos + "parametrizations.weight.original0", pos + "parametrizations.weight.original1")]
     for g, v in pairs:
         if g in out and v in out:
+            if out[g].ndim != 3 or out[v].ndim != 3 or out[g].shape[2] != out[v].shape[2]:
+                raise CheckpointError(f"The positional convolution's weights have shapes {tuple(out[g].shape)} and "
+                                      f"{tuple(out[v].shape)}; not those of a HuBERT / wav2vec 2.0 model.", _REMEDY)
             out[pos + "weight"] = _fold_weight_norm(out.pop(g), out.pop(v))
     return out
 
@@ -131,8 +151,14 @@ def config_from_tensors(state: dict[str, torch.Tensor]) -> SpeechEncoderConfig:
         hidden = state["feature_projection.projection.weight"].shape[0]
         pos = state["encoder.pos_conv_embed.conv.weight"]
         inter = state["encoder.layers.0.feed_forward.intermediate_dense.weight"].shape[0]
+        shapes = [tuple(w.shape[:3]) for w in conv_w] + [tuple(pos.shape[:3])]
     except KeyError as e:
         raise CheckpointError(f"The checkpoint lacks {e.args[0]}: not a HuBERT / wav2vec 2.0 model.", _REMEDY) from None
+    except IndexError:  # a 0-d tensor where a matrix belongs
+        shapes = [()]
+    if not convs or any(len(shape) != 3 for shape in shapes) or pos.shape[1] == 0 or not layers:
+        raise CheckpointError("The checkpoint's convolution tensors do not have the shapes of a HuBERT / wav2vec 2.0 "
+                              "model.", _REMEDY)
     layer_norm_convs = "feature_extractor.conv_layers.1.layer_norm.weight" in state
     strides = (5,) + (2,) * (len(convs) - 1)  # every released model: 320 samples per frame
     return SpeechEncoderConfig(
@@ -140,14 +166,20 @@ def config_from_tensors(state: dict[str, torch.Tensor]) -> SpeechEncoderConfig:
         conv_stride=strides, conv_bias="feature_extractor.conv_layers.0.conv.bias" in state,
         feat_extract_norm="layer" if layer_norm_convs else "group",
         feat_proj_layer_norm="feature_projection.layer_norm.weight" in state,
-        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=hidden // 64, intermediate_size=inter,
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64), intermediate_size=inter,
         num_conv_pos_embeddings=pos.shape[2], num_conv_pos_embedding_groups=hidden // pos.shape[1],
         do_stable_layer_norm=layer_norm_convs)
 
 
 def build_model(cfg: SpeechEncoderConfig, state: dict[str, torch.Tensor]) -> SpeechEncoder:
-    with torch.device("meta"):  # no random init of weights the checkpoint replaces
-        model = SpeechEncoder(cfg)
+    if cfg.hop != HOP:  # every released model; a stride of 1 would make 16,000 frames a second and never finish
+        raise CheckpointError(f"The model's convolutions step {cfg.hop} samples per frame; HuBERT and wav2vec 2.0 "
+                              f"step {HOP} (20 ms frames).", _REMEDY)
+    try:
+        with torch.device("meta"):  # no random init of weights the checkpoint replaces
+            model = SpeechEncoder(cfg)
+    except (ValueError, ZeroDivisionError, RuntimeError) as e:  # e.g. groups that do not divide the width
+        raise CheckpointError(f"The model's sizes do not fit together ({first_line(e)}).", _REMEDY) from None
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -198,6 +230,7 @@ def load_file(path: Path, name: str) -> LoadedEncoder:
         obj = fairseq_hubert.read_checkpoint(path, _REMEDY)  # mapped: a training file's optimizer state is never read
         if fairseq_hubert.is_fairseq_checkpoint(obj):
             assert isinstance(obj, dict)
+            check_tensors(obj["model"])
             state = normalise_keys({k: t.clone() for k, t in fairseq_hubert.rename(obj["model"]).items()})
             cfg, normalize = fairseq_hubert.config(obj, config_from_tensors(state), _REMEDY)
             return LoadedEncoder(build_model(cfg, state), name, normalize)
@@ -222,10 +255,14 @@ def model_identity(source: str | os.PathLike) -> str:
     return next((alias for alias, repo in HF_REPOS.items() if repo == text), text)
 
 
-def model_files(source: str | os.PathLike) -> list[Path]:
-    """A local model's files (outputs must never replace them); none for a Hub model."""
-    path = Path(model_identity(source))
-    if not path.is_absolute() or not path.exists():
+def model_files(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """A model's files, which outputs must never replace: a local model's, or a Hub model's in the cache."""
+    name = model_identity(source)
+    path = Path(name)
+    if not path.is_absolute():
+        storage = cache_root(cache_dir) / f"models--{HF_REPOS.get(name, name).replace('/', '--')}"
+        return [p for p in storage.glob("snapshots/*/*") if p.is_file()]
+    if not path.exists():
         return []
     return [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
 

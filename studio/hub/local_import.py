@@ -69,7 +69,7 @@ def identify(source: str | os.PathLike) -> tuple[str, str, object]:
     if path.is_file():
         if path.suffix.lower() == ".th":
             return "encodec", "th", encodec_weights.load_original(path)
-        if fairseq_hubert.is_fairseq_file(path):
+        if fairseq_hubert.is_fairseq_file(path, remedy):
             return "hubert", "fairseq", hubert_weights.load_file(path, str(path))
         if path.suffix.lower() == ".pth":
             return "hubert", "pth", hubert_weights.load_file(path, str(path))

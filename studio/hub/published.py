@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from studio.hub.download import (
     DownloadDamagedError,
@@ -20,6 +21,7 @@ from studio.hub.download import (
     _offline,
     _progress_bar,
     _Remote,
+    _transport_error,
     cache_root,
 )
 from studio.outputs import describe_os_error
@@ -39,6 +41,24 @@ def cached_path(file: PublishedFile, cache_dir: str | os.PathLike | None = None)
     return cache_root(cache_dir) / DOWNLOADS_DIR / file.name / file.filename
 
 
+def _reachable(file: PublishedFile, by_hand: str) -> None:
+    """One quick request first (its first byte): an unreachable server is said at once, in one line, instead of
+    after huggingface_hub's five logged retries of the download itself."""
+    from huggingface_hub.utils import get_session
+
+    host = urlsplit(file.url).hostname
+    try:
+        with get_session().stream("GET", file.url, headers={"Range": "bytes=0-0"}, follow_redirects=True,
+                                  timeout=15) as answer:
+            status = answer.status_code
+    except (_transport_error(), OSError) as e:
+        raise WeightsMissingError(f"'{file.name}' is not on this computer, and {host} could not be reached "
+                                  f"({type(e).__name__}).",
+                                  f"Connect to the internet and try again, {by_hand}") from None
+    if status >= 400:
+        raise WeightsMissingError(f"{host} answered HTTP {status} for '{file.name}'.", f"Try again later, {by_hand}")
+
+
 def fetch(file: PublishedFile, cache_dir: str | os.PathLike | None = None,
           progress: Callable[[DownloadProgress], None] | None = None,
           cancel: threading.Event | None = None) -> Path:
@@ -53,6 +73,8 @@ def fetch(file: PublishedFile, cache_dir: str | os.PathLike | None = None,
     if _offline():
         raise WeightsMissingError(f"'{file.name}' is not on this computer, and Voice Studio is offline.",
                                   f"Connect to the internet and try again (it downloads once), {by_hand}")
+
+    _reachable(file, by_hand)
 
     def report(n: int) -> None:
         if progress is not None:

@@ -26,6 +26,10 @@ _BUILTIN_TYPES = {f"builtins.{t}" for t in ("dict", "list", "tuple", "set", "fro
 _MAX_DEPTH = 64
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """The file's pickle names a callable that could run code: never loaded, whatever else it might be."""
+
+
 class StandIn:
     """Built in place of the class or function `name` that the pickle asks for; runs nothing."""
 
@@ -80,7 +84,7 @@ def load_with_stand_ins(path: Path, expected: str, remedy: str) -> object:
     names = unsafe_globals(path) or []
     foreign = [n for n in names if n.split(".")[0] not in STAND_IN_MODULES and n not in _BUILTIN_TYPES]
     if foreign:
-        raise CheckpointError(f"'{path.name}' asks to run {foreign[0]} while it loads, which no model checkpoint "
+        raise UnsafeCheckpointError(f"'{path.name}' asks to run {foreign[0]} while it loads, which no model checkpoint "
                               "needs; it was not loaded.", remedy)
     if not names:
         return torch_load(path, expected, remedy, mmap=True)
@@ -89,23 +93,37 @@ def load_with_stand_ins(path: Path, expected: str, remedy: str) -> object:
         return torch_load(path, expected, remedy, mmap=True)
 
 
-def plain(obj: object, depth: int = 0) -> Any:
+def plain(obj: object) -> Any:
     """What stand-ins carry, as plain data: omegaconf containers and value nodes become their content, an argparse
-    Namespace (or any object) the dict of its attributes, an enum member its value."""
-    if depth > _MAX_DEPTH:
-        return None
-    if isinstance(obj, StandIn):
-        state = obj.state
-        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
-            state = {**(state[0] or {}), **state[1]} if isinstance(state[0], dict | None) else state[1]
-        if isinstance(state, dict):
-            for key in ("_content", "_val"):  # omegaconf's DictConfig / ListConfig, and its value nodes
-                if key in state:
-                    return plain(state[key], depth + 1)
-            return {str(k): plain(v, depth + 1) for k, v in state.items()}
-        return plain(obj.args[0], depth + 1) if len(obj.args) == 1 else None
-    if isinstance(obj, dict):
-        return {k: plain(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [plain(v, depth + 1) for v in obj]
-    return obj
+    Namespace (or any object) the dict of its attributes, an enum member its value. Each object is converted
+    once (a pickle can share one dict a million times over in a few bytes) and a cycle becomes None."""
+    done: dict[int, Any] = {}
+    busy: set[int] = set()
+
+    def convert(o: object, depth: int) -> Any:
+        if depth > _MAX_DEPTH or id(o) in busy:
+            return None
+        if id(o) in done:
+            return done[id(o)]
+        if not isinstance(o, StandIn | dict | list | tuple):
+            return o
+        busy.add(id(o))
+        if isinstance(o, StandIn):
+            state = o.state
+            if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+                state = {**(state[0] or {}), **state[1]} if isinstance(state[0], dict | None) else state[1]
+            if isinstance(state, dict):
+                inner = next((k for k in ("_content", "_val") if k in state), None)  # omegaconf containers, nodes
+                out = (convert(state[inner], depth + 1) if inner else
+                       {str(k): convert(v, depth + 1) for k, v in state.items()})
+            else:
+                out = convert(o.args[0], depth + 1) if len(o.args) == 1 else None
+        elif isinstance(o, dict):
+            out = {k: convert(v, depth + 1) for k, v in o.items()}
+        else:
+            out = [convert(v, depth + 1) for v in o]
+        busy.discard(id(o))
+        done[id(o)] = out
+        return out
+
+    return convert(obj, 0)

@@ -99,7 +99,9 @@ class UnitStatsDialog(QDialog):
         self.bars_plot.setXRange(-0.5, k - 0.5, padding=0)
         used = int((stats.histogram > 0).sum())
         text = f"{used} of {k} units occur. "
-        if stats.purity is not None:
+        if stats.purity is not None and stats.purity.words == 0:
+            text += "Purity against the words: no words were heard in this recording, so there is none to measure."
+        elif stats.purity is not None:
             p = stats.purity
             text += (f"Purity against the words: {p.purity:.0%} of {p.frames} frames inside {p.words} distinct "
                      "words fall in their unit's most frequent word (1.0 when every unit keeps to one word).")

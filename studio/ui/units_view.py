@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from studio.engine.units.codebook import Codebook, is_pretrained_file, load_codebook, save_codebook, sidecar
@@ -98,6 +98,7 @@ class UnitsView(QWidget):
         self.words_box.toggled.connect(lambda _: self._want_words())
         self.words: tuple[str, list[tuple[str, float, float]]] | None = None  # (recording, its words)
         self._words_job = 0
+        self._words_for = ""  # the recording the words job under way is for
         self.stats_dialog: UnitStatsDialog | None = None
         self.comparison: UnitsComparison | None = None
         self._compare_job = 0
@@ -151,6 +152,8 @@ class UnitsView(QWidget):
         self.analysis = None
         self.picked_unit = None
         self.strip.set_result(None)
+        self.lane.hide()  # until this recording's words are known (refresh asks for them)
+        self.lane.set_units(None)
         self.clear_comparison()
         self.save_btn.setEnabled(False)
         self.compare_btn.setEnabled(False)
@@ -168,20 +171,27 @@ class UnitsView(QWidget):
         has_audio = self._path() is not None
         self.compute_btn.setEnabled(has_audio)
         self.info.setText(HINT if has_audio else no_audio)
-        self._want_words()
+        # after the panel's own jobs for the new file (its spectrogram first): they are queued as this returns
+        QTimer.singleShot(0, self, self._want_words)
 
     def _want_words(self) -> None:
         """With Words ticked, the words of the recording shown: known ones at once, else transcribed."""
         path = self._path()
         if path is None or not self.words_box.isChecked():
+            if self._words_job:  # unticked, or no recording: a transcription under way is not wanted
+                self.worker.cancel(self._words_job)
+                self._words_job = 0
             self.lane.hide()
             return
         if self.words is not None and self.words[0] == str(path):
             self.lane.show()
             return
+        if self._words_job and self._words_for == str(path):  # already under way for this recording
+            return
         if self._words_job:
             self.worker.cancel(self._words_job)
         self.lane.hide()
+        self._words_for = str(path)
         self._words_job = self.worker.submit(
             WORDS, str(path), "tiny.en", self._cache_dir(), name=f"Words of {path.name}",
             on_result=lambda words, p=str(path): self._words_done(p, words), on_error=self._words_failed)

@@ -5,12 +5,16 @@ sha256, and read without running their pickle (studio.engine.units.sklearn_kmean
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
 from collections.abc import Callable
 
 from studio.engine.units.codebook import Codebook
 from studio.engine.units.sklearn_kmeans import read_sklearn_centers
+from studio.errors import StudioError
+from studio.hub.checkpoint_io import looks_like_path
 from studio.hub.download import DownloadProgress
 from studio.hub.published import PublishedFile, fetch
 
@@ -28,12 +32,42 @@ def pretrained_k(name: str) -> int:
     return int(name.rsplit("km", 1)[1])
 
 
+def pretrained_name(text: str) -> str | None:
+    """The pretrained codebook `text` names (in any case), or None where it names none (a path, say); a name of
+    the form with a k textless-lib does not publish (hubert-base-km7) is refused with the ones it does."""
+    if looks_like_path(text):
+        return None
+    key = text.lower()
+    if key in PRETRAINED:
+        return key
+    if re.fullmatch(r"hubert-base-km\d+", key):
+        raise StudioError(f"textless-lib publishes no k-means '{text}'.",
+                          f"Use {', '.join(PRETRAINED)}, a codebook saved by Voice Studio, or a km.bin file.")
+    return None
+
+
 def is_pretrained_name(text: str | os.PathLike | None) -> bool:
+    """True for the names of PRETRAINED exactly, as the units row and the jobs pass them."""
     return isinstance(text, str) and text in PRETRAINED
+
+
+def verify(file: PublishedFile, path: os.PathLike) -> None:
+    """A file at the cache path that is not the published one (placed by hand, or damaged since) is said, with
+    its path: it is not ours to delete."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    if h.hexdigest() != file.sha256:
+        raise StudioError(f"The cached '{file.name}' at {path} is not textless-lib's file (its sha256 is "
+                          f"{h.hexdigest()[:16]}…, the published one {file.sha256[:16]}…).",
+                          f"Delete it to download it again, or download {file.url} yourself to that path.")
 
 
 def load_pretrained(name: str, cache_dir: str | os.PathLike | None = None,
                     progress: Callable[[DownloadProgress], None] | None = None,
                     cancel: threading.Event | None = None) -> Codebook:
-    path = fetch(PRETRAINED[name], cache_dir, progress, cancel)
+    file = PRETRAINED[name]
+    path = fetch(file, cache_dir, progress, cancel)
+    verify(file, path)  # also each later use: a few hundred kB
     return Codebook(read_sklearn_centers(path), MODEL, LAYER)
