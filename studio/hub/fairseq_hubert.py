@@ -132,11 +132,16 @@ def conv_layers(text: str) -> list[tuple[int, int, int]]:
     return layers
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
 def _setting(settings: dict, key: str, kind: type, remedy: str) -> Any:
     """settings[key] if it is there and of `kind` (an int is no bool here), None if absent; else refused."""
     value = settings.get(key)
     if value is not None and (type(value) is not kind):
-        raise CheckpointError(f"The checkpoint's setting {key} is {value!r}; expected {kind.__name__}.", remedy)
+        raise CheckpointError(f"The checkpoint's setting {key} is {_short(value)}; expected {kind.__name__}.", remedy)
     return value
 
 
@@ -150,7 +155,7 @@ def config(ckpt: dict, tensors_cfg: SpeechEncoderConfig, remedy: str) -> tuple[S
     for key, allowed in (("activation_fn", "gelu"), ("layer_type", "transformer"), ("pos_conv_depth", 1)):
         value = _setting(model, key, type(allowed), remedy)
         if value is not None and value != allowed:
-            raise CheckpointError(f"The checkpoint's model uses {key} = {value!r}; only {allowed!r} is built "
+            raise CheckpointError(f"The checkpoint's model uses {key} = {_short(value)}; only {allowed!r} is built "
                                   "here.", remedy)
     out = tensors_cfg
     spec = _setting(model, "conv_feature_layers", str, remedy)
