@@ -184,6 +184,7 @@ def test_units_strip_in_the_codec_panel_above_the_grid(qtbot, window, data, hube
     panel.error.connect(lambda m, r: errors.append(m) if m else None)
     panel.open_file(str(data / "vallex-preset-librispeech_1.npz"))
     assert view.analysis is None and not view.compute_btn.isEnabled() and "this file has none" in view.info.text()
+    assert not view.words_box.isEnabled()  # nothing to transcribe either
     view.compute()  # even if asked (a shortcut, a script): a message, not a job
     assert errors and "open a recording first" in errors[-1]
 

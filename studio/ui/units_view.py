@@ -170,6 +170,7 @@ class UnitsView(QWidget):
         self._no_audio = no_audio
         has_audio = self._path() is not None
         self.compute_btn.setEnabled(has_audio)
+        self.words_box.setEnabled(has_audio)  # a code file has no audio to transcribe
         self.info.setText(HINT if has_audio else no_audio)
         # after the panel's own jobs for the new file (its spectrogram first): they are queued as this returns
         QTimer.singleShot(0, self, self._want_words)
