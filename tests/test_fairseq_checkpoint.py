@@ -276,12 +276,16 @@ def test_settings_built_to_exhaust_memory_or_time(tmp_path: Path, fake_fairseq: 
                             ({"encoder_attention_heads": "4"}, "expected int"),
                             ({"encoder_attention_heads": True}, "expected int"),
                             ({"layer_norm_first": 1}, "expected bool"),
+                            ({"encoder_attention_heads": None}, "do not give encoder_attention_heads"),
                             ({"pos_conv_depth": torch.tensor([1, 2])}, "expected int")):
         cfg = {"model": _model_settings(large=False) | change, "task": {}}
         with pytest.raises(CheckpointError, match=message):
             load_encoder(_save(tmp_path / "bad.pt", state, cfg=cfg))
     with pytest.raises(CheckpointError, match="no model settings"):
         load_encoder(_save(tmp_path / "bare.pt", state, cfg={}))
+    torch.save({"model": state}, tmp_path / "nothing.pt")  # no cfg or args at all
+    with pytest.raises(CheckpointError, match="no model settings"):
+        load_encoder(tmp_path / "nothing.pt")
 
 
 def test_tensors_that_are_not_plain_weights(tmp_path: Path, fake_fairseq: type) -> None:

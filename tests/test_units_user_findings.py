@@ -135,3 +135,21 @@ def test_a_km_bin_with_a_model_given_by_a_relative_path(hb: Path, tmp_path: Path
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(out.split()) == 549 and set(out.split()) <= {"0", "1", "2", "3"}
+
+
+def test_third_user_test_names_and_the_cache(hb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Empty names and folders gave tracebacks or wrote /tmp.npy; an output inside the model cache replaced a
+    downloaded k-means file."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    cached = tmp_path / "hf" / "hub" / "voice-studio-downloads" / "hubert-base-km100" / "km.bin"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"the published bytes")
+    for args, message in ((["--kmeans", ""], "--kmeans is empty"), (["--model", ""], "--model is empty"),
+                          (["--kmeans", "."], "is a folder"), (["--save-kmeans", "."], "is a folder"),
+                          (["--save-kmeans", f"{tmp_path}/"], "is a folder"),
+                          (["--out", str(cached)], "inside Voice Studio's model cache")):
+        code, _, err = _run(capsys, JFK, "--model", hb, "--layer", "1", "--k", "4", *args)
+        assert code != 0 and message in err and "Traceback" not in err, (args, err)
+    assert cached.read_bytes() == b"the published bytes"
+    assert not (tmp_path.parent / f"{tmp_path.name}.npy").exists()

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "unless --model / --layer say)")
     how.add_argument("--fit", type=Path, nargs="+", default=None, metavar="FILES",
                      help="fit the codebook on these recordings (default: on IN itself)")
-    p.add_argument("--save-kmeans", type=Path, default=None, metavar="FILE",
+    p.add_argument("--save-kmeans", default=None, metavar="FILE",
                    help="write the fitted codebook to FILE.npy and FILE.json")
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0, help="k-means seed (default 0)")
     p.add_argument("--features", type=Path, default=None, metavar="OUT.npy",
@@ -89,6 +89,7 @@ def _moved_model(codebook: object, model_name: str, named: bool) -> object:
 
 def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int:
     import contextlib
+    import os
 
     from studio.audio.io import load_audio
     from studio.engine.units.codebook import is_pretrained_file, load_codebook, save_codebook, sidecar
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     from studio.engine.units.kmeans import check_frames
     from studio.engine.units.pretrained import PRETRAINED, load_pretrained, pretrained_name
     from studio.engine.units.units import fit_and_assign, fit_codebook, units_of
+    from studio.hub.download import cache_root
     from studio.hub.hubert_weights import load_encoder, model_files, model_identity
     from studio.hub.published import cached_path
     from studio.models.hubert import SAMPLE_RATE
@@ -105,6 +107,12 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     for f in inputs:
         if not f.exists():
             raise StudioError(f"File not found: {f}.", "Check the path.")
+    for flag, value in (("--model", args.model), ("--kmeans", args.kmeans), ("--save-kmeans", args.save_kmeans)):
+        if value is not None and not value.strip():
+            raise StudioError(f"{flag} is empty.", f"Give {flag} a name (or leave it out).")
+        if flag != "--model" and value is not None and value.endswith(("/", os.sep)):  # a model may be a folder
+            raise StudioError(f"{flag} '{value}' is a folder, not a codebook's file name.",
+                              "Give the codebook's file name, e.g. units-k100.npy.")
     if args.save_kmeans is not None and args.kmeans is not None:
         raise StudioError("--save-kmeans writes a fitted codebook; with --kmeans nothing is fitted.",
                           "Leave out one of the two.")
@@ -127,9 +135,13 @@ def run(args: argparse.Namespace, progress: Callable[[float, str], None]) -> int
     outputs = [(f"--{name.replace('_', '-')}", Path(p)) for name, p in (("features", args.features), ("out", args.out))
                if p is not None]
     if args.save_kmeans is not None:
-        outputs += [("--save-kmeans", p) for p in sidecar(args.save_kmeans)]
+        outputs += [("--save-kmeans", p) for p in sidecar(Path(args.save_kmeans))]
+    cache = os.path.realpath(cache_root())
     for i, (flag, out) in enumerate(outputs):
         check_output(out, inputs, [".npy"] if flag == "--features" else None)
+        if os.path.realpath(out).startswith(cache + os.sep):  # the downloaded models and k-means live there
+            raise StudioError(f"{flag} '{out}' is inside Voice Studio's model cache ({cache}).",
+                              "Write outputs somewhere else: the cache holds downloaded models and codebooks.")
         for other_flag, other in outputs[:i]:
             if same_file(out, other):
                 raise StudioError(f"{other_flag} and {flag} both name '{out}'.", "Give each output its own name.")

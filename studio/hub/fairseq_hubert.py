@@ -43,7 +43,7 @@ _MAX_CONVS = 64  # released models have 7
 
 
 def is_fairseq_checkpoint(obj: object) -> bool:
-    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and ("cfg" in obj or "args" in obj)
+    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict)
             and any(isinstance(k, str) and "feature_extractor.conv_layers." in k for k in obj["model"]))
 
 
@@ -170,11 +170,12 @@ def config(ckpt: dict, tensors_cfg: SpeechEncoderConfig, remedy: str) -> tuple[S
                                   remedy)
         out = replace(out, conv_stride=tuple(s for _, _, s in layers))
     heads = _setting(model, "encoder_attention_heads", int, remedy)
-    if heads is not None:
-        if heads <= 0 or out.hidden_size % heads:
-            raise CheckpointError(f"The checkpoint asks for {heads} attention heads of {out.hidden_size} "
-                                  "dimensions.", remedy)
-        out = replace(out, num_attention_heads=heads)
+    if heads is None:  # the tensors cannot tell, and a guess gives other features without a word
+        raise CheckpointError("The checkpoint's settings do not give encoder_attention_heads.", remedy)
+    if heads <= 0 or out.hidden_size % heads:
+        raise CheckpointError(f"The checkpoint asks for {heads} attention heads of {out.hidden_size} dimensions.",
+                              remedy)
+    out = replace(out, num_attention_heads=heads)
     first = _setting(model, "layer_norm_first", bool, remedy)
     if first is not None:
         out = replace(out, do_stable_layer_norm=first)
