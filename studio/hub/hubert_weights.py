@@ -33,7 +33,7 @@ from studio.hub.checkpoint_io import (
     torch_load,
 )
 from studio.hub.ctranslate2 import CheckpointError
-from studio.hub.download import DownloadProgress, FileNotOnHubError, cache_root, download_files
+from studio.hub.download import DownloadProgress, FileNotOnHubError, download_files
 from studio.models.hubert import SpeechEncoder, SpeechEncoderConfig
 
 HF_REPOS = {"hubert-base": "facebook/hubert-base-ls960", "hubert-large": "facebook/hubert-large-ll60k",
@@ -255,14 +255,11 @@ def model_identity(source: str | os.PathLike) -> str:
     return next((alias for alias, repo in HF_REPOS.items() if repo == text), text)
 
 
-def model_files(source: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> list[Path]:
-    """A model's files, which outputs must never replace: a local model's, or a Hub model's in the cache."""
-    name = model_identity(source)
-    path = Path(name)
-    if not path.is_absolute():
-        storage = cache_root(cache_dir) / f"models--{HF_REPOS.get(name, name).replace('/', '--')}"
-        return [p for p in storage.glob("snapshots/*/*") if p.is_file()]
-    if not path.exists():
+def model_files(source: str | os.PathLike) -> list[Path]:
+    """A local model's files (outputs must never replace them); none for a Hub model (its files are in the cache,
+    where `studio units` writes nothing)."""
+    path = Path(model_identity(source))
+    if not path.is_absolute() or not path.exists():
         return []
     return [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
 

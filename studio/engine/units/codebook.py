@@ -45,7 +45,7 @@ class Codebook:
 
 def sidecar(path: Path) -> tuple[Path, Path]:
     """(NAME.npy, NAME.json) for either name, or for NAME without a suffix."""
-    if not path.name or str(path).endswith(("/", os.sep)) or path.is_dir():
+    if not path.name or path.is_dir():  # (a Path has no trailing separator: the CLI checks the text it was given)
         raise StudioError(f"'{path}' is a folder, not a codebook's file name.",
                           "Give the codebook's file name, e.g. units-k100.npy.")
     base = path.with_suffix("") if path.suffix.lower() in (".npy", ".json") else path

@@ -5,17 +5,17 @@ sha256, and read without running their pickle (studio.engine.units.sklearn_kmean
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from studio.engine.units.codebook import Codebook
 from studio.engine.units.sklearn_kmeans import read_sklearn_centers
 from studio.errors import StudioError
 from studio.hub.checkpoint_io import looks_like_path
-from studio.hub.download import DownloadProgress
+from studio.hub.download import DownloadProgress, _checksum
 from studio.hub.published import PublishedFile, fetch
 
 MODEL, LAYER = "hubert-base", 6
@@ -54,13 +54,10 @@ def is_pretrained_name(text: str | os.PathLike | None) -> bool:
 def verify(file: PublishedFile, path: os.PathLike) -> None:
     """A file at the cache path that is not the published one (placed by hand, or damaged since) is said, with
     its path: it is not ours to delete."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    if h.hexdigest() != file.sha256:
+    got = _checksum(Path(path), file.sha256)  # sha256, as the downloads check theirs
+    if got != file.sha256:
         raise StudioError(f"The cached '{file.name}' at {path} is not textless-lib's file (its sha256 is "
-                          f"{h.hexdigest()[:16]}…, the published one {file.sha256[:16]}…).",
+                          f"{got[:16]}…, the published one {file.sha256[:16]}…).",
                           f"Delete it to download it again, or download {file.url} yourself to that path.")
 
 
